@@ -1,0 +1,60 @@
+"""Which device runs the models: CUDA, then Apple MPS, then the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import DeviceError
+
+CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """The device kinds present on this machine, best first ("cpu" is always last)."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if _mps_available():
+        found.append("mps")
+    return found + ["cpu"]
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """Resolve "auto" / "cpu" / "cuda" / "mps" to a device, or raise DeviceError if it is absent."""
+    preference = (preference or "auto").lower()
+    if preference not in CHOICES:
+        raise DeviceError(f"Unknown device '{preference}': choose one of {', '.join(CHOICES)}.")
+    present = available_devices()
+    if preference == "auto":
+        return torch.device(present[0])
+    if preference not in present:
+        raise DeviceError(f"The {preference.upper()} device is not available on this machine; "
+                          f"available: {', '.join(present)}.")
+    return torch.device(preference)
+
+
+def describe(device: torch.device) -> str:
+    """A short human name, e.g. 'CUDA (NVIDIA H100 80GB HBM3)' or 'CPU'."""
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    return device.type.upper()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a CUDA or MPS out-of-memory error."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Give the allocator's cached blocks back after an out-of-memory error."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()

@@ -1,0 +1,78 @@
+"""Shared fixtures: sample images, the real-weights folder (skipped when absent), small models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_images"
+
+
+def shared_weights_dir() -> Path | None:
+    """``$CNNSCOPE_TEST_WEIGHTS`` or ``../shared/weights`` beside the checkout, if present."""
+    env = os.environ.get("CNNSCOPE_TEST_WEIGHTS")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "weights")
+    for path in candidates:
+        if path.is_dir():
+            return path
+    return None
+
+
+@pytest.fixture
+def real_weights() -> Path:
+    """The folder with real ImageNet weights; skips the test when it is absent."""
+    folder = shared_weights_dir()
+    if folder is None:
+        pytest.skip("real ImageNet weights not available (../shared/weights or $CNNSCOPE_TEST_WEIGHTS)")
+    return folder
+
+
+@pytest.fixture
+def mobilenet_file(real_weights: Path) -> Path:
+    path = real_weights / "mobilenet_v2-b0353104.pth"
+    if not path.is_file():
+        pytest.skip("mobilenet_v2 weights not in the shared folder")
+    return path
+
+
+@pytest.fixture
+def squeezenet_file(real_weights: Path) -> Path:
+    path = real_weights / "squeezenet1_1-caffe-converted.pth"
+    if not path.is_file():
+        pytest.skip("squeezenet1_1 weights not in the shared folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_model():
+    from cnnscope.core.weights import load_model
+
+    return load_model("demo_shapes", "pretrained")
+
+
+@pytest.fixture
+def isolated_torch_home(tmp_path, monkeypatch) -> Path:
+    """An empty torch cache, so tests never see (or fill) the user's real one."""
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make every download fail at once, as on an offline machine."""
+    import urllib.error
+    import urllib.request
+
+    calls = []
+
+    def refuse(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return calls
