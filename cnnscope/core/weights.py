@@ -1,0 +1,290 @@
+"""Getting trained (or deliberately untrained) weights into a model, safely.
+
+Sources:
+- ``"pretrained"``: torchvision's ImageNet weights, downloaded into torch's standard cache with a
+  progress callback (no network at all when already cached); for the demo model, the bundled file.
+- ``"random"``: untrained weights, labelled as such.
+- a path: a state_dict or a cnnscope checkpoint, loaded with ``torch.load(weights_only=True)`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from .checkpoint import is_checkpoint
+from .errors import ModelError, WeightsError
+from .models import ModelSpec, get_spec
+from .resources import assets_dir
+
+#: progress(bytes_done, bytes_total_or_None)
+ProgressCallback = Callable[[int, "int | None"], None]
+#: should_cancel() -> True to stop a download
+CancelCheck = Callable[[], bool]
+
+CHUNK = 1 << 16
+HASH_PREFIX = re.compile(r"-([a-f0-9]{8,})\.")  # torchvision names files <name>-<sha256 prefix>.pth
+
+
+class DownloadCancelled(WeightsError):
+    """The user cancelled a download; nothing was written to the cache."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to inspect: eval mode, no in-place ops, with labels and where its weights came from."""
+
+    spec: ModelSpec
+    module: nn.Module
+    labels: tuple[str, ...]
+    source: str  # "pretrained" | "bundled" | "random" | "file"
+    weights_label: str  # what the UI shows, e.g. "ImageNet weights (IMAGENET1K_V1)"
+    meta: dict[str, Any]
+
+    @property
+    def trained(self) -> bool:
+        """False for untrained (random) weights, whose predictions mean nothing."""
+        return self.source != "random"
+
+    @property
+    def name(self) -> str:
+        """The registry name of the architecture."""
+        return self.spec.name
+
+
+# ---------------------------------------------------------------------------------------------
+# the torchvision cache and downloads
+
+
+def cache_dir() -> Path:
+    """torchvision's standard weights cache: ``$TORCH_HOME/hub/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cached_file(spec: ModelSpec) -> Path | None:
+    """Where ``spec``'s pretrained weights live in the cache (whether or not present)."""
+    if spec.weights is None:
+        return None
+    return cache_dir() / os.path.basename(urlparse(spec.weights.url).path)
+
+
+def is_available_offline(spec: ModelSpec) -> bool:
+    """True when "pretrained" needs no network: bundled, or already in the cache."""
+    if spec.bundled_file is not None:
+        return (assets_dir() / spec.bundled_file).is_file()
+    path = cached_file(spec)
+    return path is not None and path.is_file()
+
+
+def download(url: str, dest: Path, progress: ProgressCallback | None = None,
+             should_cancel: CancelCheck | None = None, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, checking the sha256 prefix in its file name.
+
+    torch.hub's downloader only offers a tqdm bar; the GUI and the CLI need a callback and a way
+    to cancel, hence this small loop.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    host = urlparse(url).netloc or url
+    expected = HASH_PREFIX.search(dest.name)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name, suffix=".partial", dir=dest.parent)
+    try:
+        sha = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            if progress:
+                progress(0, total)
+            while True:
+                if should_cancel and should_cancel():
+                    raise DownloadCancelled(f"The download of {dest.name} was cancelled.")
+                chunk = resp.read(CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                sha.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+        if total is not None and done != total:
+            raise WeightsError(f"The download of {dest.name} from {host} stopped early "
+                               f"({done} of {total} bytes). Try again.")
+        if expected and not sha.hexdigest().startswith(expected.group(1)):
+            raise WeightsError(f"The file downloaded from {host} is corrupt (its checksum does not "
+                               f"match {dest.name}). Try again later.")
+        os.replace(tmp, dest)
+        return dest
+    except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WeightsError(f"Could not download {dest.name} from {host} ({reason}).") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def ensure_pretrained_file(spec: ModelSpec, progress: ProgressCallback | None = None,
+                           should_cancel: CancelCheck | None = None) -> Path:
+    """Path of ``spec``'s trained weights, downloading them into the cache if needed."""
+    if spec.bundled_file is not None:
+        path = assets_dir() / spec.bundled_file
+        if not path.is_file():
+            raise WeightsError(f"The bundled weights for {spec.name} are missing ({path}); "
+                               "recreate them with 'cnnscope make-demo'.")
+        return path
+    if spec.weights is None:
+        raise WeightsError(f"{spec.name} has no pretrained weights; use untrained weights or a file.")
+    path = cached_file(spec)
+    assert path is not None
+    if path.is_file():
+        return path
+    try:
+        return download(spec.weights.url, path, progress, should_cancel)
+    except DownloadCancelled:
+        raise
+    except WeightsError as exc:
+        raise WeightsError(f"{exc} The pretrained weights for {spec.name} could not be fetched: "
+                           "check the internet connection, or load a local weights file, or use "
+                           "untrained (random) weights.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# reading files
+
+
+def read_weights_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a weights file as data only; return a dict with 'state_dict' and, if known, 'arch',
+    'classes' and 'meta'. A file that would need to run code to load is refused."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise WeightsError(f"'{path}' does not exist or is not a file.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"'{name}' was refused: it contains Python objects other than tensors and plain data, "
+            "and loading it could run code hidden in it. Load only files you trust, saved as a "
+            f"state_dict (torch.save(model.state_dict(), ...)). Details: {str(exc).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise WeightsError(f"'{name}' is not a readable PyTorch weights file "
+                           f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}).") from None
+    if is_checkpoint(obj):
+        return {"state_dict": obj["state_dict"], "arch": obj.get("arch"),
+                "classes": list(obj.get("classes") or []), "meta": obj.get("meta") or {}}
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, dict) and _all_tensors(inner):
+                obj = inner
+                break
+    if not (isinstance(obj, dict) and obj and _all_tensors(obj)):
+        raise WeightsError(f"'{name}' does not hold a state_dict (a mapping from parameter names "
+                           "to tensors), so cnnscope cannot load it into a model.")
+    return {"state_dict": _strip_prefix(obj, "module."), "arch": None, "classes": [], "meta": {}}
+
+
+def _all_tensors(d: Mapping) -> bool:
+    return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
+
+
+def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Models saved from nn.DataParallel prefix every key with 'module.'."""
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def fit_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], spec: ModelSpec,
+                   source_name: str) -> None:
+    """Load ``state`` into ``model`` strictly, or raise WeightsError listing what does not fit."""
+    state = {k: v for k, v in state.items() if not k.startswith(spec.ignored_key_prefixes)}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                  for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        parts = []
+        for title, items in (("missing", missing), ("unexpected", unexpected),
+                             ("wrong shape", mismatched)):
+            if items:
+                more = f" (+{len(items) - 6} more)" if len(items) > 6 else ""
+                parts.append(f"{len(items)} {title}: {', '.join(items[:6])}{more}")
+        raise WeightsError(f"'{source_name}' does not fit {spec.name}: " + "; ".join(parts) + ". "
+                           "Is it for another architecture?")
+    model.load_state_dict(state, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one entry point
+
+
+def prepare_for_inspection(module: nn.Module) -> nn.Module:
+    """Eval mode, and in-place activations switched off so captured outputs are not overwritten."""
+    for m in module.modules():
+        if hasattr(m, "inplace") and isinstance(m.inplace, bool):
+            m.inplace = False
+    return module.eval()
+
+
+def _build_uninitialised(spec: ModelSpec, num_classes: int) -> nn.Module:
+    """Build on the meta device (no time spent initialising weights that are overwritten next),
+    unless the model has buffers a state_dict does not restore."""
+    with torch.device("meta"):
+        module = spec.build(num_classes=num_classes)
+    if set(dict(module.named_buffers())) - set(module.state_dict()):
+        return spec.build(num_classes=num_classes)
+    return module.to_empty(device="cpu")
+
+
+def load_model(name: str, weights: str = "pretrained", progress: ProgressCallback | None = None,
+               should_cancel: CancelCheck | None = None) -> LoadedModel:
+    """Build registry model ``name`` with ``weights``: "pretrained", "random" or a file path.
+
+    A cnnscope checkpoint names its own architecture and classes; they win over ``name``.
+    """
+    spec = get_spec(name)
+    if weights == "random":
+        torch.manual_seed(0)  # the same untrained model every time, so views are reproducible
+        module = spec.build()
+        return LoadedModel(spec, prepare_for_inspection(module), spec.labels, "random",
+                           "untrained (random weights)", {})
+    if weights == "pretrained":
+        path = ensure_pretrained_file(spec, progress, should_cancel)
+        source = "bundled" if spec.bundled_file else "pretrained"
+    else:
+        path = Path(weights).expanduser()
+        source = "file"
+    content = read_weights_file(path)
+    if content["arch"]:
+        try:
+            spec = get_spec(content["arch"])
+        except ModelError:
+            raise WeightsError(f"'{path.name}' is a checkpoint for '{content['arch']}', which this "
+                               "version of cnnscope does not know.") from None
+    classes = tuple(content["classes"]) or spec.labels
+    module = _build_uninitialised(spec, len(classes))
+    fit_state_dict(module, content["state_dict"], spec, path.name)
+    if source == "pretrained":
+        label = f"ImageNet weights ({spec.weights.name})"
+    elif source == "bundled":
+        label = "bundled demo weights"
+    else:
+        label = f"weights from {path.name}"
+    return LoadedModel(spec, prepare_for_inspection(module), classes, source, label,
+                       dict(content["meta"]))
