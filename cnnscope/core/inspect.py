@@ -1,0 +1,193 @@
+"""One forward pass with hooks -> everything the views show about one image.
+
+:func:`inspect` runs the model once and returns an :class:`Inspection`: top-k predictions, the
+output of every layer that produces feature maps (kept on the CPU) and a layer table. Hooks live
+only inside the call (a context manager), so nothing stays registered on the model afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from .devices import describe, is_out_of_memory, release_cached_memory
+from .errors import ModelError
+from .weights import LoadedModel
+
+ACTIVATION_TYPES = ("ReLU", "ReLU6", "LeakyReLU", "Hardswish", "SiLU", "GELU", "ELU", "Mish")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class the model predicts, with its softmax probability."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A row of the layer table: a module that ran during the forward pass."""
+
+    name: str  # as in model.named_modules()
+    type: str
+    output_shape: tuple[int, ...]  # without the batch dimension
+    params: int  # including the module's children
+    depth: int  # nesting level (0 for children of the model itself)
+    has_children: bool
+
+    @property
+    def has_feature_maps(self) -> bool:
+        """True when the output is (C, H, W): it can be shown as a grid of channels."""
+        return len(self.output_shape) == 3
+
+
+@dataclass
+class Inspection:
+    """What one forward pass of one image through one model revealed."""
+
+    model_name: str
+    weights_label: str
+    trained: bool
+    device: str
+    input_rgb: np.ndarray  # (S, S, 3) uint8: the crop the network saw
+    predictions: list[Prediction]
+    probabilities: np.ndarray  # (num_classes,)
+    activations: dict[str, np.ndarray]  # layer name -> (C, H, W) float32
+    layers: list[LayerInfo]
+    elapsed_ms: float
+    notes: list[str] = field(default_factory=list)
+
+    def activation(self, layer: str) -> np.ndarray:
+        """The (C, H, W) output of ``layer``, or ModelError naming some valid layers."""
+        try:
+            return self.activations[layer]
+        except KeyError:
+            names = list(self.activations)
+            raise ModelError(f"'{layer}' is not a layer of {self.model_name} with feature maps. "
+                             f"Valid names include: {', '.join(names[:8])}... "
+                             f"({len(names)} in all; 'cnnscope render --list-layers' shows them).") from None
+
+    @property
+    def feature_layers(self) -> list[str]:
+        """Names of the layers with feature maps, in model order."""
+        return [info.name for info in self.layers if info.has_feature_maps]
+
+
+class _Capture:
+    """Forward-hook target that keeps each module's latest output."""
+
+    def __init__(self, clone: set[str]) -> None:
+        self.clone = clone
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.versions: dict[str, int] = {}
+
+    def hook(self, name: str):
+        def record(_module: nn.Module, _inputs, output) -> None:
+            if not isinstance(output, torch.Tensor):
+                return
+            out = output.detach()
+            if name in self.clone:
+                out = out.clone()
+            self.outputs[name] = out  # a module called twice (a shared ReLU) keeps its last call
+            self.versions[name] = out._version
+        return record
+
+    def overwritten(self) -> set[str]:
+        """Captured outputs that a later in-place op changed (``x += y``, ``relu_(x)``).
+
+        The version counter is bumped by every in-place write; it is how autograd notices them too.
+        """
+        return {n for n, t in self.outputs.items() if t._version != self.versions[n]}
+
+
+@contextmanager
+def capture_outputs(module: nn.Module, clone: set[str] | None = None) -> Iterator[_Capture]:
+    """Hook every submodule for the duration of the ``with`` block, then remove every hook."""
+    capture = _Capture(clone or set())
+    handles = [m.register_forward_hook(capture.hook(name))
+               for name, m in module.named_modules() if name]
+    try:
+        yield capture
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _forward(loaded: LoadedModel, batch: torch.Tensor, device: torch.device):
+    module = loaded.module.to(device)
+    x = batch.to(device)
+    clone: set[str] = loaded.meta.setdefault("_clone_on_capture", set())
+    for _attempt in range(2):
+        with torch.no_grad(), capture_outputs(module, clone) as capture:
+            logits = module(x)
+        overwritten = capture.overwritten() - clone
+        if not overwritten:
+            break
+        clone |= overwritten  # learned once per model: the next inspections clone just these
+    if isinstance(logits, tuple):  # Inception-style (logits, aux) outputs
+        logits = logits[0]
+    return logits, capture.outputs
+
+
+def _layer_table(module: nn.Module, outputs: dict[str, torch.Tensor]) -> list[LayerInfo]:
+    rows = []
+    for name, m in module.named_modules():
+        if name in outputs:
+            rows.append(LayerInfo(name, type(m).__name__, tuple(outputs[name].shape[1:]),
+                                  sum(p.numel() for p in m.parameters()), name.count("."),
+                                  next(m.children(), None) is not None))
+    return rows
+
+
+def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None = None,
+            top_k: int = 5) -> Inspection:
+    """Run ``image`` (uint8 RGB) through ``loaded`` once; on CUDA out-of-memory, retry on the CPU."""
+    device = device or next(loaded.module.parameters()).device
+    batch, crop = loaded.spec.preprocessing(image)
+    notes = []
+    start = time.perf_counter()
+    try:
+        logits, outputs = _forward(loaded, batch, device)
+    except Exception as exc:
+        if not is_out_of_memory(exc) or device.type == "cpu":
+            raise
+        release_cached_memory(device)
+        notes.append(f"{describe(device)} ran out of memory; this model now runs on the CPU.")
+        device = torch.device("cpu")
+        logits, outputs = _forward(loaded, batch, device)
+    probs = torch.softmax(logits.float(), dim=1)[0]
+    feature_maps = {n: t for n, t in outputs.items() if t.dim() == 4}
+    cpu = {n: t[0].float().cpu() for n, t in feature_maps.items()}
+    probs = probs.cpu()
+    elapsed = (time.perf_counter() - start) * 1000
+    top = torch.topk(probs, min(top_k, probs.numel()))
+    predictions = [Prediction(int(i), loaded.labels[int(i)], float(p))
+                   for p, i in zip(top.values, top.indices)]
+    if not loaded.trained:
+        notes.append("Untrained (random) weights: these predictions mean nothing.")
+    return Inspection(
+        model_name=loaded.name, weights_label=loaded.weights_label, trained=loaded.trained,
+        device=describe(device), input_rgb=crop, predictions=predictions,
+        probabilities=probs.numpy(), activations={n: t.numpy() for n, t in cpu.items()},
+        layers=_layer_table(loaded.module, outputs), elapsed_ms=elapsed, notes=notes)
+
+
+def default_feature_layer(inspection: Inspection, input_size: int) -> str:
+    """A layer worth showing first: the last activation still at >= 1/8 of the input resolution
+    (mid-level features: edges have become parts, but the maps are still big enough to read)."""
+    min_side = max(1, input_size // 8)
+    maps = [info for info in inspection.layers if info.has_feature_maps]
+    big = [info for info in maps if info.output_shape[1] >= min_side]
+    for pool in ([i for i in big if i.type in ACTIVATION_TYPES], [i for i in big if i.has_children],
+                 big, maps):
+        if pool:
+            return pool[-1].name
+    raise ModelError(f"{inspection.model_name} has no layer with feature maps.")

@@ -1,0 +1,139 @@
+"""numpy -> uint8 RGB pictures, shared by the CLI and the GUI (so both show the same pixels).
+
+Everything is vectorised: a whole layer's channels are normalised, colour-mapped and tiled as
+one array operation. Colormaps are matplotlib's.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+GRID_BACKGROUND = 40  # grey between tiles
+
+
+@lru_cache(maxsize=32)
+def colormap_lut(name: str) -> np.ndarray:
+    """A (256, 3) uint8 lookup table for a matplotlib colormap name."""
+    import matplotlib  # imported here: only rendering needs it, and it is slow to import
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(f"Unknown colormap '{name}'; try viridis, magma, inferno, gray or jet.") from None
+    return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def normalise_channels(maps: np.ndarray) -> np.ndarray:
+    """Scale each (H, W) map of a (C, H, W) stack to 0..1 on its own min..max (flat maps -> 0)."""
+    flat = maps.reshape(maps.shape[0], -1).astype(np.float32)
+    lo = flat.min(axis=1, keepdims=True)
+    span = flat.max(axis=1, keepdims=True) - lo
+    out = np.divide(flat - lo, span, out=np.zeros_like(flat), where=span > 0)
+    return out.reshape(maps.shape)
+
+
+def apply_colormap(values: np.ndarray, cmap: str = "viridis") -> np.ndarray:
+    """Values in 0..1 of any shape -> uint8 RGB of that shape plus a trailing 3."""
+    idx = np.clip(np.nan_to_num(values) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return colormap_lut(cmap)[idx]
+
+
+def channel_order(maps: np.ndarray, sort: str = "none") -> np.ndarray:
+    """Channel indices in display order: as in the model, or by mean activation (highest first)."""
+    if sort == "none":
+        return np.arange(maps.shape[0])
+    if sort == "mean":
+        return np.argsort(-maps.reshape(maps.shape[0], -1).mean(axis=1), kind="stable")
+    raise ValueError(f"Unknown sort '{sort}': use 'none' or 'mean'.")
+
+
+def grid_shape(count: int, columns: int | None = None) -> tuple[int, int]:
+    """(rows, columns) for ``count`` tiles: near-square unless ``columns`` is given."""
+    cols = columns or max(1, math.ceil(math.sqrt(count)))
+    return math.ceil(count / cols), cols
+
+
+def tile(tiles: np.ndarray, columns: int | None = None, pad: int = 1,
+         background: int = GRID_BACKGROUND) -> np.ndarray:
+    """(N, h, w, 3) uint8 tiles -> one (rows*(h+pad)+pad, cols*(w+pad)+pad, 3) image."""
+    n, h, w, _ = tiles.shape
+    rows, cols = grid_shape(n, columns)
+    canvas = np.full((rows * cols, h + pad, w + pad, 3), background, np.uint8)
+    canvas[:n, :h, :w] = tiles
+    grid = canvas.reshape(rows, cols, h + pad, w + pad, 3).transpose(0, 2, 1, 3, 4)
+    grid = grid.reshape(rows * (h + pad), cols * (w + pad), 3)
+    out = np.full((grid.shape[0] + pad, grid.shape[1] + pad, 3), background, np.uint8)
+    out[pad:, pad:] = grid
+    return out
+
+
+def _upscale(tiles: np.ndarray, min_side: int) -> np.ndarray:
+    """Integer nearest-neighbour enlargement so small maps (7x7) stay readable, pixels visible."""
+    h, w = tiles.shape[1:3]
+    k = max(1, math.ceil(min_side / max(1, min(h, w))))
+    return tiles.repeat(k, axis=1).repeat(k, axis=2) if k > 1 else tiles
+
+
+def feature_grid(maps: np.ndarray, cmap: str = "viridis", sort: str = "none",
+                 columns: int | None = None, min_tile: int = 24, pad: int = 1) -> np.ndarray:
+    """All channels of a (C, H, W) activation as one colour-mapped grid, each channel normalised."""
+    order = channel_order(maps, sort)
+    tiles = apply_colormap(normalise_channels(maps[order]), cmap)
+    return tile(_upscale(tiles, min_tile), columns, pad)
+
+
+def channel_image(channel: np.ndarray, cmap: str = "viridis", size: int = 256) -> np.ndarray:
+    """One (H, W) map enlarged to about ``size`` pixels (nearest, so its real pixels show)."""
+    tile1 = apply_colormap(normalise_channels(channel[None]), cmap)
+    return _upscale(tile1, size)[0]
+
+
+def resize_map(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a float (h, w) map to (height, width)."""
+    img = Image.fromarray(values.astype(np.float32), mode="F")
+    return np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float32)
+
+
+def overlay(photo: np.ndarray, values: np.ndarray, alpha: float = 0.5,
+            cmap: str = "jet") -> np.ndarray:
+    """Blend a (h, w) map (normalised to its own range) over a (H, W, 3) uint8 photo."""
+    h, w = photo.shape[:2]
+    heat = normalise_channels(resize_map(values, h, w)[None])[0]
+    coloured = apply_colormap(heat, cmap).astype(np.float32)
+    out = photo.astype(np.float32) * (1 - alpha) + coloured * alpha
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
+                 max_in: int = 32) -> np.ndarray:
+    """A conv layer's kernels as a picture.
+
+    - 3 input channels (the first layer): one RGB tile per filter, each scaled symmetrically
+      around grey (0 -> mid grey) by its own largest absolute weight, so colour and polarity show.
+    - deeper layers: rows of grey tiles, one row per output filter (up to ``max_out``), one tile
+      per input channel (up to ``max_in``), the same symmetric scaling per tile.
+    """
+    if weight.ndim != 4:
+        raise ValueError(f"Expected conv weights (out, in, kh, kw), got shape {weight.shape}.")
+    w = weight.astype(np.float32)
+    if w.shape[1] == 3:
+        scale = np.abs(w).reshape(w.shape[0], -1).max(axis=1).reshape(-1, 1, 1, 1)
+        rgb = 0.5 + 0.5 * np.divide(w, scale, out=np.zeros_like(w), where=scale > 0)
+        tiles = (rgb.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+        return tile(_upscale(tiles, min_tile), pad=2)
+    w = w[:max_out, :max_in]
+    out_n, in_n = w.shape[:2]
+    flat = w.reshape(out_n * in_n, *w.shape[2:])
+    scale = np.abs(flat).reshape(len(flat), -1).max(axis=1).reshape(-1, 1, 1)
+    grey = 0.5 + 0.5 * np.divide(flat, scale, out=np.zeros_like(flat), where=scale > 0)
+    tiles = np.repeat((grey * 255).round().astype(np.uint8)[..., None], 3, axis=3)
+    return tile(_upscale(tiles, max(8, min_tile // 2)), columns=in_n, pad=1)
+
+
+def save_png(rgb: np.ndarray, path) -> None:
+    """Write a uint8 RGB array as PNG."""
+    Image.fromarray(rgb).save(path)

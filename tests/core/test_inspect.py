@@ -1,0 +1,136 @@
+"""One forward pass -> predictions, every layer's feature maps, a layer table; nothing left behind."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cnnscope.core import inspect as inspect_mod
+from cnnscope.core.images import open_image
+from cnnscope.core.inspect import default_feature_layer, inspect
+from cnnscope.core.shapes import DEMO_CLASSES, as_arrays, make_samples
+from cnnscope.core.weights import load_model
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
+
+
+def _hooks(module: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+@pytest.mark.parametrize("shape", DEMO_CLASSES)
+def test_demo_model_recognises_its_sample_images(demo_model, shape):
+    result = inspect(demo_model, open_image(SAMPLES / f"shape_{shape}.png"))
+    assert result.predictions[0].label == shape and result.predictions[0].probability > 0.8
+    assert len(result.predictions) == 5
+    assert sum(p.probability for p in result.predictions) <= 1.0 + 1e-6
+
+
+def test_demo_model_accuracy_on_fresh_shapes(demo_model):
+    images, labels, _ = as_arrays(make_samples(240, seed=424242))  # never seen in training
+    hits = [inspect(demo_model, img).predictions[0].index == y for img, y in zip(images, labels)]
+    assert np.mean(hits) >= 0.95
+
+
+def test_every_layer_with_feature_maps_is_captured(demo_model):
+    result = inspect(demo_model, open_image(SAMPLES / "shape_star.png"))
+    expected = {name for name, m in demo_model.module.named_modules()
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU,
+                                  torch.nn.MaxPool2d, torch.nn.Sequential)) and name}
+    assert expected <= set(result.activations)
+    assert result.activation("features.block1.conv").shape == (16, 96, 96)
+    assert result.activation("features.block2.pool").shape == (32, 24, 24)
+    assert result.activation("features.block4").shape == (128, 12, 12)
+    assert "fc" not in result.activations  # a vector, not feature maps
+    assert all(a.dtype == np.float32 for a in result.activations.values())
+
+
+def test_layer_table_has_types_shapes_and_parameter_counts(demo_model):
+    result = inspect(demo_model, open_image(SAMPLES / "shape_star.png"))
+    rows = {row.name: row for row in result.layers}
+    conv = rows["features.block1.conv"]
+    assert (conv.type, conv.output_shape, conv.params) == ("Conv2d", (16, 96, 96), 3 * 16 * 5 * 5)
+    assert rows["fc"].output_shape == (6,) and rows["fc"].params == 128 * 6 + 6
+    assert rows["features"].has_children and rows["features"].depth == 0
+    assert rows["features.block3.conv2"].depth == 2
+    block = demo_model.module.features.block3
+    assert rows["features.block3"].params == sum(p.numel() for p in block.parameters())
+
+
+def test_captured_maps_are_not_overwritten_by_later_in_place_ops():
+    """ResNet blocks do ``out += identity`` on bn2's output; the capture must show bn2 itself."""
+    loaded = load_model("resnet18", "random")
+    image = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    result = inspect(loaded, image)
+    block = loaded.module.layer1[0]
+    with torch.no_grad():
+        conv2 = torch.from_numpy(result.activation("layer1.0.conv2"))[None]
+        expected_bn2 = block.bn2(conv2)[0].numpy()
+    np.testing.assert_allclose(result.activation("layer1.0.bn2"), expected_bn2, rtol=1e-4, atol=1e-5)
+    assert result.activation("layer1.0.bn2").min() < 0  # pre-ReLU values survive
+    np.testing.assert_allclose(result.activation("layer1.0"), result.activation("layer1.0.relu"))
+
+
+def test_inception_branches_keep_pre_relu_batchnorm_outputs():
+    loaded = load_model("googlenet", "random")
+    image = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    result = inspect(loaded, image)
+    assert result.activation("conv1.bn").min() < 0  # F.relu(inplace=True) ran after it
+    assert result.activation("conv1").min() >= 0
+    assert result.activation("inception3a").shape == (256, 28, 28)
+
+
+def test_no_hooks_remain_after_inspection_even_on_error(demo_model):
+    image = open_image(SAMPLES / "shape_star.png")
+    inspect(demo_model, image)
+    assert _hooks(demo_model.module) == 0
+    with pytest.raises(RuntimeError):
+        inspect_mod._forward(demo_model, torch.zeros(1, 5, 96, 96), torch.device("cpu"))
+    assert _hooks(demo_model.module) == 0
+
+
+def test_untrained_weights_are_flagged_in_the_result():
+    result = inspect(load_model("squeezenet1_1", "random"), np.zeros((50, 80, 3), np.uint8))
+    assert not result.trained and any("Untrained" in n for n in result.notes)
+
+
+def test_out_of_memory_falls_back_to_the_cpu(demo_model, monkeypatch):
+    real_forward = inspect_mod._forward
+
+    def fake_forward(loaded, batch, device):
+        if device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real_forward(loaded, batch, device)
+
+    monkeypatch.setattr(inspect_mod, "_forward", fake_forward)
+    monkeypatch.setattr(inspect_mod, "release_cached_memory", lambda device: None)
+    monkeypatch.setattr(inspect_mod, "describe", lambda d: d.type.upper())
+    result = inspect(demo_model, open_image(SAMPLES / "shape_circle.png"), torch.device("cuda"))
+    assert result.device == "CPU" and "ran out of memory" in result.notes[0]
+    assert result.predictions[0].label == "circle"
+
+
+def test_default_feature_layer_is_mid_level():
+    loaded = load_model("resnet18", "random")
+    result = inspect(loaded, np.zeros((224, 224, 3), np.uint8))
+    layer = default_feature_layer(result, 224)
+    assert result.activation(layer).shape[1] == 28 and "relu" in layer
+
+
+def test_switching_models_releases_them(tmp_path):
+    """Nothing (hooks, graphs, caches) keeps an old model or its activations alive."""
+    image = open_image(SAMPLES / "chelsea.png")
+    refs = []
+    for name in ["resnet18", "squeezenet1_1", "demo_shapes", "mobilenet_v2", "alexnet"] * 2:
+        loaded = load_model(name, "random")
+        result = inspect(loaded, image)
+        assert _hooks(loaded.module) == 0
+        refs.append((weakref.ref(loaded.module), weakref.ref(result)))
+        del loaded, result
+    gc.collect()
+    assert all(m() is None and r() is None for m, r in refs)
