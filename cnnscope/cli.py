@@ -1,0 +1,212 @@
+"""Command line: ``cnnscope render | models | make-demo``.
+
+Exit codes: 0 done, 1 bad input (one line on stderr, no traceback), 2 usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+
+SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
+
+
+def _progress_bar(label: str):
+    """A progress callback that draws a text bar on stderr."""
+    state = {"last": 0.0}
+
+    def show(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - state["last"] < 0.1 and done != total:
+            return
+        state["last"] = now
+        if total:
+            frac = done / total
+            bar = "#" * int(frac * 30)
+            sys.stderr.write(f"\r{label} [{bar:<30}] {frac:6.1%} of {total / 1e6:.1f} MB")
+        else:
+            sys.stderr.write(f"\r{label} {done / 1e6:.1f} MB")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnnscope", description="See inside convolutional neural "
+                                "networks: predictions, feature maps, filters.")
+    p.add_argument("--version", action="version", version=f"cnnscope {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("render", help="inspect one image and write predictions and pictures")
+    r.add_argument("--model", default=None, help="registry name (see 'cnnscope models'); "
+                   "default: the bundled demo model")
+    r.add_argument("--weights", default="pretrained",
+                   help="pretrained (download or cache), random (untrained) or a file path")
+    r.add_argument("--image", help="the image to inspect")
+    r.add_argument("--layer", help="layer whose feature maps to draw (default: a mid-level one)")
+    r.add_argument("--out", help="folder for the output files (created if missing)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    r.add_argument("--cmap", default="viridis", help="matplotlib colormap for feature maps")
+    r.add_argument("--sort", choices=("none", "mean"), default="none",
+                   help="channel order: as in the model, or by mean activation")
+    r.add_argument("--list-layers", action="store_true",
+                   help="print the layer table instead of writing files")
+
+    m = sub.add_parser("models", help="list the models cnnscope knows")
+    m.add_argument("-v", "--verbose", action="store_true", help="add each model's description")
+
+    d = sub.add_parser("make-demo", help="train the bundled demo model and draw its sample images")
+    d.add_argument("--out", default=None, help="checkpoint to write (default: assets/demo_shapes.pt)")
+    d.add_argument("--samples", default=None,
+                   help="folder for the sample shape pictures (default: sample_images/)")
+    d.add_argument("--samples-only", action="store_true", help="only draw the sample pictures")
+    d.add_argument("--epochs", type=int, default=None, help="training epochs (default 16)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cnnscope`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .core.errors import CnnscopeError
+
+    try:
+        return {"render": _render, "models": _models, "make-demo": _make_demo}[args.command](args, parser)
+    except CnnscopeError as exc:
+        print(f"cnnscope: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. an output folder we may not write to
+        print(f"cnnscope: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("cnnscope: interrupted", file=sys.stderr)
+        return 130
+
+
+def _render(args, parser) -> int:
+    if not args.image:
+        parser.error("render needs --image PATH")
+    if not args.out and not args.list_layers:
+        parser.error("render needs --out DIR (or --list-layers)")
+    from .core import render
+    from .core.devices import pick_device
+    from .core.images import open_image
+    from .core.inspect import default_feature_layer, inspect
+    from .core.layers import conv_kernels, conv_layers
+    from .core.models import DEFAULT_MODEL
+    from .core.weights import load_model
+
+    device = pick_device(args.device)
+    image = open_image(args.image)
+    loaded = load_model(args.model or DEFAULT_MODEL, args.weights,
+                        progress=_progress_bar(f"downloading {args.model} weights"))
+    result = inspect(loaded, image, device)
+    if args.list_layers:
+        print(f"{'layer':<40} {'type':<20} {'output':<18} {'params':>12}")
+        for info in result.layers:
+            shape = "x".join(map(str, info.output_shape))
+            print(f"{'  ' * info.depth + info.name:<40} {info.type:<20} {shape:<18} {info.params:>12,}")
+        return 0
+    layer = args.layer or default_feature_layer(result, loaded.spec.input_size)
+    maps = result.activation(layer)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    render.save_png(render.feature_grid(maps, args.cmap, args.sort), out / f"features_{layer}.png")
+    first_conv, kernels = conv_kernels(loaded.module)
+    render.save_png(render.filter_tiles(kernels), out / "filters.png")
+    written = ["predictions.json", f"features_{layer}.png", "filters.png", "input.png"]
+    if layer in conv_layers(loaded.module) and layer != first_conv:
+        render.save_png(render.filter_tiles(conv_kernels(loaded.module, layer)[1]),
+                        out / f"filters_{layer}.png")
+        written.append(f"filters_{layer}.png")
+    render.save_png(result.input_rgb, out / "input.png")
+    record = {
+        "model": result.model_name, "weights": result.weights_label, "trained": result.trained,
+        "device": result.device, "image": str(args.image), "layer": layer,
+        "layer_shape": list(maps.shape), "first_conv": first_conv,
+        "inspect_ms": round(result.elapsed_ms, 2), "notes": result.notes,
+        "predictions": [{"label": p.label, "index": p.index, "probability": p.probability}
+                        for p in result.predictions],
+    }
+    (out / "predictions.json").write_text(json.dumps(record, indent=2))
+    for note in result.notes:
+        print(f"note: {note}")
+    for p in result.predictions:
+        print(f"{p.probability:7.2%}  {p.label}")
+    if not args.layer:
+        print(f"feature maps: layer '{layer}' {tuple(maps.shape)} (choose another with --layer)")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _models(args, parser) -> int:
+    from .core.models import REGISTRY, model_names
+    from .core.weights import is_available_offline
+
+    print(f"{'model':<20} {'family':<13} {'input':>5} {'params':>9}  pretrained weights")
+    for name in model_names():
+        spec = REGISTRY[name]
+        if spec.bundled_file:
+            status = "bundled" if is_available_offline(spec) else "missing (run make-demo)"
+        else:
+            size = spec.weights.meta.get("_file_size")
+            status = "cached" if is_available_offline(spec) else \
+                f"not cached (downloads {size:.0f} MB)" if size else "not cached"
+        print(f"{name:<20} {spec.family:<13} {spec.input_size:>5} {spec.num_params / 1e6:>8.2f}M  {status}")
+        if args.verbose:
+            print(f"{'':<20} {spec.description}")
+    return 0
+
+
+def _make_demo(args, parser) -> int:
+    from .core import render
+    from .core.devices import pick_device
+    from .core.resources import assets_dir, sample_images_dir
+
+    if not args.samples_only:
+        from .core.demo_training import DemoTrainingSetup, train_demo
+
+        out = Path(args.out) if args.out else assets_dir() / "demo_shapes.pt"
+        setup = DemoTrainingSetup(seed=args.seed)
+        if args.epochs:
+            setup.epochs = args.epochs
+        record = train_demo(out, setup, pick_device(args.device))
+        out.with_name(out.stem + "_training.json").write_text(json.dumps(record.as_dict(), indent=1))
+        print(f"wrote {out}: held-out accuracy {record.test_accuracy:.2%} "
+              f"({record.train_seconds:.0f} s on {record.device})")
+    folder = Path(args.samples) if args.samples else sample_images_dir()
+    for path in write_shape_samples(folder, args.seed, render.save_png):
+        print(f"wrote {path}")
+    return 0
+
+
+def write_shape_samples(folder: Path, seed: int, save) -> list[Path]:
+    """One picture of each demo class, ``shape_<class>.png``."""
+    import numpy as np
+
+    from .core.shapes import DEMO_CLASSES, draw_shape
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, name in enumerate(DEMO_CLASSES):
+        image, _mask = draw_shape(np.random.default_rng([seed, 7, k]), name, SAMPLE_SHAPE_SIZE)
+        paths.append(folder / f"shape_{name}.png")
+        save(image, paths[-1])
+    return paths

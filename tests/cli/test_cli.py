@@ -1,0 +1,120 @@
+"""The command line, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnscope.cli import main
+from cnnscope.core.models import REGISTRY
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
+
+
+def test_render_demo_writes_all_files(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["render", "--image", str(SAMPLES / "shape_triangle.png"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((out / "predictions.json").read_text())
+    assert record["model"] == "demo_shapes" and record["trained"]
+    assert record["predictions"][0]["label"] == "triangle" and len(record["predictions"]) == 5
+    layer = record["layer"]
+    assert f"layer '{layer}'" in printed  # says which layer it picked
+    grid = np.asarray(Image.open(out / f"features_{layer}.png"))
+    assert grid.ndim == 3 and grid.shape[2] == 3 and grid.std() > 5
+    assert np.asarray(Image.open(out / "input.png")).shape == (96, 96, 3)
+    filters = np.asarray(Image.open(out / "filters.png"))
+    assert filters.shape[0] > 50  # 16 tiles of 5x5 kernels, enlarged
+
+
+def test_render_chosen_layer_and_its_kernels(tmp_path):
+    out = tmp_path / "o"
+    assert main(["render", "--model", "resnet18", "--weights", "random", "--image",
+                 str(SAMPLES / "chelsea.png"), "--layer", "layer2.0.conv1", "--out", str(out),
+                 "--sort", "mean", "--cmap", "magma"]) == 0
+    record = json.loads((out / "predictions.json").read_text())
+    assert record["layer_shape"] == [128, 28, 28] and not record["trained"]
+    assert (out / "features_layer2.0.conv1.png").is_file()
+    assert (out / "filters_layer2.0.conv1.png").is_file()
+    assert any("Untrained" in n for n in record["notes"])
+
+
+def test_render_real_mobilenet(tmp_path, mobilenet_file):
+    out = tmp_path / "m"
+    assert main(["render", "--model", "mobilenet_v2", "--weights", str(mobilenet_file), "--image",
+                 str(SAMPLES / "coffee.jpg"), "--out", str(out)]) == 0
+    record = json.loads((out / "predictions.json").read_text())
+    assert record["predictions"][0]["label"] == "espresso"
+
+
+def test_list_layers(capsys):
+    assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--list-layers"]) == 0
+    text = capsys.readouterr().out
+    assert "features.block1.conv" in text and "Conv2d" in text and "16x96x96" in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--layer", "no.such.layer"], "'no.such.layer' is not a layer"),
+    (["--model", "vgg17"], "Unknown model 'vgg17'"),
+    (["--weights", "/nope.pth"], "does not exist"),
+    (["--device", "cuda" if not __import__("torch").cuda.is_available() else "tpu"], "device"),
+])
+def test_bad_input_exits_1_with_one_line(tmp_path, capsys, args, message):
+    base = ["render", "--image", str(SAMPLES / "shape_star.png"), "--out", str(tmp_path)]
+    assert main(base + args) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_image_exits_1(tmp_path, capsys):
+    (tmp_path / "x.jpg").write_text("nope")
+    assert main(["render", "--image", str(tmp_path / "x.jpg"), "--out", str(tmp_path / "o")]) == 1
+    assert "x.jpg" in capsys.readouterr().err
+
+
+def test_offline_pretrained_exits_1_with_advice(tmp_path, capsys, isolated_torch_home, no_network):
+    assert main(["render", "--model", "resnet18", "--image", str(SAMPLES / "chelsea.png"),
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "could not be fetched" in err and "untrained" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["render", "--out", "x"])
+    assert exit_.value.code == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["render", "--image", "a.png", "--sort", "sideways", "--out", "x"])
+    assert exit_.value.code == 2
+
+
+def test_models_lists_everything_with_cache_status(capsys, isolated_torch_home):
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    for name in REGISTRY:
+        assert name in text
+    assert "bundled" in text and "not cached" in text and "11.69M" in text  # resnet18's params
+
+
+def test_make_demo_samples_only(tmp_path):
+    assert main(["make-demo", "--samples-only", "--samples", str(tmp_path)]) == 0
+    drawn = sorted(p.name for p in tmp_path.glob("shape_*.png"))
+    assert len(drawn) == 6
+    # deterministic: the same pictures as the shipped samples
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "shape_star.png")),
+                          np.asarray(Image.open(SAMPLES / "shape_star.png")))
+
+
+def test_python_dash_m_and_console_script(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "cnnscope", "models"], capture_output=True, text=True)
+    assert done.returncode == 0 and "demo_shapes" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "cnnscope", "render", "--image",
+                           str(tmp_path / "missing.png"), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "missing.png" in done.stderr
