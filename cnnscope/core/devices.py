@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+from functools import lru_cache
+
 import torch
 
 from .errors import DeviceError
@@ -58,3 +62,24 @@ def release_cached_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
+
+
+@lru_cache(maxsize=1)
+def keep_freed_host_memory() -> bool:
+    """Ask glibc to keep freed heap memory mapped (Linux only; elsewhere a no-op, returns False).
+
+    An inspection keeps every layer's output alive (100-300 MB for big models). By default glibc
+    returns that memory to the OS afterwards, so the next inspection page-faults on fresh pages,
+    which cost ResNet-50 as much again as its convolutions (benchmarks/inspect.py). With these two
+    documented mallopt settings, allocations up to 32 MB come from the heap and the heap is not
+    trimmed, so each inspection reuses the pages of the previous one.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+                and libc.mallopt(m_trim_threshold, 1 << 30))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .devices import describe, is_out_of_memory, release_cached_memory
+from .devices import describe, is_out_of_memory, keep_freed_host_memory, release_cached_memory
 from .errors import ModelError
 from .weights import LoadedModel
 
@@ -122,9 +122,11 @@ def capture_outputs(module: nn.Module, clone: set[str] | None = None) -> Iterato
 
 
 def _forward(loaded: LoadedModel, batch: torch.Tensor, device: torch.device):
-    module = loaded.module.to(device)
+    module = loaded.module
+    if next(module.parameters()).device != device:  # .to() walks every module even when a no-op
+        module.to(device)
     x = batch.to(device)
-    clone: set[str] = loaded.meta.setdefault("_clone_on_capture", set())
+    clone = loaded.capture_clones
     for _attempt in range(2):
         with torch.no_grad(), capture_outputs(module, clone) as capture:
             logits = module(x)
@@ -137,19 +139,39 @@ def _forward(loaded: LoadedModel, batch: torch.Tensor, device: torch.device):
     return logits, capture.outputs
 
 
-def _layer_table(module: nn.Module, outputs: dict[str, torch.Tensor]) -> list[LayerInfo]:
+def _to_host(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Float32 CPU copies of every map; from an accelerator in ONE transfer, not one per layer
+    (each small copy would wait for the device on its own)."""
+    if not maps:
+        return {}
+    first = next(iter(maps.values()))
+    if first.device.type == "cpu":
+        return {n: t.float() for n, t in maps.items()}
+    flat = torch.cat([t.reshape(-1).float() for t in maps.values()]).cpu()
+    out, start = {}, 0
+    for name, t in maps.items():
+        out[name] = flat[start:start + t.numel()].view(t.shape)
+        start += t.numel()
+    return out
+
+
+def _layer_table(loaded: LoadedModel, outputs: dict[str, torch.Tensor]) -> list[LayerInfo]:
+    counts = loaded.param_counts
+    if not counts:
+        counts.update({name: sum(p.numel() for p in m.parameters())
+                       for name, m in loaded.module.named_modules()})
     rows = []
-    for name, m in module.named_modules():
+    for name, m in loaded.module.named_modules():
         if name in outputs:
             rows.append(LayerInfo(name, type(m).__name__, tuple(outputs[name].shape[1:]),
-                                  sum(p.numel() for p in m.parameters()), name.count("."),
-                                  next(m.children(), None) is not None))
+                                  counts[name], name.count("."), next(m.children(), None) is not None))
     return rows
 
 
 def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None = None,
             top_k: int = 5) -> Inspection:
     """Run ``image`` (uint8 RGB) through ``loaded`` once; on CUDA out-of-memory, retry on the CPU."""
+    keep_freed_host_memory()
     device = device or next(loaded.module.parameters()).device
     batch, crop = loaded.spec.preprocessing(image)
     notes = []
@@ -164,8 +186,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         device = torch.device("cpu")
         logits, outputs = _forward(loaded, batch, device)
     probs = torch.softmax(logits.float(), dim=1)[0]
-    feature_maps = {n: t for n, t in outputs.items() if t.dim() == 4}
-    cpu = {n: t[0].float().cpu() for n, t in feature_maps.items()}
+    cpu = _to_host({n: t[0] for n, t in outputs.items() if t.dim() == 4})
     probs = probs.cpu()
     elapsed = (time.perf_counter() - start) * 1000
     top = torch.topk(probs, min(top_k, probs.numel()))
@@ -177,7 +198,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         model_name=loaded.name, weights_label=loaded.weights_label, trained=loaded.trained,
         device=describe(device), input_rgb=crop, predictions=predictions,
         probabilities=probs.numpy(), activations={n: t.numpy() for n, t in cpu.items()},
-        layers=_layer_table(loaded.module, outputs), elapsed_ms=elapsed, notes=notes)
+        layers=_layer_table(loaded, outputs), elapsed_ms=elapsed, notes=notes)
 
 
 def default_feature_layer(inspection: Inspection, input_size: int) -> str:

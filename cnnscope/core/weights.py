@@ -18,7 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
@@ -53,7 +53,11 @@ class LoadedModel:
     labels: tuple[str, ...]
     source: str  # "pretrained" | "bundled" | "random" | "file"
     weights_label: str  # what the UI shows, e.g. "ImageNet weights (IMAGENET1K_V1)"
-    meta: dict[str, Any]
+    meta: dict[str, Any]  # from the checkpoint (training record...), shown to the user
+    # Learned by inspect() on first use: outputs that later in-place ops overwrite, and
+    # parameter counts per module (the architecture never changes).
+    capture_clones: set[str] = field(default_factory=set, repr=False)
+    param_counts: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def trained(self) -> bool:
