@@ -2,7 +2,7 @@
 
 Prints one table: bare ``inference_mode`` forward of an already preprocessed batch (ms), the
 preprocessing alone (ms), inspect() (ms: preprocessing, the hooked forward, top-5, every layer's
-maps on the CPU), the ratios, and the time to render the widest layer's channel grid. Targets: inspect <= 1.15x bare; a 512-channel grid <= 30 ms.
+maps kept), the ratios, and the time to render the widest layer's channel grid. Targets: inspect <= 1.15x bare; a 512-channel grid <= 30 ms.
 
     python benchmarks/inspect.py [--device auto|cpu|cuda] [--repeats N] [--models a,b]
 """
@@ -68,10 +68,10 @@ def bench(name: str, device: torch.device, repeats: int) -> dict:
             loaded.module(batch)
 
     bare_ms, prep_ms, inspect_ms = _timed(
-        [bare, lambda: loaded.spec.preprocessing(image), lambda: inspect(loaded, image, device)],
+        [bare, lambda: loaded.spec.preprocessing(image, device), lambda: inspect(loaded, image, device)],
         device, repeats)
     result = inspect(loaded, image, device)
-    widest = max(result.activations, key=lambda n: result.activations[n].shape[0])
+    widest = max(result.activations, key=lambda n: result.activations.shape(n)[0])
     maps = result.activations[widest]
     grid_ms, = _timed([lambda: render.feature_grid(maps)], torch.device("cpu"), repeats)
     return {"model": name, "bare": bare_ms, "prep": prep_ms, "inspect": inspect_ms,

@@ -35,11 +35,18 @@ def pick_device(preference: str = "auto") -> torch.device:
         raise DeviceError(f"Unknown device '{preference}': choose one of {', '.join(CHOICES)}.")
     present = available_devices()
     if preference == "auto":
-        return torch.device(present[0])
+        return concrete(torch.device(present[0]))
     if preference not in present:
         raise DeviceError(f"The {preference.upper()} device is not available on this machine; "
                           f"available: {', '.join(present)}.")
-    return torch.device(preference)
+    return concrete(torch.device(preference))
+
+
+def concrete(device: torch.device) -> torch.device:
+    """'cuda' -> 'cuda:N' (the current device), so it compares equal to a tensor's own device."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def describe(device: torch.device) -> str:

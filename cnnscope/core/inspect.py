@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-from .devices import describe, is_out_of_memory, keep_freed_host_memory, release_cached_memory
+from .devices import (concrete, describe, is_out_of_memory, keep_freed_host_memory,
+                      release_cached_memory)
 from .errors import ModelError
 from .weights import LoadedModel
 
@@ -49,6 +50,40 @@ class LayerInfo:
         return len(self.output_shape) == 3
 
 
+class FeatureMaps(Mapping[str, np.ndarray]):
+    """Every layer's (C, H, W) float32 output, read like a dict of numpy arrays.
+
+    Maps computed on an accelerator stay there and are copied to the CPU one layer at a time, the
+    first time a view reads them: copying all of ResNet-50's maps (~200 MB) to the host took 20x
+    its forward pass on an H100, and a view shows one layer at a time. On the CPU nothing is copied.
+    """
+
+    def __init__(self, maps: dict[str, torch.Tensor]) -> None:
+        self._pending = {n: t for n, t in maps.items() if t.device.type != "cpu"}
+        self._host = {n: t.float().numpy() for n, t in maps.items() if t.device.type == "cpu"}
+        self._order = list(maps)
+        self._shapes = {n: tuple(t.shape) for n, t in maps.items()}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._host:
+            tensor = self._pending.pop(name)  # KeyError for unknown names, as a dict would
+            self._host[name] = tensor.float().cpu().numpy()
+        return self._host[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._shapes
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """(C, H, W) of a layer's maps, without copying them."""
+        return self._shapes[name]
+
+
 @dataclass
 class Inspection:
     """What one forward pass of one image through one model revealed."""
@@ -60,7 +95,7 @@ class Inspection:
     input_rgb: np.ndarray  # (S, S, 3) uint8: the crop the network saw
     predictions: list[Prediction]
     probabilities: np.ndarray  # (num_classes,)
-    activations: dict[str, np.ndarray]  # layer name -> (C, H, W) float32
+    activations: FeatureMaps  # layer name -> (C, H, W) float32
     layers: list[LayerInfo]
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
@@ -121,11 +156,12 @@ def capture_outputs(module: nn.Module, clone: set[str] | None = None) -> Iterato
             handle.remove()
 
 
-def _forward(loaded: LoadedModel, batch: torch.Tensor, device: torch.device):
+def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device):
+    """(logits, every module's output, the uint8 crop) for one image on ``device``."""
     module = loaded.module
     if next(module.parameters()).device != device:  # .to() walks every module even when a no-op
         module.to(device)
-    x = batch.to(device)
+    x, crop = loaded.spec.preprocessing(image, device)
     clone = loaded.capture_clones
     for _attempt in range(2):
         with torch.no_grad(), capture_outputs(module, clone) as capture:
@@ -136,23 +172,7 @@ def _forward(loaded: LoadedModel, batch: torch.Tensor, device: torch.device):
         clone |= overwritten  # learned once per model: the next inspections clone just these
     if isinstance(logits, tuple):  # Inception-style (logits, aux) outputs
         logits = logits[0]
-    return logits, capture.outputs
-
-
-def _to_host(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Float32 CPU copies of every map; from an accelerator in ONE transfer, not one per layer
-    (each small copy would wait for the device on its own)."""
-    if not maps:
-        return {}
-    first = next(iter(maps.values()))
-    if first.device.type == "cpu":
-        return {n: t.float() for n, t in maps.items()}
-    flat = torch.cat([t.reshape(-1).float() for t in maps.values()]).cpu()
-    out, start = {}, 0
-    for name, t in maps.items():
-        out[name] = flat[start:start + t.numel()].view(t.shape)
-        start += t.numel()
-    return out
+    return logits, capture.outputs, crop
 
 
 def _layer_table(loaded: LoadedModel, outputs: dict[str, torch.Tensor]) -> list[LayerInfo]:
@@ -172,22 +192,21 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
             top_k: int = 5) -> Inspection:
     """Run ``image`` (uint8 RGB) through ``loaded`` once; on CUDA out-of-memory, retry on the CPU."""
     keep_freed_host_memory()
-    device = device or next(loaded.module.parameters()).device
-    batch, crop = loaded.spec.preprocessing(image)
+    device = concrete(device or next(loaded.module.parameters()).device)
     notes = []
     start = time.perf_counter()
     try:
-        logits, outputs = _forward(loaded, batch, device)
+        logits, outputs, crop = _forward(loaded, image, device)
     except Exception as exc:
         if not is_out_of_memory(exc) or device.type == "cpu":
             raise
         release_cached_memory(device)
         notes.append(f"{describe(device)} ran out of memory; this model now runs on the CPU.")
         device = torch.device("cpu")
-        logits, outputs = _forward(loaded, batch, device)
+        logits, outputs, crop = _forward(loaded, image, device)
     probs = torch.softmax(logits.float(), dim=1)[0]
-    cpu = _to_host({n: t[0] for n, t in outputs.items() if t.dim() == 4})
-    probs = probs.cpu()
+    maps = FeatureMaps({n: t[0] for n, t in outputs.items() if t.dim() == 4})
+    probs, crop = probs.cpu(), crop.permute(1, 2, 0).cpu().numpy()
     elapsed = (time.perf_counter() - start) * 1000
     top = torch.topk(probs, min(top_k, probs.numel()))
     predictions = [Prediction(int(i), loaded.labels[int(i)], float(p))
@@ -197,7 +216,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
     return Inspection(
         model_name=loaded.name, weights_label=loaded.weights_label, trained=loaded.trained,
         device=describe(device), input_rgb=crop, predictions=predictions,
-        probabilities=probs.numpy(), activations={n: t.numpy() for n, t in cpu.items()},
+        probabilities=probs.numpy(), activations=maps,
         layers=_layer_table(loaded, outputs), elapsed_ms=elapsed, notes=notes)
 
 

@@ -33,9 +33,11 @@ class Preprocessing:
         return cls(int(t.resize_size[0]), int(t.crop_size[0]), tuple(t.mean), tuple(t.std),
                    t.interpolation)
 
-    def crop(self, rgb: np.ndarray) -> torch.Tensor:
-        """uint8 (H,W,3) -> uint8 (3,crop,crop) tensor: the pixels the network sees."""
+    def crop(self, rgb: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+        """uint8 (H,W,3) -> uint8 (3,crop,crop) tensor on ``device``: the pixels the network sees."""
         x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+        if device is not None:
+            x = x.to(device)  # resizing on an accelerator beats resizing a photo on the CPU
         x = TF.resize(x, [self.resize_size], interpolation=self.interpolation, antialias=True)
         return TF.center_crop(x, [self.crop_size])
 
@@ -44,7 +46,8 @@ class Preprocessing:
         x = TF.convert_image_dtype(cropped, torch.float32)
         return TF.normalize(x, list(self.mean), list(self.std))
 
-    def __call__(self, rgb: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """Return the (1,3,crop,crop) float input batch and the uint8 (crop,crop,3) crop."""
-        cropped = self.crop(rgb)
-        return self.normalise(cropped).unsqueeze(0), cropped.permute(1, 2, 0).numpy()
+    def __call__(self, rgb: np.ndarray,
+                 device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (1,3,crop,crop) float input batch and the uint8 (3,crop,crop) crop, on ``device``."""
+        cropped = self.crop(rgb, device)
+        return self.normalise(cropped).unsqueeze(0), cropped

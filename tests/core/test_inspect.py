@@ -89,8 +89,19 @@ def test_no_hooks_remain_after_inspection_even_on_error(demo_model):
     image = open_image(SAMPLES / "shape_star.png")
     inspect(demo_model, image)
     assert _hooks(demo_model.module) == 0
-    with pytest.raises(RuntimeError):
-        inspect_mod._forward(demo_model, torch.zeros(1, 5, 96, 96), torch.device("cpu"))
+
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("broken layer")
+
+    head = demo_model.module.fc
+    demo_model.module.fc = Broken()
+    try:
+        with pytest.raises(RuntimeError, match="broken layer"):
+            inspect(demo_model, image)
+    finally:
+        demo_model.module.fc = head
     assert _hooks(demo_model.module) == 0
 
 
@@ -102,14 +113,15 @@ def test_untrained_weights_are_flagged_in_the_result():
 def test_out_of_memory_falls_back_to_the_cpu(demo_model, monkeypatch):
     real_forward = inspect_mod._forward
 
-    def fake_forward(loaded, batch, device):
+    def fake_forward(loaded, image, device):
         if device.type == "cuda":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real_forward(loaded, batch, device)
+        return real_forward(loaded, image, device)
 
     monkeypatch.setattr(inspect_mod, "_forward", fake_forward)
     monkeypatch.setattr(inspect_mod, "release_cached_memory", lambda device: None)
     monkeypatch.setattr(inspect_mod, "describe", lambda d: d.type.upper())
+    monkeypatch.setattr(inspect_mod, "concrete", lambda d: d)
     result = inspect(demo_model, open_image(SAMPLES / "shape_circle.png"), torch.device("cuda"))
     assert result.device == "CPU" and "ran out of memory" in result.notes[0]
     assert result.predictions[0].label == "circle"

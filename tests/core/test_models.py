@@ -58,7 +58,7 @@ def test_preprocessing_matches_torchvision_transforms(name):
     ours, crop = spec.preprocessing(rgb)
     theirs = spec.weights.transforms()(torch.from_numpy(rgb).permute(2, 0, 1))
     assert ours.shape == (1, 3, spec.input_size, spec.input_size)
-    assert crop.shape == (spec.input_size, spec.input_size, 3) and crop.dtype == np.uint8
+    assert crop.shape == (3, spec.input_size, spec.input_size) and crop.dtype == torch.uint8
     torch.testing.assert_close(ours[0], theirs, atol=1e-5, rtol=0)
 
 
