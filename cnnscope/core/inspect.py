@@ -1,8 +1,10 @@
-"""One forward pass with hooks -> everything the views show about one image.
+"""One forward pass -> everything the views show about one image.
 
 :func:`inspect` runs the model once and returns an :class:`Inspection`: top-k predictions, the
-output of every layer that produces feature maps (kept on the CPU) and a layer table. Hooks live
-only inside the call (a context manager), so nothing stays registered on the model afterwards.
+output of every layer that produces feature maps, and a layer table. The pass runs a graph traced
+once per model that returns every module's output (core/tracing.py); a model that cannot be traced
+uses forward hooks instead, registered only for the call (a context manager). Either way nothing
+stays registered on the model afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 from .devices import (concrete, describe, is_out_of_memory, keep_freed_host_memory,
                       release_cached_memory)
 from .errors import ModelError
+from .tracing import trace_every_output
 from .weights import LoadedModel
 
 ACTIVATION_TYPES = ("ReLU", "ReLU6", "LeakyReLU", "Hardswish", "SiLU", "GELU", "ELU", "Mish")
@@ -162,7 +165,30 @@ def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device):
     if next(module.parameters()).device != device:  # .to() walks every module even when a no-op
         module.to(device)
     x, crop = loaded.spec.preprocessing(image, device)
-    clone = loaded.capture_clones
+    graph = _graph(loaded)
+    if graph is not None:
+        with torch.no_grad():
+            logits, outputs = graph(x)
+        outputs = {n: t for n, t in outputs.items() if isinstance(t, torch.Tensor)}
+        if not any(t._version for t in outputs.values()):
+            return logits, outputs, crop
+        loaded.graph = None  # an in-place op escaped the rewrite: hooks from now on
+    logits, outputs = _forward_with_hooks(module, x, loaded.capture_clones)
+    return logits, outputs, crop
+
+
+def _graph(loaded: LoadedModel):
+    """The model traced into a hook-free graph, or None when it cannot be. Traced again if a
+    submodule was replaced since (a new head, say): the graph holds the modules it was traced with."""
+    key = tuple(map(id, loaded.module.modules()))
+    if loaded.graph_key != key:
+        loaded.graph, loaded.graph_key = trace_every_output(loaded.module), key
+        loaded.param_counts.clear()
+    return loaded.graph
+
+
+def _forward_with_hooks(module: nn.Module, x: torch.Tensor, clone: set[str]):
+    """The fallback for models that do not trace: one hooked forward (rarely two, see below)."""
     for _attempt in range(2):
         with torch.no_grad(), capture_outputs(module, clone) as capture:
             logits = module(x)
@@ -172,7 +198,7 @@ def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device):
         clone |= overwritten  # learned once per model: the next inspections clone just these
     if isinstance(logits, tuple):  # Inception-style (logits, aux) outputs
         logits = logits[0]
-    return logits, capture.outputs, crop
+    return logits, capture.outputs
 
 
 def _layer_table(loaded: LoadedModel, outputs: dict[str, torch.Tensor]) -> list[LayerInfo]:

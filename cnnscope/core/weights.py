@@ -54,8 +54,11 @@ class LoadedModel:
     source: str  # "pretrained" | "bundled" | "random" | "file"
     weights_label: str  # what the UI shows, e.g. "ImageNet weights (IMAGENET1K_V1)"
     meta: dict[str, Any]  # from the checkpoint (training record...), shown to the user
-    # Learned by inspect() on first use: outputs that later in-place ops overwrite, and
-    # parameter counts per module (the architecture never changes).
+    # Worked out by inspect() on first use: the traced graph (None if the model cannot be traced)
+    # and the module structure it was traced from, outputs that in-place ops overwrite when hooks
+    # are used instead, and parameter counts per module.
+    graph: Any = field(default=None, repr=False)
+    graph_key: tuple | None = field(default=None, repr=False)
     capture_clones: set[str] = field(default_factory=set, repr=False)
     param_counts: dict[str, int] = field(default_factory=dict, repr=False)
 

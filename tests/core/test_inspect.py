@@ -146,3 +146,57 @@ def test_switching_models_releases_them(tmp_path):
         del loaded, result
     gc.collect()
     assert all(m() is None and r() is None for m, r in refs)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "googlenet", "mobilenet_v2", "demo_shapes"])
+def test_traced_graph_gives_the_same_maps_as_hooks(name):
+    loaded = load_model(name, "random")
+    x = loaded.spec.preprocessing(np.random.default_rng(0).integers(0, 256, (200, 260, 3), np.uint8))[0]
+    graph = inspect_mod._graph(loaded)
+    assert graph is not None
+    with torch.no_grad():
+        logits, traced = graph(x)
+        reference = loaded.module(x)
+    hooked_logits, hooked = inspect_mod._forward_with_hooks(loaded.module, x, set())
+    torch.testing.assert_close(logits, reference)
+    torch.testing.assert_close(hooked_logits, reference)
+    assert set(hooked) <= set(traced)
+    for layer, tensor in hooked.items():
+        torch.testing.assert_close(traced[layer], tensor, msg=layer)
+    # layers inside torchvision.ops blocks (Conv2dNormActivation) are there too
+    if name == "mobilenet_v2":
+        assert traced["features.0.0"].shape == (1, 32, 112, 112)
+
+
+def test_graph_follows_a_replaced_head(demo_model):
+    image = open_image(SAMPLES / "shape_star.png")
+    loaded = load_model("demo_shapes")
+    inspect(loaded, image)
+    loaded.module.fc = torch.nn.Linear(128, 2)
+    loaded.labels = ("a", "b")
+    result = inspect(loaded, image)
+    assert result.probabilities.shape == (2,)
+    assert next(r for r in result.layers if r.name == "fc").params == 128 * 2 + 2
+
+
+def test_untraceable_model_falls_back_to_hooks(demo_model):
+    class Branchy(torch.nn.Module):
+        """Data-dependent control flow: symbolic tracing cannot follow it."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.head = torch.nn.Linear(4, 6)
+
+        def forward(self, x):
+            y = self.conv(x)
+            if y.mean() > 0:
+                y = y * 2
+            return self.head(y.mean((2, 3)))
+
+    loaded = load_model("demo_shapes", "random")
+    loaded.module = Branchy().eval()
+    result = inspect(loaded, open_image(SAMPLES / "shape_star.png"))
+    assert loaded.graph is None
+    assert result.activation("conv").shape == (4, 94, 94) and len(result.predictions) == 5
+    assert _hooks(loaded.module) == 0
