@@ -183,7 +183,6 @@ def _graph(loaded: LoadedModel):
     key = tuple(map(id, loaded.module.modules()))
     if loaded.graph_key != key:
         loaded.graph, loaded.graph_key = trace_every_output(loaded.module), key
-        loaded.param_counts.clear()
     return loaded.graph
 
 
@@ -202,16 +201,15 @@ def _forward_with_hooks(module: nn.Module, x: torch.Tensor, clone: set[str]):
 
 
 def _layer_table(loaded: LoadedModel, outputs: dict[str, torch.Tensor]) -> list[LayerInfo]:
-    counts = loaded.param_counts
-    if not counts:
-        counts.update({name: sum(p.numel() for p in m.parameters())
-                       for name, m in loaded.module.named_modules()})
-    rows = []
-    for name, m in loaded.module.named_modules():
-        if name in outputs:
-            rows.append(LayerInfo(name, type(m).__name__, tuple(outputs[name].shape[1:]),
-                                  counts[name], name.count("."), next(m.children(), None) is not None))
-    return rows
+    key = (loaded.graph_key, tuple(outputs))
+    table = loaded.layer_tables.get(key)
+    if table is None:
+        table = [LayerInfo(name, type(m).__name__, tuple(outputs[name].shape[1:]),
+                           sum(p.numel() for p in m.parameters()), name.count("."),
+                           next(m.children(), None) is not None)
+                 for name, m in loaded.module.named_modules() if name in outputs]
+        loaded.layer_tables = {key: table}  # one entry: a changed model makes the old one stale
+    return table
 
 
 def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None = None,
@@ -243,7 +241,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         model_name=loaded.name, weights_label=loaded.weights_label, trained=loaded.trained,
         device=describe(device), input_rgb=crop, predictions=predictions,
         probabilities=probs.numpy(), activations=maps,
-        layers=_layer_table(loaded, outputs), elapsed_ms=elapsed, notes=notes)
+        layers=list(_layer_table(loaded, outputs)), elapsed_ms=elapsed, notes=notes)
 
 
 def default_feature_layer(inspection: Inspection, input_size: int) -> str:

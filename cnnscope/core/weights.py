@@ -56,11 +56,11 @@ class LoadedModel:
     meta: dict[str, Any]  # from the checkpoint (training record...), shown to the user
     # Worked out by inspect() on first use: the traced graph (None if the model cannot be traced)
     # and the module structure it was traced from, outputs that in-place ops overwrite when hooks
-    # are used instead, and parameter counts per module.
+    # are used instead, and the layer table (the same for every image: inputs are one size).
     graph: Any = field(default=None, repr=False)
     graph_key: tuple | None = field(default=None, repr=False)
     capture_clones: set[str] = field(default_factory=set, repr=False)
-    param_counts: dict[str, int] = field(default_factory=dict, repr=False)
+    layer_tables: dict[tuple, list] = field(default_factory=dict, repr=False)
 
     @property
     def trained(self) -> bool:
