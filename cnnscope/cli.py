@@ -88,13 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
     except OSError as exc:  # e.g. an output folder we may not write to
         print(f"cnnscope: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return 1
-    except BrokenPipeError:  # output piped into `head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("cnnscope: interrupted", file=sys.stderr)
         return 130
@@ -115,8 +115,8 @@ def _render(args, parser) -> int:
 
     device = pick_device(args.device)
     image = open_image(args.image)
-    loaded = load_model(args.model or DEFAULT_MODEL, args.weights,
-                        progress=_progress_bar(f"downloading {args.model} weights"))
+    name = args.model or DEFAULT_MODEL
+    loaded = load_model(name, args.weights, progress=_progress_bar(f"downloading {name} weights"))
     result = inspect(loaded, image, device)
     if args.list_layers:
         print(f"{'layer':<40} {'type':<20} {'output':<18} {'params':>12}")

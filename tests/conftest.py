@@ -31,20 +31,23 @@ def real_weights() -> Path:
     return folder
 
 
+def _weights_file(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in the shared weights folder")
+    return path
+
+
 @pytest.fixture
 def mobilenet_file(real_weights: Path) -> Path:
-    path = real_weights / "mobilenet_v2-b0353104.pth"
-    if not path.is_file():
-        pytest.skip("mobilenet_v2 weights not in the shared folder")
-    return path
+    """torchvision's own MobileNetV2 ImageNet weights."""
+    return _weights_file(real_weights, "mobilenet_v2-b0353104.pth")
 
 
 @pytest.fixture
 def squeezenet_file(real_weights: Path) -> Path:
-    path = real_weights / "squeezenet1_1-caffe-converted.pth"
-    if not path.is_file():
-        pytest.skip("squeezenet1_1 weights not in the shared folder")
-    return path
+    """The Caffe SqueezeNet 1.1 ImageNet weights, converted to torchvision's layout."""
+    return _weights_file(real_weights, "squeezenet1_1-caffe-converted.pth")
 
 
 @pytest.fixture(scope="session")

@@ -267,8 +267,9 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
     """
     spec = get_spec(name)
     if weights == "random":
-        torch.manual_seed(0)  # the same untrained model every time, so views are reproducible
-        module = spec.build()
+        with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
+            torch.manual_seed(0)  # the same untrained model every time, so views are reproducible
+            module = spec.build()
         return LoadedModel(spec, prepare_for_inspection(module), spec.labels, "random",
                            "untrained (random weights)", {})
     if weights == "pretrained":

@@ -251,3 +251,13 @@ def test_pretrained_download_goes_through_the_cache(isolated_torch_home, file_se
     assert torch.equal(loaded.module.classifier[1].weight, state["classifier.1.weight"])
     (folder / name).unlink()  # a second load must come from the cache alone
     weights.load_model("squeezenet1_1", "pretrained")
+
+
+def test_untrained_models_are_reproducible_and_leave_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = weights.load_model("demo_shapes", "random").module
+    b = weights.load_model("demo_shapes", "random").module
+    assert torch.equal(a.fc.weight, b.fc.weight)
+    assert torch.equal(torch.rand(3), expected_next)
