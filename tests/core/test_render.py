@@ -86,3 +86,11 @@ def test_deeper_filters_are_grey_rows_per_output_channel():
     corner = tiles[1 * 32 + 2]
     assert np.all(corner[:3, :3] == 255) and np.all(corner[3:, 3:] == 128)
     assert np.all(corner[..., 0] == corner[..., 1])  # grey
+
+
+def test_one_channel_enlarged_keeps_its_pixels():
+    channel = np.array([[0.0, 1.0], [2.0, 3.0]], np.float32)
+    big = render.channel_image(channel, cmap="gray", size=64)
+    assert big.shape == (64, 64, 3)
+    assert np.all(big[:32, :32] == 0) and np.all(big[32:, 32:] == 255)  # nearest, own range
+    assert 80 < big[0, 40, 0] < 90  # 1/3 of the range, one flat 32x32 block
