@@ -56,35 +56,33 @@ class LayerInfo:
 class FeatureMaps(Mapping[str, np.ndarray]):
     """Every layer's (C, H, W) float32 output, read like a dict of numpy arrays.
 
-    Maps computed on an accelerator stay there and are copied to the CPU one layer at a time, the
-    first time a view reads them: copying all of ResNet-50's maps (~200 MB) to the host took 20x
-    its forward pass on an H100, and a view shows one layer at a time. On the CPU nothing is copied.
+    Nothing is converted until a view reads a layer: maps computed on an accelerator stay there and
+    are copied to the CPU one layer at a time (copying all of ResNet-50's ~200 MB took 20x its
+    forward pass on an H100, and a view shows one layer at a time); on the CPU reading is free.
     """
 
-    def __init__(self, maps: dict[str, torch.Tensor]) -> None:
-        self._pending = {n: t for n, t in maps.items() if t.device.type != "cpu"}
-        self._host = {n: t.float().numpy() for n, t in maps.items() if t.device.type == "cpu"}
-        self._order = list(maps)
-        self._shapes = {n: tuple(t.shape) for n, t in maps.items()}
+    def __init__(self, batched: dict[str, torch.Tensor]) -> None:
+        self._batched = batched  # layer -> (1, C, H, W) tensor, wherever it was computed
+        self._read: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._host:
-            tensor = self._pending.pop(name)  # KeyError for unknown names, as a dict would
-            self._host[name] = tensor.float().cpu().numpy()
-        return self._host[name]
+        array = self._read.get(name)
+        if array is None:
+            array = self._read[name] = self._batched[name][0].float().cpu().numpy()
+        return array
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._order)
+        return iter(self._batched)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._batched)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._shapes
+        return name in self._batched
 
     def shape(self, name: str) -> tuple[int, ...]:
-        """(C, H, W) of a layer's maps, without copying them."""
-        return self._shapes[name]
+        """(C, H, W) of a layer's maps, without reading them."""
+        return tuple(self._batched[name].shape[1:])
 
 
 @dataclass
@@ -229,7 +227,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         device = torch.device("cpu")
         logits, outputs, crop = _forward(loaded, image, device)
     probs = torch.softmax(logits.float(), dim=1)[0]
-    maps = FeatureMaps({n: t[0] for n, t in outputs.items() if t.dim() == 4})
+    maps = FeatureMaps({n: t for n, t in outputs.items() if t.dim() == 4})
     probs, crop = probs.cpu(), crop.permute(1, 2, 0).cpu().numpy()
     elapsed = (time.perf_counter() - start) * 1000
     top = torch.topk(probs, min(top_k, probs.numel()))
