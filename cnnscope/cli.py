@@ -1,4 +1,4 @@
-"""Command line: ``cnnscope render | models | make-demo``.
+"""Command line: ``cnnscope [IMAGE]`` opens the window; ``cnnscope render | models | make-demo``.
 
 Exit codes: 0 done, 1 bad input (one line on stderr, no traceback), 2 usage error (argparse).
 """
@@ -14,7 +14,8 @@ from typing import Sequence
 
 from . import __version__
 
-SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
+SAMPLE_SHAPE_SIZE = 256
+COMMANDS = ("render", "models", "make-demo")  # sample pictures are drawn larger than the demo's 96 px input
 
 
 def _progress_bar(label: str):
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cnnscope`` console script."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in COMMANDS):
+        from .gui.app import main as open_window  # no torch here: the window shows first
+
+        return open_window(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -71,10 +71,19 @@ def tile(tiles: np.ndarray, columns: int | None = None, pad: int = 1,
     return out
 
 
+def _scale(h: int, w: int, min_side: int) -> int:
+    return max(1, math.ceil(min_side / max(1, min(h, w))))
+
+
+def upscaled_size(shape: tuple[int, int], min_side: int = 24) -> tuple[int, int]:
+    """(h, w) of one tile of :func:`feature_grid` for (h, w) maps: to map clicks to channels."""
+    k = _scale(shape[0], shape[1], min_side)
+    return shape[0] * k, shape[1] * k
+
+
 def _upscale(tiles: np.ndarray, min_side: int) -> np.ndarray:
     """Integer nearest-neighbour enlargement so small maps (7x7) stay readable, pixels visible."""
-    h, w = tiles.shape[1:3]
-    k = max(1, math.ceil(min_side / max(1, min(h, w))))
+    k = _scale(tiles.shape[1], tiles.shape[2], min_side)
     return tiles.repeat(k, axis=1).repeat(k, axis=2) if k > 1 else tiles
 
 

@@ -1,0 +1,261 @@
+"""The one worker thread that owns models and runs every core call.
+
+The window submits requests; each gets an id. Per kind only the newest pending request is kept (a
+burst of twenty drops inspects one image, the last), and results come back through Qt signals
+carrying their id so the window can drop any that a newer request made stale. The thread imports
+torch itself, so the window is on screen before torch has finished loading.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+# Served in this order when several kinds wait: a model load changes what the others mean.
+KINDS = ("load", "inspect", "grid", "filters", "channel")
+
+
+@dataclass
+class ModelInfo:
+    """What the window shows about a registry model."""
+
+    name: str
+    family: str
+    description: str
+    input_size: int
+    num_params: int
+    weights_offline: bool  # pretrained weights need no download
+
+
+@dataclass
+class InspectionResult:
+    """Plain data from one inspection: no tensors cross into the window."""
+
+    model: str
+    weights_label: str
+    trained: bool
+    device: str
+    input_rgb: np.ndarray
+    predictions: list  # [(label, probability)]
+    layers: list  # [(name, type, shape tuple, params, has_children)]
+    default_layer: str
+    elapsed_ms: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GridResult:
+    """A layer's channel grid and what the window needs to map a click to a channel."""
+
+    layer: str
+    image: np.ndarray
+    order: list[int]  # channel shown in each tile
+    rows: int
+    cols: int
+    tile: tuple[int, int]
+    pad: int
+    shape: tuple[int, ...]
+
+
+@dataclass
+class ChannelResult:
+    """One channel: enlarged, overlaid on the input, and its statistics."""
+
+    layer: str
+    channel: int
+    image: np.ndarray
+    overlay: np.ndarray
+    stats: dict[str, float]
+
+
+@dataclass
+class FiltersResult:
+    """First-layer kernels, and the selected conv layer's when it is one."""
+
+    first_name: str
+    first: np.ndarray
+    selected_name: str | None
+    selected: np.ndarray | None
+
+
+class Engine(QObject):
+    """Runs core work on one thread; see the module docstring."""
+
+    ready = Signal(object, object)  # list[ModelInfo], device kinds present ("cuda", "cpu"...)
+    model_loaded = Signal(int, object)  # id, dict(name, weights_label, trained, device)
+    progress = Signal(int, int, int)  # id, bytes done, bytes total (-1 unknown)
+    inspected = Signal(int, object)  # id, InspectionResult
+    grid_ready = Signal(int, object)  # id, GridResult
+    channel_ready = Signal(int, object)  # id, ChannelResult
+    filters_ready = Signal(int, object)  # id, FiltersResult
+    failed = Signal(int, str, str)  # id, kind, message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = count(1)
+        self._pending: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._wake = threading.Condition()
+        self._cancel_load = threading.Event()
+        self._stop = False
+        self._loaded = None
+        self._image: np.ndarray | None = None
+        self._inspection = None
+        self._device = None
+        self._thread = threading.Thread(target=self._run, name="cnnscope-engine", daemon=True)
+
+    # --- the window's side ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread (it imports torch, then announces the models)."""
+        self._thread.start()
+
+    def submit(self, kind: str, **params: Any) -> int:
+        """Queue a request, replacing any pending one of the same kind; returns its id."""
+        assert kind in KINDS, kind
+        request_id = next(self._ids)
+        with self._wake:
+            if kind == "load":
+                self._cancel_load.clear()
+            self._pending[kind] = (request_id, params)
+            self._wake.notify()
+        return request_id
+
+    def cancel_load(self) -> None:
+        """Stop a download in progress (the previous model stays)."""
+        self._cancel_load.set()
+        with self._wake:
+            self._pending.pop("load", None)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the current request and end the thread."""
+        with self._wake:
+            self._stop = True
+            self._cancel_load.set()
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # --- the thread's side -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        from cnnscope.core.devices import available_devices
+        from cnnscope.core.models import REGISTRY, model_names
+        from cnnscope.core.weights import is_available_offline
+
+        self.ready.emit([ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description,
+                                   REGISTRY[n].input_size, REGISTRY[n].num_params,
+                                   is_available_offline(REGISTRY[n])) for n in model_names()],
+                        available_devices())
+        while True:
+            with self._wake:
+                while not self._pending and not self._stop:
+                    self._wake.wait()
+                if self._stop:
+                    return
+                kind = next(k for k in KINDS if k in self._pending)
+                request_id, params = self._pending.pop(kind)
+            try:
+                getattr(self, f"_do_{kind}")(request_id, **params)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
+                self.failed.emit(request_id, kind, _message(exc))
+
+    def _do_load(self, request_id: int, name: str, weights: str, device: str) -> None:
+        from cnnscope.core.devices import describe, pick_device
+        from cnnscope.core.weights import load_model
+
+        target = pick_device(device)
+        last = [0.0]
+
+        def progress(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if now - last[0] > 0.05 or done == total:
+                last[0] = now
+                self.progress.emit(request_id, done, total if total is not None else -1)
+
+        loaded = load_model(name, weights, progress=progress, should_cancel=self._cancel_load.is_set)
+        loaded.module.to(target)
+        self._loaded, self._device, self._inspection = loaded, target, None
+        self.model_loaded.emit(request_id, {"name": loaded.name, "weights_label": loaded.weights_label,
+                                            "trained": loaded.trained, "device": describe(target),
+                                            "labels": len(loaded.labels)})
+
+    def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
+                    name: str = "image") -> None:
+        from cnnscope.core.errors import ModelError
+        from cnnscope.core.images import decode_image, open_image
+        from cnnscope.core.inspect import default_feature_layer, inspect
+
+        if self._loaded is None:
+            raise ModelError("No model is loaded yet.")
+        image = open_image(path) if path is not None else decode_image(data or b"", name)
+        result = inspect(self._loaded, image, self._device)
+        self._image, self._inspection = image, result
+        self._device = _device_of(self._loaded)  # an out-of-memory fallback moves the model
+        self.inspected.emit(request_id, InspectionResult(
+            model=result.model_name, weights_label=result.weights_label, trained=result.trained,
+            device=result.device, input_rgb=result.input_rgb,
+            predictions=[(p.label, p.probability) for p in result.predictions],
+            layers=[(r.name, r.type, r.output_shape, r.params, r.has_children) for r in result.layers],
+            default_layer=default_feature_layer(result, self._loaded.spec.input_size),
+            elapsed_ms=result.elapsed_ms, notes=result.notes))
+
+    def _do_grid(self, request_id: int, layer: str, cmap: str, sort: str) -> None:
+        from cnnscope.core import render
+
+        maps = self._current().activation(layer)
+        order = render.channel_order(maps, sort)
+        image = render.feature_grid(maps, cmap, sort)
+        rows, cols = render.grid_shape(len(order))
+        tile = render.upscaled_size(maps.shape[1:])
+        self.grid_ready.emit(request_id, GridResult(layer, image, order.tolist(), rows, cols, tile,
+                                                    1, tuple(maps.shape)))
+
+    def _do_channel(self, request_id: int, layer: str, channel: int, cmap: str,
+                    alpha: float) -> None:
+        from cnnscope.core import render
+
+        result = self._current()
+        values = result.activation(layer)[channel]
+        self.channel_ready.emit(request_id, ChannelResult(
+            layer, channel, render.channel_image(values, cmap, 256),
+            render.overlay(result.input_rgb, values, alpha, cmap),
+            {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean())}))
+
+    def _do_filters(self, request_id: int, layer: str | None) -> None:
+        from cnnscope.core import render
+        from cnnscope.core.layers import conv_kernels, conv_layers
+
+        module = self._loaded.module
+        first_name, first = conv_kernels(module)
+        selected_name = layer if layer in conv_layers(module) and layer != first_name else None
+        selected = render.filter_tiles(conv_kernels(module, selected_name)[1]) if selected_name else None
+        self.filters_ready.emit(request_id, FiltersResult(first_name, render.filter_tiles(first),
+                                                          selected_name, selected))
+
+    def _current(self):
+        from cnnscope.core.errors import ModelError
+
+        if self._inspection is None:
+            raise ModelError("Nothing has been inspected yet.")
+        return self._inspection
+
+
+def _device_of(loaded):
+    return next(loaded.module.parameters()).device
+
+
+def _message(exc: Exception) -> str:
+    """The user's sentence for a typed error; a short description (logged in full) otherwise."""
+    from cnnscope.core.errors import CnnscopeError
+
+    if isinstance(exc, CnnscopeError):
+        return str(exc)
+    traceback.print_exc()
+    return f"Something went wrong: {type(exc).__name__}: {exc}"

@@ -1,0 +1,470 @@
+"""The main window: docks, menus, shortcuts, drag and drop. It asks the engine, then paints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QMainWindow, QProgressBar,
+                               QPushButton, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+
+from ..core.images import IMAGE_SUFFIXES
+from ..core.resources import sample_images
+from .engine import Engine
+from .qimage import to_pixmap
+from .views.banner import Banner
+from .views.features import FeatureView
+from .views.filters import FiltersView
+from .views.image_view import ImageView
+from .views.layer_tree import LayerTree
+from .views.predictions import PredictionsView
+
+WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)"),
+                  ("file", "Load file..."))
+
+
+class MainWindow(QMainWindow):
+    """Drop an image, see inside the network."""
+
+    def __init__(self, engine: Engine, image: str | None = None,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings or QSettings("cnnscope", "cnnscope")
+        self.setWindowTitle("cnnscope")
+        self.setAcceptDrops(True)
+        self.resize(1400, 880)
+        self._latest: dict[str, int] = {}  # kind -> id of the newest request
+        self._source: dict | None = None  # the image the views show
+        self._wanted: dict | None = None  # the newest image asked for (may still be pending)
+        self._models: list = []
+        self._weights_file: str | None = None
+        self._layer: str | None = self.settings.value("layer", None)
+        self._last_inspection = None
+        self._build()
+        self._connect_engine()
+        self._initial_image = image or self._first_sample()
+        self.status.setText("loading model...")
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.banner = Banner()
+        self.input_view = ImageView("No image yet")
+        self.input_view.setToolTip("The image as the network sees it (resized and cropped)")
+        self.predictions = PredictionsView()
+        self.features = FeatureView()
+        self.filters = FiltersView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.features, "Feature maps")
+        self.tabs.addTab(self.filters, "Filters")
+        self.layers = LayerTree()
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.setMinimumWidth(300)
+        left.addWidget(self.input_view)
+        left.addWidget(self.predictions)
+        main = QSplitter()
+        main.addWidget(left)
+        main.addWidget(self.tabs)
+        main.setStretchFactor(0, 1)
+        main.setStretchFactor(1, 3)
+        main.setSizes([340, 1000])
+        left.setSizes([330, 420])
+
+        self.strip = QListWidget()
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setIconSize(QSize(72, 72))
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setFixedHeight(110)
+        self.strip.setToolTip("Sample images and queued drops: click one to inspect it")
+        for path in sample_images():
+            self._add_to_strip(path)
+        self.strip.itemClicked.connect(lambda item: self.open_path(item.data(Qt.ItemDataRole.UserRole)))
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addWidget(main, 1)
+        layout.addWidget(self.strip)
+        self.setCentralWidget(central)
+
+        dock = QDockWidget("Layers", self)
+        dock.setObjectName("layers")
+        dock.setWidget(self.layers)
+        dock.setMinimumWidth(420)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [440], Qt.Orientation.Horizontal)
+
+        self._build_toolbar()
+        self._build_menus()
+        self.status = QLabel("")
+        self.statusBar().addWidget(self.status, 1)
+
+        self.layers.layer_selected.connect(self._on_layer_selected)
+        self.features.settings_changed.connect(self._request_grid)
+        self.features.channel_clicked.connect(self._request_channel)
+        self.features.opacity_changed.connect(lambda _: self._request_channel(self._channel))
+        self._channel: int | None = None
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Model")
+        bar.setObjectName("model-toolbar")
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("The network to look inside")
+        self.model_box.setMinimumContentsLength(18)
+        self.weights_box = QComboBox()
+        for key, text in WEIGHT_CHOICES:
+            self.weights_box.addItem(text, key)
+        self.weights_box.setToolTip("Pretrained downloads torchvision's ImageNet weights once, then "
+                                    "uses the cache; untrained shows a random network")
+        self.device_box = QComboBox()
+        self.device_box.addItem("Auto", "auto")
+        self.device_box.setToolTip("Where the network runs")
+        self.download = QProgressBar()
+        self.download.setMaximumWidth(220)
+        self.download.hide()
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop the download and keep the current model")
+        self.cancel.hide()
+        self.cancel.clicked.connect(self._cancel_download)
+        for label, widget in (("Model ", self.model_box), (" Weights ", self.weights_box),
+                              (" Device ", self.device_box)):
+            bar.addWidget(QLabel(label))
+            bar.addWidget(widget)
+        bar.addWidget(self.download)
+        bar.addWidget(self.cancel)
+        self.addToolBar(bar)
+        self.model_box.activated.connect(lambda _: self._load_selected())
+        self.weights_box.activated.connect(lambda _: self._weights_chosen())
+        self.device_box.activated.connect(lambda _: self._load_selected())
+
+    def _action(self, menu, text: str, shortcut, slot, tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open image...", QKeySequence.StandardKey.Open, self.choose_image,
+                     "Open an image file (Ctrl+O); you can also drop files on the window")
+        self._action(file_menu, "&Paste image", QKeySequence.StandardKey.Paste, self.paste_image,
+                     "Inspect the image on the clipboard (Ctrl+V)")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export current view...", "Ctrl+E", self.export_view,
+                     "Save the feature grid or filters shown now as PNG")
+        self._action(file_menu, "Save feature &grid...", None, lambda: self._save(self.features.grid),
+                     "Save the feature grid as PNG (the same pixels 'cnnscope render' writes)")
+        self._action(file_menu, "Save &filters...", None, lambda: self._save(self.filters.first),
+                     "Save the first-layer filters as PNG")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close, "Quit cnnscope")
+        view = self.menuBar().addMenu("&View")
+        self._action(view, "&Next layer", "PgDown", lambda: self.layers.step(1),
+                     "Show the next layer's feature maps (Page Down)")
+        self._action(view, "&Previous layer", "PgUp", lambda: self.layers.step(-1),
+                     "Show the previous layer's feature maps (Page Up)")
+        self._action(view, "Zoom &in", QKeySequence.StandardKey.ZoomIn, self.features.grid.zoom_in,
+                     "Enlarge the feature grid")
+        self._action(view, "Zoom &out", QKeySequence.StandardKey.ZoomOut, self.features.grid.zoom_out,
+                     "Shrink the feature grid")
+        self._action(view, "&Feature maps", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0),
+                     "Show the feature maps")
+        self._action(view, "F&ilters", "Ctrl+2", lambda: self.tabs.setCurrentIndex(1),
+                     "Show the filters")
+        model = self.menuBar().addMenu("&Model")
+        self._action(model, "Load &weights file...", None, self._choose_weights_file,
+                     "Load a state_dict or cnnscope checkpoint for the chosen model")
+        self._action(model, "Use &untrained weights", None, self._use_untrained,
+                     "Random weights: see what a network looks like before training")
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About cnnscope", None, self._about, "What cnnscope is")
+
+    # --- engine wiring -----------------------------------------------------------------------
+
+    def _connect_engine(self) -> None:
+        e = self.engine
+        e.ready.connect(self._on_ready)
+        e.model_loaded.connect(self._fresh("load", self._on_model_loaded))
+        e.progress.connect(self._on_progress)
+        e.inspected.connect(self._fresh("inspect", self._on_inspected))
+        e.grid_ready.connect(self._fresh("grid", self.features.show_grid))
+        e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
+        e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
+        e.failed.connect(self._on_failed)
+
+    def _submit(self, kind: str, **params) -> int:
+        self._latest[kind] = self.engine.submit(kind, **params)
+        return self._latest[kind]
+
+    def _fresh(self, kind: str, slot):
+        """Wrap ``slot`` so results older than the newest request of their kind are dropped."""
+        def receive(request_id: int, payload) -> None:
+            if request_id == self._latest.get(kind):
+                slot(payload)
+        return receive
+
+    def _on_ready(self, models: list, devices: list) -> None:
+        self._models = models
+        self.model_box.clear()
+        for info in models:
+            self.model_box.addItem(info.name, info.name)
+            self.model_box.setItemData(self.model_box.count() - 1,
+                                       f"{info.family}: {info.description}", Qt.ItemDataRole.ToolTipRole)
+        for device in devices:
+            self.device_box.addItem(device.upper(), device)
+        wanted = self.settings.value("model", models[0].name)
+        index = max(0, self.model_box.findData(wanted))
+        self.model_box.setCurrentIndex(index)
+        device_index = self.device_box.findData(self.settings.value("device", "auto"))
+        self.device_box.setCurrentIndex(max(0, device_index))
+        weights = self.settings.value("weights", "pretrained")
+        self.weights_box.setCurrentIndex(max(0, self.weights_box.findData(weights)))
+        self._load_selected()
+
+    def _load_selected(self, weights: str | None = None) -> None:
+        name = self.model_box.currentData()
+        if name is None:
+            return
+        choice = weights or self.weights_box.currentData()
+        if choice == "file":
+            choice = self._weights_file or "pretrained"
+        self.status.setText(f"loading {name}...")
+        self._submit("load", name=name, weights=choice, device=self.device_box.currentData())
+        info = next((m for m in self._models if m.name == name), None)
+        if choice == "pretrained" and info is not None and not info.weights_offline:
+            self.download.setRange(0, 0)
+            self.download.show()
+            self.cancel.show()
+
+    def _on_progress(self, request_id: int, done: int, total: int) -> None:
+        if request_id != self._latest.get("load"):
+            return
+        if total > 0:
+            self.download.setRange(0, total)
+            self.download.setValue(done)
+            self.download.setFormat(f"{done / 1e6:.0f} / {total / 1e6:.0f} MB")
+        self.download.show()
+        self.cancel.show()
+
+    def _cancel_download(self) -> None:
+        self.engine.cancel_load()
+        self._latest.pop("load", None)
+        self._hide_download()
+        self.status.setText("download cancelled; the previous model stays")
+
+    def _hide_download(self) -> None:
+        self.download.hide()
+        self.cancel.hide()
+
+    def _on_model_loaded(self, info: dict) -> None:
+        self._hide_download()
+        self.settings.setValue("model", info["name"])
+        self.settings.setValue("device", self.device_box.currentData())
+        if self.weights_box.currentData() != "file":
+            self.settings.setValue("weights", self.weights_box.currentData())
+        self._model_info = info
+        self._update_status()
+        # the newest image asked for, even one dropped while the model was loading
+        self._inspect(self._wanted or {"path": str(self._initial_image)})
+
+    def _inspect(self, source: dict) -> None:
+        self._wanted = source
+        self._submit("inspect", **source)
+
+    def _on_inspected(self, result) -> None:
+        self._source = self._wanted
+        self._last_inspection = result
+        self.input_view.set_image(result.input_rgb)
+        self.predictions.show_predictions(result.predictions, result.trained)
+        names = {row[0] for row in result.layers if len(row[2]) == 3}
+        layer = self._layer if self._layer in names else result.default_layer
+        self.layers.show_layers(result.layers, layer)
+        for note in result.notes:
+            if "out of memory" in note:
+                self.banner.show_message(note, "info")
+        self._update_status()
+
+    def _on_layer_selected(self, layer: str) -> None:
+        self._layer = layer
+        self.settings.setValue("layer", layer)
+        self._channel = None
+        self._request_grid()
+        self._submit("filters", layer=layer)
+
+    def _request_grid(self) -> None:
+        if self._layer and self._last_inspection is not None:
+            self._submit("grid", layer=self._layer, cmap=self.features.colormap,
+                         sort=self.features.sort_key)
+            if self._channel is not None:
+                self._request_channel(self._channel)
+
+    def _request_channel(self, channel: int | None) -> None:
+        if channel is None or self._layer is None:
+            return
+        self._channel = channel
+        self._submit("channel", layer=self._layer, channel=channel, cmap=self.features.colormap,
+                     alpha=self.features.opacity.value() / 100)
+
+    def _on_failed(self, request_id: int, kind: str, message: str) -> None:
+        if request_id != self._latest.get(kind):
+            return
+        if kind == "load":
+            self._hide_download()
+            self.banner.show_message(message, "error", actions=(
+                ("Load weights file...", self._choose_weights_file),
+                ("Use untrained weights", self._use_untrained)))
+            self._update_status()
+        else:
+            if kind == "inspect":
+                self._wanted = self._source  # a bad file: the last good image stays wanted
+            self.banner.show_message(message, "error")
+
+    def _update_status(self) -> None:
+        info = getattr(self, "_model_info", None)
+        if info is None:
+            return
+        parts = [f"Device: {info['device']}", f"Model: {info['name']} ({info['weights_label']})"]
+        if self._last_inspection is not None:
+            parts.append(f"Inspection: {self._last_inspection.elapsed_ms:.0f} ms")
+        self.status.setText("   |   ".join(parts))
+
+    # --- images in ---------------------------------------------------------------------------
+
+    def _first_sample(self) -> str:
+        samples = sample_images()
+        shapes = [p for p in samples if p.name.startswith("shape_")]
+        return str((shapes or samples)[0]) if samples else ""
+
+    def _add_to_strip(self, path: Path) -> None:
+        item = QListWidgetItem(path.name)
+        item.setData(Qt.ItemDataRole.UserRole, str(path))
+        item.setToolTip(str(path))
+        pixmap = to_pixmap_from_file(path)
+        if pixmap is not None:
+            item.setIcon(QIcon(pixmap))
+        self.strip.addItem(item)
+
+    def open_path(self, path: str) -> None:
+        """Inspect an image file (errors appear in the banner; the current image stays)."""
+        self.banner.hide()
+        self._inspect({"path": str(path), "name": Path(path).name})
+
+    def open_paths(self, paths: list[str]) -> None:
+        """Show the first of several dropped files; queue the rest in the strip."""
+        if not paths:
+            return
+        for extra in paths[1:]:
+            self._add_to_strip(Path(extra))
+        self.open_path(paths[0])
+
+    def choose_image(self) -> None:
+        """File > Open."""
+        patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", f"Images ({patterns});;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def paste_image(self) -> None:
+        """Edit > Paste: the clipboard's image (or an image file URL on it)."""
+        mime = QApplication.clipboard().mimeData()
+        if mime.hasUrls():
+            self.open_paths([u.toLocalFile() for u in mime.urls() if u.isLocalFile()])
+            return
+        image = QApplication.clipboard().image()
+        if image.isNull():
+            self.banner.show_message("The clipboard holds no image.", "info")
+            return
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        self._inspect({"data": bytes(data.data()), "name": "clipboard image"})
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        self.open_paths(paths)
+        event.acceptProposedAction()
+
+    # --- model choices -----------------------------------------------------------------------
+
+    def _weights_chosen(self) -> None:
+        if self.weights_box.currentData() == "file":
+            self._choose_weights_file()
+        else:
+            self._load_selected()
+
+    def _choose_weights_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "",
+                                              "PyTorch weights (*.pt *.pth *.bin);;All files (*)")
+        if path:
+            self._weights_file = path
+            self.weights_box.setCurrentIndex(self.weights_box.findData("file"))
+            self._load_selected(weights=path)
+
+    def _use_untrained(self) -> None:
+        self.weights_box.setCurrentIndex(self.weights_box.findData("random"))
+        self._load_selected(weights="random")
+
+    # --- out ---------------------------------------------------------------------------------
+
+    def export_view(self) -> None:
+        """Save what the current tab shows."""
+        self._save(self.features.grid if self.tabs.currentIndex() == 0 else self.filters.first)
+
+    def _save(self, view: ImageView) -> None:
+        if view.array is None:
+            self.banner.show_message("Nothing to save yet.", "info")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save PNG", "cnnscope.png", "PNG (*.png)")
+        if path:
+            save_png(view.array, path)
+
+    def _about(self) -> None:
+        self.banner.show_message("cnnscope: see inside convolutional neural networks. Drop an image, "
+                                 "pick a layer, click a channel.", "info")
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape:
+            self.banner.hide()
+        super().keyPressEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_started", False):
+            self._started = True
+            self.engine.start()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.engine.stop()
+        super().closeEvent(event)
+
+
+def to_pixmap_from_file(path: Path):
+    """A thumbnail for the strip, or None for an unreadable file (it will say why when clicked)."""
+    from PySide6.QtGui import QPixmap
+
+    pixmap = QPixmap(str(path))
+    return None if pixmap.isNull() else pixmap.scaled(
+        72, 72, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+
+
+def save_png(rgb, path: str) -> None:
+    """Write the exact pixels the engine rendered (as the CLI does)."""
+    from ..core.render import save_png as write
+
+    write(rgb, path)

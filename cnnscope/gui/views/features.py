@@ -1,0 +1,120 @@
+"""All channels of the selected layer, and one channel large, overlaid on the photo."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from .image_view import ImageView
+
+COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray", "jet")
+SORTS = (("none", "Model order"), ("mean", "Most active first"))
+
+
+class FeatureView(QWidget):
+    """A toolbar (colormap, sort, zoom), the grid, and the clicked channel's detail panel."""
+
+    settings_changed = Signal()
+    channel_clicked = Signal(int)
+    opacity_changed = Signal(float)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.cmap = QComboBox()
+        self.cmap.addItems(COLORMAPS)
+        self.cmap.setToolTip("Colormap for activations (each channel scaled to its own range)")
+        self.sort = QComboBox()
+        for key, text in SORTS:
+            self.sort.addItem(text, key)
+        self.sort.setToolTip("Order of the channels in the grid")
+        zoom_in, zoom_out, fit = QPushButton("+"), QPushButton("-"), QPushButton("Fit")
+        for button in (zoom_in, zoom_out, fit):
+            button.setMaximumWidth(44)
+        zoom_in.setToolTip("Zoom in (Ctrl++ or Ctrl+wheel)")
+        zoom_out.setToolTip("Zoom out (Ctrl+- or Ctrl+wheel)")
+        fit.setToolTip("Fit the whole grid in the view")
+        self.caption = QLabel("")
+        bar = QHBoxLayout()
+        for w in (QLabel("Colormap"), self.cmap, QLabel("Order"), self.sort, zoom_out, zoom_in, fit):
+            bar.addWidget(w)
+        bar.addWidget(self.caption, 1)
+
+        self.grid = ImageView("Drop an image to see its feature maps")
+        self.grid.setToolTip("Click a channel to see it large, over the photo")
+        self.detail = ImageView("Click a channel")
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(60)
+        self.opacity.setToolTip("Opacity of the channel over the photo")
+        self.stats = QLabel("")
+        self.stats.setWordWrap(True)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(QLabel("<b>Channel over the photo</b>"))
+        side_layout.addWidget(self.detail, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Opacity"))
+        row.addWidget(self.opacity)
+        side_layout.addLayout(row)
+        side_layout.addWidget(self.stats)
+        split = QSplitter()
+        split.addWidget(self.grid)
+        split.addWidget(side)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+
+        self._geometry = None
+        self.cmap.currentIndexChanged.connect(lambda _: self.settings_changed.emit())
+        self.sort.currentIndexChanged.connect(lambda _: self.settings_changed.emit())
+        zoom_in.clicked.connect(self.grid.zoom_in)
+        zoom_out.clicked.connect(self.grid.zoom_out)
+        fit.clicked.connect(self.grid.fit)
+        self.grid.clicked.connect(self._on_grid_click)
+        self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
+
+    @property
+    def colormap(self) -> str:
+        """The chosen matplotlib colormap name."""
+        return self.cmap.currentText()
+
+    @property
+    def sort_key(self) -> str:
+        """'none' or 'mean'."""
+        return self.sort.currentData()
+
+    def show_grid(self, result) -> None:
+        """Paint an engine GridResult and remember its layout for clicks."""
+        if self._geometry is None or self._geometry.layer != result.layer:
+            self.grid.fitting = True  # a new layer starts fitted; a zoom holds while they tweak it
+        self._geometry = result
+        self.grid.set_image(result.image)
+        c, h, w = result.shape
+        self.caption.setText(f"<b>{result.layer}</b>: {c} channels of {h} x {w}")
+
+    def show_channel(self, result) -> None:
+        """Paint an engine ChannelResult."""
+        self.detail.set_image(result.overlay)
+        s = result.stats
+        self.stats.setText(f"{result.layer}, channel {result.channel}: "
+                           f"min {s['min']:.3g}, max {s['max']:.3g}, mean {s['mean']:.3g}")
+
+    def channel_at(self, x: int, y: int) -> int | None:
+        """Which channel the grid shows at picture pixel (x, y), if any."""
+        g = self._geometry
+        if g is None:
+            return None
+        th, tw = g.tile
+        col, row = (x - g.pad) // (tw + g.pad), (y - g.pad) // (th + g.pad)
+        index = row * g.cols + col
+        if 0 <= col < g.cols and 0 <= row < g.rows and index < len(g.order):
+            return g.order[index]
+        return None
+
+    def _on_grid_click(self, x: int, y: int) -> None:
+        channel = self.channel_at(x, y)
+        if channel is not None:
+            self.channel_clicked.emit(channel)

@@ -1,0 +1,37 @@
+"""The first convolution's kernels as RGB tiles, and the selected conv layer's kernels."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from .image_view import ImageView
+
+
+class FiltersView(QWidget):
+    """Two pictures: first-layer filters (always) and the selected conv layer's (when it is one)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.first_title = QLabel("<b>First-layer filters</b>")
+        self.first = ImageView()
+        self.first.setToolTip("Each tile is one filter: grey is zero, colours show what it responds to")
+        self.selected_title = QLabel("Select a convolution layer to see its kernels")
+        self.selected = ImageView()
+        self.selected.setToolTip("One row per output filter, one tile per input channel (grey = 0)")
+        layout = QVBoxLayout(self)
+        for w in (self.first_title, self.first, self.selected_title, self.selected):
+            layout.addWidget(w)
+        layout.setStretch(1, 1)
+        layout.setStretch(3, 2)
+
+    def show_filters(self, result) -> None:
+        """Paint an engine FiltersResult."""
+        self.first_title.setText(f"<b>First-layer filters</b> ({result.first_name})")
+        self.first.set_image(result.first)
+        if result.selected is not None:
+            self.selected_title.setText(f"<b>Kernels of {result.selected_name}</b>")
+            self.selected.set_image(result.selected)
+            self.selected.show()
+        else:
+            self.selected_title.setText("Select a convolution layer to see its kernels")
+            self.selected.hide()

@@ -1,0 +1,100 @@
+"""A zoomable picture that reports clicks in picture coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QLabel, QScrollArea
+
+from ..qimage import to_pixmap
+
+
+class ImageView(QScrollArea):
+    """Shows one uint8 picture scaled by ``zoom`` (nearest neighbour, so pixels stay crisp).
+
+    It starts fitted to its pane and refits as the pane resizes, until the user zooms (buttons,
+    Ctrl+wheel); Fit returns to fitting. A click emits ``clicked(x, y)`` in the picture's pixels."""
+
+    clicked = Signal(int, int)
+    ZOOMS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+    def __init__(self, placeholder: str = "", parent=None) -> None:
+        super().__init__(parent)
+        self._label = QLabel(placeholder)
+        self._label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._label.mousePressEvent = self._on_press
+        self.setWidget(self._label)
+        self.setWidgetResizable(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._pixmap: QPixmap | None = None
+        self._array: np.ndarray | None = None
+        self.zoom = 1.0
+        self.fitting = True
+
+    @property
+    def array(self) -> np.ndarray | None:
+        """The picture shown, as given (what exports write)."""
+        return self._array
+
+    def set_image(self, rgb: np.ndarray) -> None:
+        """Show a new picture at the current zoom."""
+        self._array = rgb
+        self._pixmap = to_pixmap(rgb)
+        self.fit() if self.fitting else self._refresh()
+
+    def set_zoom(self, zoom: float) -> None:
+        """Scale the picture by ``zoom`` (the user's choice: no more fitting)."""
+        self.fitting = False
+        self._apply_zoom(max(self.ZOOMS[0], min(self.ZOOMS[-1], zoom)))
+
+    def _apply_zoom(self, zoom: float) -> None:
+        self.zoom = zoom
+        self._refresh()
+
+    def zoom_in(self) -> None:
+        """Next zoom step up."""
+        self.set_zoom(next((z for z in self.ZOOMS if z > self.zoom + 1e-6), self.ZOOMS[-1]))
+
+    def zoom_out(self) -> None:
+        """Next zoom step down."""
+        self.set_zoom(next((z for z in reversed(self.ZOOMS) if z < self.zoom - 1e-6), self.ZOOMS[0]))
+
+    def fit(self) -> None:
+        """Show the whole picture as large as the pane allows, now and as the pane resizes."""
+        self.fitting = True
+        if self._array is not None:
+            h, w = self._array.shape[:2]
+            area = self.viewport().size()
+            self._apply_zoom(max(0.05, min(area.width() / w, area.height() / h) * 0.98))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        if self.fitting:
+            self.fit()
+
+    def _refresh(self) -> None:
+        if self._pixmap is None:
+            return
+        size = self._pixmap.size() * self.zoom
+        self._label.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.FastTransformation))
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_in() if event.angleDelta().y() > 0 else self.zoom_out()
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    def _on_press(self, event) -> None:
+        if self._pixmap is None or self._label.pixmap() is None:
+            return
+        shown = self._label.pixmap().size()
+        offset = QPoint((self._label.width() - shown.width()) // 2,
+                        (self._label.height() - shown.height()) // 2)
+        pos = event.position().toPoint() - offset
+        x, y = int(pos.x() / self.zoom), int(pos.y() / self.zoom)
+        h, w = self._array.shape[:2]
+        if 0 <= x < w and 0 <= y < h:
+            self.clicked.emit(x, y)

@@ -1,0 +1,54 @@
+"""Top-5 predictions as labelled probability bars."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
+
+
+class PredictionsView(QWidget):
+    """Rows of (label, bar); a clear warning when the weights are untrained."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self._title = QLabel("<b>Predictions</b>")
+        self._warning = QLabel("Untrained weights: these predictions mean nothing.")
+        self._warning.setStyleSheet("color: #d9480f; font-weight: bold")
+        self._warning.setWordWrap(True)
+        self._warning.hide()
+        layout.addWidget(self._title)
+        layout.addWidget(self._warning)
+        self._rows: list[tuple[QLabel, QProgressBar]] = []
+        for _ in range(5):
+            label, bar = QLabel(""), QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            layout.addWidget(label)
+            layout.addWidget(bar)
+            self._rows.append((label, bar))
+        layout.addStretch(1)
+        self._shown: list[tuple[str, float]] = []
+
+    def show_predictions(self, predictions: list[tuple[str, float]], trained: bool) -> None:
+        """Fill the rows with (label, probability) pairs."""
+        self._shown = list(predictions)
+        self._warning.setVisible(not trained)
+        for i, (label, bar) in enumerate(self._rows):
+            if i < len(predictions):
+                name, p = predictions[i]
+                label.setText(name)
+                bar.setValue(round(p * 1000))
+                bar.setFormat(f"{p:.1%}")
+                label.show()
+                bar.show()
+            else:
+                label.hide()
+                bar.hide()
+
+    def shown(self) -> list[tuple[str, float]]:
+        """What is on screen (for tests and exports)."""
+        return list(self._shown)
+
+    def untrained_warning_visible(self) -> bool:
+        """Whether the untrained-weights warning is shown."""
+        return not self._warning.isHidden()
