@@ -66,11 +66,10 @@ class GridResult:
 
 @dataclass
 class ChannelResult:
-    """One channel: enlarged, overlaid on the input, and its statistics."""
+    """One channel overlaid on the input (opacity 1: the channel alone), and its statistics."""
 
     layer: str
     channel: int
-    image: np.ndarray
     overlay: np.ndarray
     stats: dict[str, float]
 
@@ -224,8 +223,7 @@ class Engine(QObject):
         result = self._current()
         values = result.activation(layer)[channel]
         self.channel_ready.emit(request_id, ChannelResult(
-            layer, channel, render.channel_image(values, cmap, 256),
-            render.overlay(result.input_rgb, values, alpha, cmap),
+            layer, channel, render.overlay(result.input_rgb, values, alpha, cmap),
             {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean())}))
 
     def _do_filters(self, request_id: int, layer: str | None) -> None:

@@ -126,17 +126,17 @@ class MainWindow(QMainWindow):
         self.device_box.setToolTip("Where the network runs")
         self.download = QProgressBar()
         self.download.setMaximumWidth(220)
-        self.download.hide()
+        self.download.setToolTip("Downloading pretrained weights (once: they are cached)")
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Stop the download and keep the current model")
-        self.cancel.hide()
         self.cancel.clicked.connect(self._cancel_download)
         for label, widget in (("Model ", self.model_box), (" Weights ", self.weights_box),
                               (" Device ", self.device_box)):
             bar.addWidget(QLabel(label))
             bar.addWidget(widget)
-        bar.addWidget(self.download)
-        bar.addWidget(self.cancel)
+        # Widgets in a toolbar are shown and hidden through their actions (Qt's rule).
+        self._download_actions = [bar.addWidget(self.download), bar.addWidget(self.cancel)]
+        self._show_download(False)
         self.addToolBar(bar)
         self.model_box.activated.connect(lambda _: self._load_selected())
         self.weights_box.activated.connect(lambda _: self._weights_chosen())
@@ -181,6 +181,9 @@ class MainWindow(QMainWindow):
         self._action(view, "F&ilters", "Ctrl+2", lambda: self.tabs.setCurrentIndex(1),
                      "Show the filters")
         model = self.menuBar().addMenu("&Model")
+        self.models_menu = model.addMenu("&Choose model")
+        self.models_menu.setToolTipsVisible(True)
+        model.addSeparator()
         self._action(model, "Load &weights file...", None, self._choose_weights_file,
                      "Load a state_dict or cnnscope checkpoint for the chosen model")
         self._action(model, "Use &untrained weights", None, self._use_untrained,
@@ -216,9 +219,11 @@ class MainWindow(QMainWindow):
         self._models = models
         self.model_box.clear()
         for info in models:
+            tip = f"{info.family}, {info.num_params / 1e6:.1f}M parameters: {info.description}"
             self.model_box.addItem(info.name, info.name)
-            self.model_box.setItemData(self.model_box.count() - 1,
-                                       f"{info.family}: {info.description}", Qt.ItemDataRole.ToolTipRole)
+            self.model_box.setItemData(self.model_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+            self._action(self.models_menu, info.name, None,
+                         lambda _=False, n=info.name: self._choose_model(n), tip)
         for device in devices:
             self.device_box.addItem(device.upper(), device)
         wanted = self.settings.value("model", models[0].name)
@@ -230,6 +235,10 @@ class MainWindow(QMainWindow):
         self.weights_box.setCurrentIndex(max(0, self.weights_box.findData(weights)))
         self._load_selected()
 
+    def _choose_model(self, name: str) -> None:
+        self.model_box.setCurrentIndex(self.model_box.findData(name))
+        self._load_selected()
+
     def _load_selected(self, weights: str | None = None) -> None:
         name = self.model_box.currentData()
         if name is None:
@@ -237,13 +246,14 @@ class MainWindow(QMainWindow):
         choice = weights or self.weights_box.currentData()
         if choice == "file":
             choice = self._weights_file or "pretrained"
+        shown = choice if choice in ("pretrained", "random") else "file"
+        self.weights_box.setCurrentIndex(self.weights_box.findData(shown))  # what is really loaded
         self.status.setText(f"loading {name}...")
         self._submit("load", name=name, weights=choice, device=self.device_box.currentData())
         info = next((m for m in self._models if m.name == name), None)
         if choice == "pretrained" and info is not None and not info.weights_offline:
             self.download.setRange(0, 0)
-            self.download.show()
-            self.cancel.show()
+            self._show_download(True)
 
     def _on_progress(self, request_id: int, done: int, total: int) -> None:
         if request_id != self._latest.get("load"):
@@ -252,8 +262,7 @@ class MainWindow(QMainWindow):
             self.download.setRange(0, total)
             self.download.setValue(done)
             self.download.setFormat(f"{done / 1e6:.0f} / {total / 1e6:.0f} MB")
-        self.download.show()
-        self.cancel.show()
+        self._show_download(True)
 
     def _cancel_download(self) -> None:
         self.engine.cancel_load()
@@ -262,8 +271,11 @@ class MainWindow(QMainWindow):
         self.status.setText("download cancelled; the previous model stays")
 
     def _hide_download(self) -> None:
-        self.download.hide()
-        self.cancel.hide()
+        self._show_download(False)
+
+    def _show_download(self, shown: bool) -> None:
+        for action in self._download_actions:
+            action.setVisible(shown)
 
     def _on_model_loaded(self, info: dict) -> None:
         self._hide_download()

@@ -118,3 +118,13 @@ def test_python_dash_m_and_console_script(tmp_path):
                            str(tmp_path / "missing.png"), "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr and "missing.png" in done.stderr
+
+
+def test_an_image_argument_opens_the_window_with_it(monkeypatch):
+    import cnnscope.gui.app as app
+
+    opened = []
+    monkeypatch.setattr(app, "main", lambda image=None: opened.append(image) or 0)
+    assert main([str(SAMPLES / "chelsea.png")]) == 0
+    assert main([]) == 0
+    assert opened == [str(SAMPLES / "chelsea.png"), None]

@@ -117,7 +117,7 @@ def test_offline_download_failure_offers_the_alternatives(make_window, qtbot, mo
     buttons = [b.text() for b in window.banner._actions]
     assert buttons == ["Load weights file...", "Use untrained weights"]
     assert "demo_shapes" in window.status.text()  # the previous model stays
-    assert window.download.isHidden()
+    qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
 
 
 def test_settings_remember_model_and_layer(make_window, qtbot):
@@ -162,3 +162,106 @@ def test_exports_write_the_pixels_shown(window, tmp_path, monkeypatch):
     monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     window.export_view()
     assert np.array_equal(np.asarray(Image.open(target)), window.features.grid.array)
+
+
+def test_paste_an_image_from_the_clipboard(window, qtbot):
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.clipboard().setImage(QImage(str(SAMPLES / "shape_cross.png")))
+    window.paste_image()
+    qtbot.waitUntil(lambda: _top(window) == "cross", timeout=WAIT_MS)
+
+
+def test_clicking_a_sample_in_the_strip(window, qtbot):
+    item = next(window.strip.item(i) for i in range(window.strip.count())
+                if window.strip.item(i).text() == "shape_hexagon.png")
+    rect = window.strip.visualItemRect(item)
+    qtbot.mouseClick(window.strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: _top(window) == "hexagon", timeout=WAIT_MS)
+
+
+def test_decompression_bomb_is_refused_in_a_banner(window, qtbot, tmp_path):
+    from PIL import Image
+
+    Image.new("1", (12_000, 12_000)).save(tmp_path / "bomb.png")
+    _drop(window, tmp_path / "bomb.png")
+    qtbot.waitUntil(lambda: "too large" in window.banner.text(), timeout=WAIT_MS)
+    assert _top(window) == "circle"
+
+
+def test_saved_grid_and_filters_are_the_pixels_the_cli_writes(window, qtbot, tmp_path):
+    from PIL import Image
+
+    from cnnscope.cli import main as cli
+
+    layer = window.features._geometry.layer
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.filters.first.array is not None, timeout=WAIT_MS)
+    assert cli(["render", "--image", str(SAMPLES / "shape_circle.png"), "--layer", layer,
+                "--out", str(tmp_path)]) == 0
+    cli_grid = np.asarray(Image.open(tmp_path / f"features_{layer}.png"))
+    cli_filters = np.asarray(Image.open(tmp_path / "filters.png"))
+    assert np.array_equal(window.features.grid.array, cli_grid)
+    assert np.array_equal(window.filters.first.array, cli_filters)
+
+
+def test_conv_layer_kernels_show_in_the_filters_tab(window, qtbot):
+    window.layers.select("features.block2.conv")
+    qtbot.waitUntil(lambda: "block2.conv" in window.filters.selected_title.text(), timeout=WAIT_MS)
+    assert window.filters.selected.array.shape[1] > window.filters.selected.array.shape[0] / 4
+
+
+def test_every_model_is_in_the_model_menu(window):
+    names = [a.text() for a in window.models_menu.actions()]
+    assert names[0] == "demo_shapes" and {"vgg16", "resnet50", "inception_v3"} <= set(names)
+    assert all(a.toolTip() for a in window.models_menu.actions())
+
+
+def test_download_shows_progress_and_can_be_cancelled(window, qtbot, isolated_torch_home,
+                                                      monkeypatch, tmp_path):
+    import hashlib
+    import http.server
+    import threading
+    import time
+
+    from cnnscope.core.models import get_spec
+
+    payload = bytes(4_000_000)
+    name = f"squeezenet1_1-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            try:
+                for i in range(0, len(payload), 65536):
+                    self.wfile.write(payload[i:i + 65536])
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    monkeypatch.setattr(type(get_spec("squeezenet1_1").weights), "url", property(lambda self: url))
+    try:
+        window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
+        window._load_selected(weights="pretrained")
+        qtbot.waitUntil(lambda: window.download.value() > 0, timeout=WAIT_MS)
+        assert window.download.isVisible() and window.cancel.isVisible() and window.cancel.isEnabled()
+        assert "MB" in window.download.format()
+        qtbot.mouseClick(window.cancel, Qt.MouseButton.LeftButton)  # a real click, as a user would
+        assert "cancelled" in window.status.text()
+        qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
+        qtbot.wait(1000)
+        assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
+        _drop(window, SAMPLES / "shape_star.png")  # the previous model still works
+        qtbot.waitUntil(lambda: _top(window) == "star", timeout=WAIT_MS)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,80 @@
+"""Redraw the README's screenshots: the window on the demo model, and on MobileNetV2 with real
+ImageNet weights (needs ../shared/weights or $CNNSCOPE_TEST_WEIGHTS; skipped without).
+
+    python docs/screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = HERE.parent / "sample_images"
+WEIGHTS = Path(os.environ.get("CNNSCOPE_TEST_WEIGHTS", HERE.parent.parent / "shared" / "weights"))
+
+
+def main() -> int:
+    """Drive the real window through a short script of steps, saving a PNG at the marked ones."""
+    app = QApplication(sys.argv[:1])
+    from cnnscope.gui.engine import Engine
+    from cnnscope.gui.main_window import MainWindow
+
+    settings = QSettings(str(HERE / ".screenshots.ini"), QSettings.Format.IniFormat)
+    settings.clear()
+    window = MainWindow(Engine(), str(SAMPLES / "shape_star.png"), settings)
+    window.resize(1500, 900)
+    window.show()
+    mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
+
+    def grid_ready() -> bool:
+        return window.features._geometry is not None
+
+    steps = [
+        (grid_ready, lambda: window.layers.select("features.block3.relu2")),
+        (lambda: window.features._geometry.layer == "features.block3.relu2",
+         lambda: window.features.grid.clicked.emit(60, 20)),
+        (lambda: "channel" in window.features.stats.text(),
+         lambda: window.grab().save(str(HERE / "window-demo.png"))),
+    ]
+    if mobilenet.is_file():
+        def switch() -> None:
+            window.model_box.setCurrentIndex(window.model_box.findData("mobilenet_v2"))
+            window._weights_file = str(mobilenet)
+            window._load_selected(weights=str(mobilenet))
+            window.open_path(str(SAMPLES / "chelsea.png"))
+        steps += [
+            (lambda: True, switch),
+            (lambda: window.predictions.shown()[:1] and window.predictions.shown()[0][0] == "Egyptian cat"
+             and window.features._geometry.layer.startswith("features."),
+             lambda: window.features.grid.clicked.emit(30, 30)),
+            (lambda: "channel" in window.features.stats.text() and "features.7" in window.features.stats.text(),
+             lambda: window.grab().save(str(HERE / "window-mobilenet.png"))),
+        ]
+
+    def tick() -> None:
+        if not steps:
+            app.quit()
+            return
+        ready, act = steps[0]
+        if ready():
+            steps.pop(0)
+            act()
+        QTimer.singleShot(300, tick)
+
+    QTimer.singleShot(300, tick)
+    QTimer.singleShot(120_000, app.quit)
+    app.exec()
+    window.close()
+    (HERE / ".screenshots.ini").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
