@@ -183,7 +183,7 @@ class Engine(QObject):
         self._loaded, self._device, self._inspection = loaded, target, None
         self.model_loaded.emit(request_id, {"name": loaded.name, "weights_label": loaded.weights_label,
                                             "trained": loaded.trained, "device": describe(target),
-                                            "labels": len(loaded.labels)})
+                                            "labels": list(loaded.labels)})
 
     def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
                     name: str = "image") -> None:

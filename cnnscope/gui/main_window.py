@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         dock = QDockWidget("Layers", self)
         dock.setObjectName("layers")
         dock.setWidget(self.layers)
-        dock.setMinimumWidth(420)
+        dock.setMinimumWidth(470)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [440], Qt.Orientation.Horizontal)
 
@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         if self.weights_box.currentData() != "file":
             self.settings.setValue("weights", self.weights_box.currentData())
         self._model_info = info
+        self.predictions.set_classes(info["labels"])
         self._update_status()
         # the newest image asked for, even one dropped while the model was loading
         self._inspect(self._wanted or {"path": str(self._initial_image)})

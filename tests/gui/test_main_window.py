@@ -42,6 +42,7 @@ def test_starts_offline_with_the_demo_model_and_a_sample(window):
     assert window.features.grid.array.shape[0] == grid.rows * (grid.tile[0] + 1) + 1
     assert "demo_shapes" in window.status.text() and "Inspection" in window.status.text()
     assert not window.predictions.untrained_warning_visible()
+    assert "only 6 classes: circle, square" in window.predictions._vocabulary.text()
 
 
 def test_drop_an_image(window, qtbot):

@@ -12,11 +12,15 @@ class PredictionsView(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         self._title = QLabel("<b>Predictions</b>")
+        self._vocabulary = QLabel("")
+        self._vocabulary.setWordWrap(True)
+        self._vocabulary.setStyleSheet("color: palette(mid)")
         self._warning = QLabel("Untrained weights: these predictions mean nothing.")
         self._warning.setStyleSheet("color: #d9480f; font-weight: bold")
         self._warning.setWordWrap(True)
         self._warning.hide()
         layout.addWidget(self._title)
+        layout.addWidget(self._vocabulary)
         layout.addWidget(self._warning)
         self._rows: list[tuple[QLabel, QProgressBar]] = []
         for _ in range(5):
@@ -28,6 +32,15 @@ class PredictionsView(QWidget):
             self._rows.append((label, bar))
         layout.addStretch(1)
         self._shown: list[tuple[str, float]] = []
+
+    def set_classes(self, labels: list[str]) -> None:
+        """Say what the model can answer: a photo of a cat is still 'star' to a shapes model."""
+        if len(labels) <= 20:
+            text = f"This model knows only {len(labels)} classes: {', '.join(labels)}."
+        else:
+            text = f"{len(labels)} classes (hover for some)."
+        self._vocabulary.setText(text)
+        self._vocabulary.setToolTip(", ".join(labels[:60]) + (" ..." if len(labels) > 60 else ""))
 
     def show_predictions(self, predictions: list[tuple[str, float]], trained: bool) -> None:
         """Fill the rows with (label, probability) pairs."""
