@@ -9,14 +9,7 @@ maps kept), the ratios, and the time to render the widest layer's channel grid. 
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Run as a script, this file's folder comes first on sys.path, and this file's name would then
-# hide the standard library's ``inspect`` module from numpy and torch.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
+import _no_shadow  # noqa: F401  (first: see its docstring)
 import argparse
 import platform
 import statistics

@@ -8,6 +8,7 @@ that is what a user waits for after typing ``cnnscope``. Target: window shown <=
 
 from __future__ import annotations
 
+import _no_shadow  # noqa: F401  (first: see its docstring)
 import argparse
 import json
 import os

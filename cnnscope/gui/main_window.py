@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self._weights_file: str | None = None
         self._layer: str | None = self.settings.value("layer", None)
         self._last_inspection = None
+        self._shown_layers: list = []
         self._build()
         self._connect_engine()
         self._initial_image = image or self._first_sample()
@@ -298,9 +299,13 @@ class MainWindow(QMainWindow):
         self._last_inspection = result
         self.input_view.set_image(result.input_rgb)
         self.predictions.show_predictions(result.predictions, result.trained)
-        names = {row[0] for row in result.layers if len(row[2]) == 3}
-        layer = self._layer if self._layer in names else result.default_layer
-        self.layers.show_layers(result.layers, layer)
+        if result.layers == self._shown_layers:
+            self._request_grid()  # same model: keep the tree (rebuilding it stalls the window)
+        else:
+            names = {row[0] for row in result.layers if len(row[2]) == 3}
+            layer = self._layer if self._layer in names else result.default_layer
+            self._shown_layers = result.layers
+            self.layers.show_layers(result.layers, layer)
         for note in result.notes:
             if "out of memory" in note:
                 self.banner.show_message(note, "info")
