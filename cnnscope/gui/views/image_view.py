@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QLabel, QScrollArea
 
@@ -79,6 +79,11 @@ class ImageView(QScrollArea):
         size = self._pixmap.size() * self.zoom
         self._label.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.FastTransformation))
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
+        # Constant: a new picture of another size must not make the whole window lay itself out
+        # again (that cost 14-34 ms when the input went from 96 to 224 px).
+        return QSize(320, 320)
 
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
