@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--cmap", default="viridis", help="matplotlib colormap for feature maps")
     r.add_argument("--sort", choices=("none", "mean"), default="none",
                    help="channel order: as in the model, or by mean activation")
+    r.add_argument("--channel", type=int, action="append", metavar="N",
+                   help="also write channel N of the layer enlarged, and over the input (repeatable)")
     r.add_argument("--list-layers", action="store_true",
                    help="print the layer table instead of writing files")
 
@@ -113,6 +115,7 @@ def _render(args, parser) -> int:
         parser.error("render needs --out DIR (or --list-layers)")
     from .core import render
     from .core.devices import pick_device
+    from .core.errors import ModelError
     from .core.images import open_image
     from .core.inspect import default_feature_layer, inspect
     from .core.layers import conv_kernels, conv_layers
@@ -143,6 +146,14 @@ def _render(args, parser) -> int:
                         out / f"filters_{layer}.png")
         written.append(f"filters_{layer}.png")
     render.save_png(result.input_rgb, out / "input.png")
+    for channel in args.channel or []:
+        if not 0 <= channel < maps.shape[0]:
+            raise ModelError(f"Layer '{layer}' has channels 0 to {maps.shape[0] - 1}; there is no "
+                             f"channel {channel}.")
+        render.save_png(render.channel_image(maps[channel], args.cmap), out / f"channel_{layer}_{channel}.png")
+        render.save_png(render.overlay(result.input_rgb, maps[channel], 0.6, args.cmap),
+                        out / f"overlay_{layer}_{channel}.png")
+        written += [f"channel_{layer}_{channel}.png", f"overlay_{layer}_{channel}.png"]
     record = {
         "model": result.model_name, "weights": result.weights_label, "trained": result.trained,
         "device": result.device, "image": str(args.image), "layer": layer,

@@ -184,6 +184,12 @@ def _graph(loaded: LoadedModel):
     return loaded.graph
 
 
+def prepare(loaded: LoadedModel) -> None:
+    """Do a model's one-off work now (tracing it: pure Python, ~0.05-0.3 s) rather than inside its
+    first inspection, e.g. on a worker thread before the model is announced as ready."""
+    _graph(loaded)
+
+
 def _forward_with_hooks(module: nn.Module, x: torch.Tensor, clone: set[str]):
     """The fallback for models that do not trace: one hooked forward (rarely two, see below)."""
     for _attempt in range(2):

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
                                QPushButton, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from ..core.images import IMAGE_SUFFIXES
+from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
 from .qimage import to_pixmap
@@ -479,10 +480,3 @@ def to_pixmap_from_file(path: Path):
     pixmap = QPixmap(str(path))
     return None if pixmap.isNull() else pixmap.scaled(
         72, 72, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-
-
-def save_png(rgb, path: str) -> None:
-    """Write the exact pixels the engine rendered (as the CLI does)."""
-    from ..core.render import save_png as write
-
-    write(rgb, path)

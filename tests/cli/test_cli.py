@@ -128,3 +128,16 @@ def test_an_image_argument_opens_the_window_with_it(monkeypatch):
     assert main([str(SAMPLES / "chelsea.png")]) == 0
     assert main([]) == 0
     assert opened == [str(SAMPLES / "chelsea.png"), None]
+
+
+def test_render_channels_enlarged_and_over_the_input(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--layer", "features.block2.relu",
+                 "--channel", "3", "--channel", "7", "--out", str(out)]) == 0
+    big = np.asarray(Image.open(out / "channel_features.block2.relu_3.png"))
+    over = np.asarray(Image.open(out / "overlay_features.block2.relu_7.png"))
+    assert big.shape[0] >= 256 and big.shape[0] == big.shape[1]  # 24x24 map, enlarged
+    assert over.shape == (96, 96, 3)
+    assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--layer", "features.block2.relu",
+                 "--channel", "32", "--out", str(out)]) == 1
+    assert "channels 0 to 31" in capsys.readouterr().err
