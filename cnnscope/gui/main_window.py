@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.model_box.setToolTip("The network to look inside")
         self.model_box.setMinimumContentsLength(18)
         self.weights_box = QComboBox()
+        self.weights_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for key, text in WEIGHT_CHOICES:
             self.weights_box.addItem(text, key)
         self.weights_box.setToolTip("Pretrained downloads torchvision's ImageNet weights once, then "
@@ -249,6 +250,9 @@ class MainWindow(QMainWindow):
         if choice == "file":
             choice = self._weights_file or "pretrained"
         shown = choice if choice in ("pretrained", "random") else "file"
+        file_index = self.weights_box.findData("file")
+        self.weights_box.setItemText(file_index, f"File: {Path(choice).name}" if shown == "file"
+                                     else "Load file...")
         self.weights_box.setCurrentIndex(self.weights_box.findData(shown))  # what is really loaded
         self.status.setText(f"loading {name}...")
         self._submit("load", name=name, weights=choice, device=self.device_box.currentData())

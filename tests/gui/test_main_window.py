@@ -139,6 +139,7 @@ def test_real_mobilenet_on_a_photo(window, qtbot, mobilenet_file):
     _drop(window, SAMPLES / "coffee.jpg")  # while the model is still loading: it must not be lost
     qtbot.waitUntil(lambda: _top(window) == "espresso", timeout=WAIT_MS)
     assert window.input_view.array.shape == (224, 224, 3)
+    assert window.weights_box.currentText() == "File: mobilenet_v2-b0353104.pth"
 
 
 def test_window_opens_before_torch_is_imported():
