@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import operator
 
-import torch
 import torchvision
 from torch import fx, nn
 

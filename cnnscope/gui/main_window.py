@@ -6,15 +6,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QMainWindow, QProgressBar,
-                               QPushButton, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel,
+                               QListWidget, QListWidgetItem, QMainWindow, QProgressBar, QPushButton,
+                               QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
-from .qimage import to_pixmap
 from .views.banner import Banner
 from .views.features import FeatureView
 from .views.filters import FiltersView
