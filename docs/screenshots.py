@@ -1,7 +1,9 @@
 """Redraw the README's screenshots: the window on the demo model, and on MobileNetV2 with real
-ImageNet weights (needs ../shared/weights or $CNNSCOPE_TEST_WEIGHTS; skipped without).
+ImageNet weights (needs ../shared/weights or $CNNSCOPE_TEST_WEIGHTS; skipped without). With
+--dark, one shot in a dark Fusion palette instead; run it scaled to check HiDPI:
 
     python docs/screenshots.py
+    QT_SCALE_FACTOR=1.5 python docs/screenshots.py --dark
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ WEIGHTS = Path(os.environ.get("CNNSCOPE_TEST_WEIGHTS", HERE.parent.parent / "sha
 def main() -> int:
     """Drive the real window through a short script of steps, saving a PNG at the marked ones."""
     app = QApplication(sys.argv[:1])
+    dark = "--dark" in sys.argv
+    if dark:
+        _dark_palette(app)
     from cnnscope.gui.engine import Engine
     from cnnscope.gui.main_window import MainWindow
 
@@ -41,9 +46,9 @@ def main() -> int:
         (lambda: window.features._geometry.layer == "features.block3.relu2",
          lambda: window.features.grid.clicked.emit(60, 20)),
         (lambda: "channel" in window.features.stats.text(),
-         lambda: window.grab().save(str(HERE / "window-demo.png"))),
+         lambda: window.grab().save(str(HERE / ("window-dark-hidpi.png" if dark else "window-demo.png")))),
     ]
-    if mobilenet.is_file():
+    if mobilenet.is_file() and not dark:
         def switch() -> None:
             window.model_box.setCurrentIndex(window.model_box.findData("mobilenet_v2"))
             window._weights_file = str(mobilenet)
@@ -74,6 +79,22 @@ def main() -> int:
     window.close()
     (HERE / ".screenshots.ini").unlink(missing_ok=True)
     return 0
+
+
+def _dark_palette(app: QApplication) -> None:
+    """Fusion with a dark palette, as a dark desktop theme gives."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QStyleFactory
+
+    app.setStyle(QStyleFactory.create("Fusion"))
+    palette = QPalette()
+    role = QPalette.ColorRole
+    for r, colour in ((role.Window, "#2b2b2b"), (role.WindowText, "#e6e6e6"), (role.Base, "#1e1e1e"),
+                      (role.AlternateBase, "#2f2f2f"), (role.Text, "#e6e6e6"), (role.Button, "#3a3a3a"),
+                      (role.ButtonText, "#e6e6e6"), (role.Highlight, "#3d7bd9"),
+                      (role.HighlightedText, "#ffffff"), (role.Mid, "#9a9a9a")):
+        palette.setColor(r, QColor(colour))
+    app.setPalette(palette)
 
 
 if __name__ == "__main__":

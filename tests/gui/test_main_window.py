@@ -267,3 +267,71 @@ def test_download_shows_progress_and_can_be_cancelled(window, qtbot, isolated_to
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_opens_on_the_image_given(make_window, qtbot):
+    window = make_window(image=str(SAMPLES / "shape_square.png"))
+    qtbot.waitUntil(lambda: _top(window) == "square", timeout=WAIT_MS)
+
+
+def test_file_open(window, qtbot, monkeypatch):
+    from cnnscope.gui import main_window
+
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (str(SAMPLES / "shape_cross.png"), ""))
+    _action(window, "Open image...").trigger()
+    qtbot.waitUntil(lambda: _top(window) == "cross", timeout=WAIT_MS)
+    assert _action(window, "Open image...").shortcut().toString() == "Ctrl+O"
+
+
+def test_device_choice_lists_only_devices_present(window):
+    from cnnscope.core.devices import available_devices
+
+    items = [window.device_box.itemData(i) for i in range(window.device_box.count())]
+    assert items == ["auto"] + available_devices()
+
+
+def test_layer_tree_nests_as_the_model_does(window, qtbot):
+    window.model_box.setCurrentIndex(window.model_box.findData("resnet18"))
+    window._use_untrained()
+    qtbot.waitUntil(lambda: window.layers.topLevelItemCount() > 5, timeout=WAIT_MS)
+    top = [window.layers.topLevelItem(i).text(0) for i in range(window.layers.topLevelItemCount())]
+    assert top[:4] == ["conv1", "bn1", "relu", "maxpool"] and "layer4" in top and top[-1] == "fc"
+    layer1 = window.layers.topLevelItem(top.index("layer1"))
+    assert [layer1.child(i).text(0) for i in range(layer1.childCount())] == ["0", "1"]
+    block = layer1.child(0)
+    assert {block.child(i).text(0) for i in range(block.childCount())} >= {"conv1", "bn2", "relu"}
+    assert block.text(2) == "64 x 56 x 56" and block.text(1) == "BasicBlock"
+
+
+def test_colormap_and_order_redraw_the_grid(window, qtbot):
+    before = window.features.grid.array
+    window.features.cmap.setCurrentText("gray")
+    qtbot.waitUntil(lambda: window.features.grid.array is not before, timeout=WAIT_MS)
+    gray = window.features.grid.array
+    assert np.all(gray[..., 0] == gray[..., 1])  # a grey colormap
+    order = list(window.features._geometry.order)
+    window.features.sort.setCurrentIndex(window.features.sort.findData("mean"))
+    qtbot.waitUntil(lambda: window.features._geometry.order != order, timeout=WAIT_MS)
+    assert sorted(window.features._geometry.order) == sorted(order)
+
+
+def test_model_and_weights_are_remembered(make_window, qtbot):
+    first = make_window(settings_file="model.ini")
+    qtbot.waitUntil(lambda: first.features.grid.array is not None, timeout=WAIT_MS)
+    first.model_box.setCurrentIndex(first.model_box.findData("squeezenet1_1"))
+    first._use_untrained()
+    qtbot.waitUntil(lambda: "squeezenet1_1" in first.status.text() and "Inspection" in first.status.text(),
+                    timeout=WAIT_MS)
+    first.close()
+    second = make_window(settings_file="model.ini")
+    qtbot.waitUntil(lambda: "squeezenet1_1" in second.status.text(), timeout=WAIT_MS)
+    assert second.weights_box.currentData() == "random"
+
+
+def test_every_menu_action_has_a_tooltip(window):
+    actions = [a for menu in window.menuBar().findChildren(type(window.models_menu))
+               for a in menu.actions() if not a.isSeparator() and a.menu() is None]
+    assert len(actions) > 20
+    assert all(a.toolTip() and a.toolTip() != a.text().replace("&", "") for a in actions
+               if a.text() not in {m.name for m in window._models})
