@@ -335,3 +335,17 @@ def test_every_menu_action_has_a_tooltip(window):
     assert len(actions) > 20
     assert all(a.toolTip() and a.toolTip() != a.text().replace("&", "") for a in actions
                if a.text() not in {m.name for m in window._models})
+
+
+def test_page_down_key_steps_through_layers(window, qtbot):
+    window.layers.select("features.block2.conv")
+    qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block2.conv", timeout=WAIT_MS)
+    window.activateWindow()
+    window.features.grid.setFocus()
+    qtbot.keyClick(window.features.grid, Qt.Key.Key_PageDown)
+    qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block2.bn", timeout=WAIT_MS)
+    qtbot.keyClick(window.features.grid, Qt.Key.Key_PageUp)
+    qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block2.conv", timeout=WAIT_MS)
+    window.layers.setFocus()  # the tree, where a user is most likely to press it
+    qtbot.keyClick(window.layers, Qt.Key.Key_PageDown)
+    qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block2.bn", timeout=WAIT_MS)
