@@ -253,6 +253,7 @@ class MainWindow(QMainWindow):
         self.weights_box.setItemText(file_index, f"File: {Path(choice).name}" if shown == "file"
                                      else "Load file...")
         self.weights_box.setCurrentIndex(self.weights_box.findData(shown))  # what is really loaded
+        self.banner.hide()  # a new choice: the last message no longer applies
         self.status.setText(f"loading {name}...")
         self._submit("load", name=name, weights=choice, device=self.device_box.currentData())
         info = next((m for m in self._models if m.name == name), None)

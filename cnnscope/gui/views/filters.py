@@ -31,6 +31,9 @@ class FiltersView(QWidget):
         if result.selected is not None:
             self.selected_title.setText(f"<b>Kernels of {result.selected_name}</b>")
             self.selected.set_image(result.selected)
+            # Hundreds of small kernels fitted into the pane shrink to a few pixels each and read
+            # as noise; at 2x each kernel pixel is 6 screen pixels, and the pane scrolls instead.
+            self.selected.set_zoom(2.0)
             self.selected.show()
         else:
             self.selected_title.setText("Select a convolution layer to see its kernels")
