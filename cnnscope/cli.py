@@ -193,7 +193,6 @@ def _models(args, parser) -> int:
 
 
 def _make_demo(args, parser) -> int:
-    from .core import render
     from .core.devices import pick_device
     from .core.resources import assets_dir, sample_images_dir
 
@@ -209,15 +208,16 @@ def _make_demo(args, parser) -> int:
         print(f"wrote {out}: held-out accuracy {record.test_accuracy:.2%} "
               f"({record.train_seconds:.0f} s on {record.device})")
     folder = Path(args.samples) if args.samples else sample_images_dir()
-    for path in write_shape_samples(folder, args.seed, render.save_png):
+    for path in write_shape_samples(folder, args.seed):
         print(f"wrote {path}")
     return 0
 
 
-def write_shape_samples(folder: Path, seed: int, save) -> list[Path]:
+def write_shape_samples(folder: Path, seed: int) -> list[Path]:
     """One picture of each demo class, ``shape_<class>.png``."""
     import numpy as np
 
+    from .core.render import save_png
     from .core.shapes import DEMO_CLASSES, draw_shape
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,5 +225,5 @@ def write_shape_samples(folder: Path, seed: int, save) -> list[Path]:
     for k, name in enumerate(DEMO_CLASSES):
         image, _mask = draw_shape(np.random.default_rng([seed, 7, k]), name, SAMPLE_SHAPE_SIZE)
         paths.append(folder / f"shape_{name}.png")
-        save(image, paths[-1])
+        save_png(image, paths[-1])
     return paths

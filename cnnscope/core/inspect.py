@@ -111,11 +111,6 @@ class Inspection:
                              f"Valid names include: {', '.join(names[:8])}... "
                              f"({len(names)} in all; 'cnnscope render --list-layers' shows them).") from None
 
-    @property
-    def feature_layers(self) -> list[str]:
-        """Names of the layers with feature maps, in model order."""
-        return [info.name for info in self.layers if info.has_feature_maps]
-
 
 class _Capture:
     """Forward-hook target that keeps each module's latest output."""

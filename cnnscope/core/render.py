@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image
 
 GRID_BACKGROUND = 40  # grey between tiles
+GRID_PAD = 1  # pixels between the tiles of a feature grid
+MIN_TILE = 24  # feature-grid tiles are enlarged to at least this many pixels
 
 
 @lru_cache(maxsize=32)
@@ -75,7 +77,7 @@ def _scale(h: int, w: int, min_side: int) -> int:
     return max(1, math.ceil(min_side / max(1, min(h, w))))
 
 
-def upscaled_size(shape: tuple[int, int], min_side: int = 24) -> tuple[int, int]:
+def upscaled_size(shape: tuple[int, int], min_side: int = MIN_TILE) -> tuple[int, int]:
     """(h, w) of one tile of :func:`feature_grid` for (h, w) maps: to map clicks to channels."""
     k = _scale(shape[0], shape[1], min_side)
     return shape[0] * k, shape[1] * k
@@ -88,7 +90,7 @@ def _upscale(tiles: np.ndarray, min_side: int) -> np.ndarray:
 
 
 def feature_grid(maps: np.ndarray, cmap: str = "viridis", sort: str = "none",
-                 columns: int | None = None, min_tile: int = 24, pad: int = 1) -> np.ndarray:
+                 columns: int | None = None, min_tile: int = MIN_TILE, pad: int = GRID_PAD) -> np.ndarray:
     """All channels of a (C, H, W) activation as one colour-mapped grid, each channel normalised."""
     order = channel_order(maps, sort)
     tiles = apply_colormap(normalise_channels(maps[order]), cmap)

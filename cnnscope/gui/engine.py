@@ -31,7 +31,6 @@ class ModelInfo:
     name: str
     family: str
     description: str
-    input_size: int
     num_params: int
     weights_offline: bool  # pretrained weights need no download
 
@@ -163,7 +162,7 @@ class Engine(QObject):
         gc.freeze()
 
         self.ready.emit([ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description,
-                                   REGISTRY[n].input_size, REGISTRY[n].num_params,
+                                   REGISTRY[n].num_params,
                                    is_available_offline(REGISTRY[n])) for n in model_names()],
                         available_devices())
         while True:
@@ -232,7 +231,7 @@ class Engine(QObject):
         rows, cols = render.grid_shape(len(order))
         tile = render.upscaled_size(maps.shape[1:])
         self.grid_ready.emit(request_id, GridResult(layer, image, order.tolist(), rows, cols, tile,
-                                                    1, tuple(maps.shape)))
+                                                    render.GRID_PAD, tuple(maps.shape)))
 
     def _do_channel(self, request_id: int, layer: str, channel: int, cmap: str,
                     alpha: float) -> None:
