@@ -178,6 +178,20 @@ class MainWindow(QMainWindow):
                      "Enlarge the feature grid")
         self._action(view, "Zoom &out", QKeySequence.StandardKey.ZoomOut, self.features.grid.zoom_out,
                      "Shrink the feature grid")
+        self._action(view, "&Fit feature grid", "Ctrl+0", self.features.grid.fit,
+                     "Show the whole feature grid")
+        colormaps = view.addMenu("&Colormap")
+        colormaps.setToolTipsVisible(True)
+        for index in range(self.features.cmap.count()):
+            name = self.features.cmap.itemText(index)
+            self._action(colormaps, name, None, lambda _=False, n=name: self.features.cmap.setCurrentText(n),
+                         f"Draw activations with matplotlib's {name} colormap")
+        self.sort_action = self._action(view, "&Most active channels first", None,
+                                        self._toggle_sort, "Order the grid by mean activation")
+        self.sort_action.setCheckable(True)
+        self.features.sort.currentIndexChanged.connect(
+            lambda _: self.sort_action.setChecked(self.features.sort_key == "mean"))
+        view.addSeparator()
         self._action(view, "&Feature maps", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0),
                      "Show the feature maps")
         self._action(view, "F&ilters", "Ctrl+2", lambda: self.tabs.setCurrentIndex(1),
@@ -185,11 +199,17 @@ class MainWindow(QMainWindow):
         model = self.menuBar().addMenu("&Model")
         self.models_menu = model.addMenu("&Choose model")
         self.models_menu.setToolTipsVisible(True)
+        self.devices_menu = model.addMenu("&Device")
+        self.devices_menu.setToolTipsVisible(True)
         model.addSeparator()
+        self._action(model, "Use &pretrained weights", None, self._use_pretrained,
+                     "torchvision's ImageNet weights (downloaded once, then cached); the demo's own")
         self._action(model, "Load &weights file...", None, self._choose_weights_file,
                      "Load a state_dict or cnnscope checkpoint for the chosen model")
         self._action(model, "Use &untrained weights", None, self._use_untrained,
                      "Random weights: see what a network looks like before training")
+        self._action(model, "&Cancel download", None, self._cancel_download,
+                     "Stop a pretrained download and keep the current model")
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About cnnscope", None, self._about, "What cnnscope is")
 
@@ -228,6 +248,10 @@ class MainWindow(QMainWindow):
                          lambda _=False, n=info.name: self._choose_model(n), tip)
         for device in devices:
             self.device_box.addItem(device.upper(), device)
+        for index in range(self.device_box.count()):
+            data, text = self.device_box.itemData(index), self.device_box.itemText(index)
+            self._action(self.devices_menu, text, None, lambda _=False, d=data: self._choose_device(d),
+                         "Pick the best device present" if data == "auto" else f"Run the model on {text}")
         wanted = self.settings.value("model", models[0].name)
         index = max(0, self.model_box.findData(wanted))
         self.model_box.setCurrentIndex(index)
@@ -236,6 +260,16 @@ class MainWindow(QMainWindow):
         weights = self.settings.value("weights", "pretrained")
         self.weights_box.setCurrentIndex(max(0, self.weights_box.findData(weights)))
         self._load_selected()
+
+    def _choose_device(self, device: str) -> None:
+        self.device_box.setCurrentIndex(self.device_box.findData(device))
+        self._load_selected()
+
+    def _toggle_sort(self, checked: bool) -> None:
+        self.features.sort.setCurrentIndex(self.features.sort.findData("mean" if checked else "none"))
+
+    def _use_pretrained(self) -> None:
+        self._load_selected(weights="pretrained")
 
     def _choose_model(self, name: str) -> None:
         self.model_box.setCurrentIndex(self.model_box.findData(name))

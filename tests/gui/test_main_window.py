@@ -349,3 +349,17 @@ def test_page_down_key_steps_through_layers(window, qtbot):
     window.layers.setFocus()  # the tree, where a user is most likely to press it
     qtbot.keyClick(window.layers, Qt.Key.Key_PageDown)
     qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block2.bn", timeout=WAIT_MS)
+
+
+def test_toolbar_and_view_choices_have_menu_entries(window, qtbot):
+    from cnnscope.core.devices import available_devices
+
+    devices = [a.text() for a in window.devices_menu.actions()]
+    assert devices == ["Auto"] + [d.upper() for d in available_devices()]
+    for text in ("Use pretrained weights", "Use untrained weights", "Load weights file...",
+                 "Cancel download", "Fit feature grid", "magma"):
+        assert _action(window, text).toolTip()
+    _action(window, "Most active channels first").trigger()
+    assert window.features.sort_key == "mean"
+    _action(window, "magma").trigger()
+    assert window.features.colormap == "magma"
