@@ -84,6 +84,10 @@ class FeatureMaps(Mapping[str, np.ndarray]):
         """(C, H, W) of a layer's maps, without reading them."""
         return tuple(self._batched[name].shape[1:])
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every layer's (1, C, H, W) tensor, on the device that computed it (no copies)."""
+        return dict(self._batched)
+
 
 @dataclass
 class Inspection:
@@ -100,6 +104,10 @@ class Inspection:
     layers: list[LayerInfo]
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    # What attribution methods reuse instead of running the model again: the preprocessed input
+    # (1, 3, S, S) and the logits (1, classes), on the device the pass ran on.
+    input_tensor: torch.Tensor | None = field(default=None, repr=False)
+    logits: torch.Tensor | None = field(default=None, repr=False)
 
     def activation(self, layer: str) -> np.ndarray:
         """The (C, H, W) output of ``layer``, or ModelError naming some valid layers."""
@@ -153,24 +161,24 @@ def capture_outputs(module: nn.Module, clone: set[str] | None = None) -> Iterato
 
 
 def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device):
-    """(logits, every module's output, the uint8 crop) for one image on ``device``."""
+    """(input batch, logits, every module's output, the uint8 crop) for one image on ``device``."""
     module = loaded.module
     if next(module.parameters()).device != device:  # .to() walks every module even when a no-op
         module.to(device)
     x, crop = loaded.spec.preprocessing(image, device)
-    graph = _graph(loaded)
+    graph = traced_graph(loaded)
     if graph is not None:
         with torch.no_grad():
             logits, outputs = graph(x)
         outputs = {n: t for n, t in outputs.items() if isinstance(t, torch.Tensor)}
         if not any(t._version for t in outputs.values()):
-            return logits, outputs, crop
+            return x, logits, outputs, crop
         loaded.graph = None  # an in-place op escaped the rewrite: hooks from now on
     logits, outputs = _forward_with_hooks(module, x, loaded.capture_clones)
-    return logits, outputs, crop
+    return x, logits, outputs, crop
 
 
-def _graph(loaded: LoadedModel):
+def traced_graph(loaded: LoadedModel):
     """The model traced into a hook-free graph, or None when it cannot be. Traced again if a
     submodule was replaced since (a new head, say): the graph holds the modules it was traced with."""
     key = tuple(map(id, loaded.module.modules()))
@@ -182,7 +190,7 @@ def _graph(loaded: LoadedModel):
 def prepare(loaded: LoadedModel) -> None:
     """Do a model's one-off work now (tracing it: pure Python, ~0.05-0.3 s) rather than inside its
     first inspection, e.g. on a worker thread before the model is announced as ready."""
-    _graph(loaded)
+    traced_graph(loaded)
 
 
 def _forward_with_hooks(module: nn.Module, x: torch.Tensor, clone: set[str]):
@@ -219,14 +227,14 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
     notes = []
     start = time.perf_counter()
     try:
-        logits, outputs, crop = _forward(loaded, image, device)
+        x, logits, outputs, crop = _forward(loaded, image, device)
     except Exception as exc:
         if not is_out_of_memory(exc) or device.type == "cpu":
             raise
         release_cached_memory(device)
         notes.append(f"{describe(device)} ran out of memory; this model now runs on the CPU.")
         device = torch.device("cpu")
-        logits, outputs, crop = _forward(loaded, image, device)
+        x, logits, outputs, crop = _forward(loaded, image, device)
     probs = torch.softmax(logits.float(), dim=1)[0]
     maps = FeatureMaps({n: t for n, t in outputs.items() if t.dim() == 4})
     probs, crop = probs.cpu(), crop.permute(1, 2, 0).cpu().numpy()
@@ -240,7 +248,8 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         model_name=loaded.name, weights_label=loaded.weights_label, trained=loaded.trained,
         device=describe(device), input_rgb=crop, predictions=predictions,
         probabilities=probs.numpy(), activations=maps,
-        layers=list(_layer_table(loaded, outputs)), elapsed_ms=elapsed, notes=notes)
+        layers=list(_layer_table(loaded, outputs)), elapsed_ms=elapsed, notes=notes,
+        input_tensor=x, logits=logits)
 
 
 def default_feature_layer(inspection: Inspection, input_size: int) -> str:

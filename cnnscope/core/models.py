@@ -36,6 +36,11 @@ class ModelSpec:
     build_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Keys of a downloaded state_dict that belong to training-only branches cnnscope leaves out.
     ignored_key_prefixes: tuple[str, ...] = ()
+    # CAM (Zhou et al. 2016) needs the CAM layer's maps to reach the logits through global average
+    # pooling and one linear layer: ``cam_head`` names that layer (Linear, or a 1x1 Conv2d), or is
+    # None and ``head_note`` says, for a learner, why this head is not of that kind.
+    cam_head: str | None = None
+    head_note: str = ""
 
     @property
     def input_size(self) -> int:
@@ -83,9 +88,8 @@ _VGG = ("VGG stacks small 3x3 convolutions, many in a row, with max pooling betw
         "alone builds large receptive fields. {n} weight layers{bn}.")
 _RESNET = ("ResNet adds shortcut connections that skip over blocks of convolutions, so each block only "
            "learns a correction and very deep networks still train. {n} layers.")
-_INCEPTION_HEAD = ("Global average pooling turns the last feature maps into one vector per channel, "
-                   "so CAM shows where each class was found.")
-_INCEPTION_LATE = "At a {size} px input, heads go straight from global average pooling to a linear layer."
+_FC_HEAD = ("its classifier flattens the last feature maps into fully connected layers, so every "
+            "position has its own weights.")
 
 
 def _specs() -> list[ModelSpec]:
@@ -95,48 +99,57 @@ def _specs() -> list[ModelSpec]:
             name = f"vgg{n}{'_bn' if bn else ''}"
             weights = getattr(tvm, f"VGG{n}{'_BN' if bn else ''}_Weights").IMAGENET1K_V1
             specs.append(_tv(name, "VGG", weights, _vgg_cam_layer(convs, bn), _VGG.format(
-                n=n, bn=", with batch normalisation after every convolution" if bn else "")))
+                n=n, bn=", with batch normalisation after every convolution" if bn else ""),
+                head_note=_FC_HEAD))
     for n in (18, 34, 50, 101, 152):
         specs.append(_tv(f"resnet{n}", "ResNet", getattr(tvm, f"ResNet{n}_Weights").IMAGENET1K_V1,
-                         "layer4", _RESNET.format(n=n)))
+                         "layer4", _RESNET.format(n=n), cam_head="fc"))
     specs += [
         _tv("resnext50_32x4d", "ResNet", tvm.ResNeXt50_32X4D_Weights.IMAGENET1K_V1, "layer4",
             "ResNeXt is a ResNet whose 3x3 convolutions are split into 32 parallel groups: more "
-            "paths, same cost."),
+            "paths, same cost.", cam_head="fc"),
         _tv("googlenet", "Inception", tvm.GoogLeNet_Weights.IMAGENET1K_V1, "inception5b",
             "GoogLeNet (Inception v1) runs 1x1, 3x3 and 5x5 convolutions and pooling side by side in "
             "each module and concatenates them, with 1x1 'bottleneck' convolutions keeping it cheap.",
             build_kwargs={"aux_logits": False, "transform_input": True, "init_weights": True},
-            ignored_key_prefixes=("aux1.", "aux2.")),
+            ignored_key_prefixes=("aux1.", "aux2."), cam_head="fc"),
         _tv("inception_v3", "Inception", tvm.Inception_V3_Weights.IMAGENET1K_V1, "Mixed_7c",
             "Inception v3 refines the parallel-branch modules: large filters are factorised into "
             "stacked or asymmetric ones (a 5x5 becomes two 3x3, a 7x7 becomes 1x7 then 7x1). It "
             "takes 299 px images.",
             build_kwargs={"aux_logits": False, "transform_input": True, "init_weights": True},
-            ignored_key_prefixes=("AuxLogits.",)),
+            ignored_key_prefixes=("AuxLogits.",), cam_head="fc"),
         _tv("alexnet", "AlexNet", tvm.AlexNet_Weights.IMAGENET1K_V1, "features.11",
             "AlexNet (2012) is the network that started the deep-learning era: five convolutions "
-            "with large early filters (11x11), ReLU and dropout, then three big fully connected layers."),
+            "with large early filters (11x11), ReLU and dropout, then three big fully connected layers.",
+            head_note=_FC_HEAD),
         _tv("squeezenet1_1", "SqueezeNet", tvm.SqueezeNet1_1_Weights.IMAGENET1K_V1, "features.12",
             "SqueezeNet reaches AlexNet's accuracy with 50x fewer parameters: 'fire' modules squeeze "
-            "channels with 1x1 convolutions, then expand with 1x1 and 3x3 ones."),
+            "channels with 1x1 convolutions, then expand with 1x1 and 3x3 ones.",
+            cam_head="classifier.1"),
         _tv("mobilenet_v2", "MobileNet", tvm.MobileNet_V2_Weights.IMAGENET1K_V1, "features.18",
             "MobileNetV2 is built for phones: depthwise convolutions filter each channel on its own, "
-            "inside inverted residual blocks that expand, filter, then project back down."),
+            "inside inverted residual blocks that expand, filter, then project back down.",
+            cam_head="classifier.1"),
         _tv("mobilenet_v3_large", "MobileNet", tvm.MobileNet_V3_Large_Weights.IMAGENET1K_V1,
             "features.16",
             "MobileNetV3 was found by architecture search: MobileNetV2's blocks plus squeeze-and-"
-            "excitation (channels reweight themselves) and the cheap hard-swish activation."),
+            "excitation (channels reweight themselves) and the cheap hard-swish activation.",
+            head_note="after the pooling come two linear layers with a hard-swish between them."),
         _tv("efficientnet_b0", "EfficientNet", tvm.EfficientNet_B0_Weights.IMAGENET1K_V1,
             "features.8",
             "EfficientNet scales depth, width and input resolution together; B0 is the smallest, "
-            "made of MobileNet-style blocks with squeeze-and-excitation."),
+            "made of MobileNet-style blocks with squeeze-and-excitation.",
+            cam_head="classifier.1"),
         _tv("densenet121", "DenseNet", tvm.DenseNet121_Weights.IMAGENET1K_V1, "features.norm5",
             "DenseNet connects every layer in a block to all the layers after it by concatenation, "
-            "so features are reused instead of relearned."),
+            "so features are reused instead of relearned.",
+            head_note="a ReLU written inside its forward() comes between the last layer cnnscope "
+                      "can read (features.norm5) and the pooling."),
         _tv("convnext_tiny", "ConvNeXt", tvm.ConvNeXt_Tiny_Weights.IMAGENET1K_V1, "features.7",
             "ConvNeXt (2022) modernises ResNet with ideas from vision transformers: large 7x7 "
-            "depthwise convolutions, layer normalisation and fewer activations."),
+            "depthwise convolutions, layer normalisation and fewer activations.",
+            head_note="a layer normalisation comes between the pooling and the linear layer."),
         ModelSpec(
             name=DEFAULT_MODEL, family="Demo",
             description="cnnscope's own small CNN, trained on drawn shapes (circle, square, "
@@ -144,7 +157,7 @@ def _specs() -> list[ModelSpec]:
                         "and one linear layer. It works offline and is small enough to see whole.",
             cam_layer="features.block4", builder=ShapesNet,
             preprocessing=Preprocessing(DEMO_INPUT_SIZE, DEMO_INPUT_SIZE, DEMO_MEAN, DEMO_STD),
-            labels=DEMO_CLASSES, bundled_file="demo_shapes.pt"),
+            labels=DEMO_CLASSES, bundled_file="demo_shapes.pt", cam_head="fc"),
     ]
     return specs
 

@@ -113,8 +113,36 @@ def overlay(photo: np.ndarray, values: np.ndarray, alpha: float = 0.5,
             cmap: str = "jet") -> np.ndarray:
     """Blend a (h, w) map (normalised to its own range) over a (H, W, 3) uint8 photo."""
     h, w = photo.shape[:2]
-    heat = normalise_channels(resize_map(values, h, w)[None])[0]
-    coloured = apply_colormap(heat, cmap).astype(np.float32)
+    return heat_overlay(photo, normalise_channels(resize_map(values, h, w)[None])[0], alpha, cmap)
+
+
+def side_by_side(images: list[np.ndarray], pad: int = 6,
+                 background: int = GRID_BACKGROUND) -> np.ndarray:
+    """Equal-height uint8 RGB images in a row, ``pad`` pixels apart."""
+    height = max(image.shape[0] for image in images)
+    width = sum(image.shape[1] for image in images) + pad * (len(images) + 1)
+    out = np.full((height + 2 * pad, width, 3), background, np.uint8)
+    x = pad
+    for image in images:
+        out[pad:pad + image.shape[0], x:x + image.shape[1]] = image
+        x += image.shape[1] + pad
+    return out
+
+
+def attribution_panel(photo: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
+                      cmap: str = "jet") -> np.ndarray:
+    """photo | heatmap | heatmap over photo, for a (S, S) heatmap in 0..1 over a (S, S, 3) photo."""
+    h, w = photo.shape[:2]
+    values = heatmap if heatmap.shape == (h, w) else resize_map(heatmap, h, w)
+    return side_by_side([photo, apply_colormap(values, cmap), heat_overlay(photo, values, alpha, cmap)])
+
+
+def heat_overlay(photo: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
+                 cmap: str = "jet") -> np.ndarray:
+    """A heatmap in 0..1 (not renormalised: an all-zero map stays cold) blended over the photo."""
+    h, w = photo.shape[:2]
+    values = heatmap if heatmap.shape == (h, w) else resize_map(heatmap, h, w)
+    coloured = apply_colormap(values, cmap).astype(np.float32)
     out = photo.astype(np.float32) * (1 - alpha) + coloured * alpha
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 
+import torch
 import torchvision
 from torch import fx, nn
 
@@ -48,11 +49,73 @@ class TracedModel(nn.Module):
         super().__init__()
         self.graph_module = graph_module
         self.names = names  # module names, in the order the graph returns their outputs
+        returned = next(n for n in graph_module.graph.nodes if n.op == "output").args[0]
+        self._logits_node = returned[0]
+        self._node_of = dict(zip(names, returned[1:]))  # module name -> the node of its output
+        self._plans: dict[tuple[str, frozenset[str]], list[fx.Node]] = {}
 
     def forward(self, x):
         """Run the graph once."""
         logits, *outputs = self.graph_module(x)
         return logits, dict(zip(self.names, outputs))
+
+    def logits_from(self, layer: str, value: torch.Tensor, known: dict[str, torch.Tensor],
+                    x: torch.Tensor) -> torch.Tensor:
+        """The logits recomputed from ``layer``'s output ``value`` (which may require grad).
+
+        Only what lies between the layer and the logits runs again: any other value the tail needs
+        (a ResNet shortcut from before the layer, say) is taken from ``known``, the outputs of an
+        earlier full pass on input ``x``, or recomputed from them. For the last conv block of a
+        GAP-linear network that is a pooling and one matrix product.
+        """
+        start = self._node_of[layer]
+        env: dict[fx.Node, torch.Tensor] = {start: value}
+        for name, tensor in known.items():
+            node = self._node_of.get(name)
+            if node is not None and node not in env:
+                env[node] = tensor
+        plan = self._plan(layer, frozenset(n for n in known if n in self._node_of))
+        for node in plan:
+            env[node] = self._run_node(node, env, x)
+        return env[self._logits_node]
+
+    def _plan(self, layer: str, known: frozenset[str]) -> list[fx.Node]:
+        """Nodes to execute, in order, to get the logits from ``layer`` given ``known`` outputs."""
+        key = (layer, known)
+        if key not in self._plans:
+            start = self._node_of[layer]
+            downstream = {start}
+            for node in self.graph_module.graph.nodes:  # topological order
+                if any(arg in downstream for arg in node.all_input_nodes):
+                    downstream.add(node)
+            have = {self._node_of[name] for name in known}
+            needed: set[fx.Node] = set()
+            stack = [self._logits_node]
+            while stack:
+                node = stack.pop()
+                if node is start or node in needed or (node in have and node not in downstream):
+                    continue
+                needed.add(node)
+                stack.extend(node.all_input_nodes)
+            self._plans[key] = [n for n in self.graph_module.graph.nodes if n in needed]
+        return self._plans[key]
+
+    def _run_node(self, node: fx.Node, env: dict, x: torch.Tensor):
+        if node.op == "placeholder":
+            return x
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), env.__getitem__)
+        if node.op == "get_attr":
+            value = self.graph_module
+            for part in node.target.split("."):
+                value = getattr(value, part)
+            return value
+        if node.op == "call_module":
+            return self.graph_module.get_submodule(node.target)(*args, **kwargs)
+        if node.op == "call_function":
+            return node.target(*args, **kwargs)
+        if node.op == "call_method":
+            return getattr(args[0], node.target)(*args[1:], **kwargs)
+        raise RuntimeError(f"Unexpected graph node {node.op}")
 
 
 def remove_in_place_ops(graph: fx.Graph) -> None:

@@ -152,7 +152,7 @@ def test_switching_models_releases_them(tmp_path):
 def test_traced_graph_gives_the_same_maps_as_hooks(name):
     loaded = load_model(name, "random")
     x = loaded.spec.preprocessing(np.random.default_rng(0).integers(0, 256, (200, 260, 3), np.uint8))[0]
-    graph = inspect_mod._graph(loaded)
+    graph = inspect_mod.traced_graph(loaded)
     assert graph is not None
     with torch.no_grad():
         logits, traced = graph(x)
