@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,12 +15,16 @@ from typing import Sequence
 
 from . import __version__
 
-SAMPLE_SHAPE_SIZE = 256
-COMMANDS = ("render", "models", "make-demo")  # sample pictures are drawn larger than the demo's 96 px input
+SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
+COMMANDS = ("render", "models", "make-demo")
+# core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
+# the two lists equal)
+ATTRIBUTION_METHODS = ("gradcam", "gradcam++", "cam", "scorecam", "guided_backprop", "guided_gradcam",
+                       "saliency", "smoothgrad", "integrated_gradients", "occlusion")
 
 
-def _progress_bar(label: str):
-    """A progress callback that draws a text bar on stderr."""
+def _progress_bar(label: str, unit: str = "MB", scale: float = 1e6):
+    """A progress callback that draws a text bar on stderr (``done``/``total`` in units*scale)."""
     state = {"last": 0.0}
 
     def show(done: int, total: int | None) -> None:
@@ -30,9 +35,9 @@ def _progress_bar(label: str):
         if total:
             frac = done / total
             bar = "#" * int(frac * 30)
-            sys.stderr.write(f"\r{label} [{bar:<30}] {frac:6.1%} of {total / 1e6:.1f} MB")
+            sys.stderr.write(f"\r{label} [{bar:<30}] {frac:6.1%} of {total / scale:.{1 if scale > 1 else 0}f} {unit}")
         else:
-            sys.stderr.write(f"\r{label} {done / 1e6:.1f} MB")
+            sys.stderr.write(f"\r{label} {done / scale:.1f} {unit}")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -62,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write channel N of the layer enlarged, and over the input (repeatable)")
     r.add_argument("--list-layers", action="store_true",
                    help="print the layer table instead of writing files")
+    r.add_argument("--cam", metavar="METHOD", choices=ATTRIBUTION_METHODS,
+                   help="also write where the network looked, by METHOD: "
+                        f"{', '.join(ATTRIBUTION_METHODS)}")
+    r.add_argument("--target", metavar="CLASS",
+                   help="class to explain with --cam: a label or an index (default: the top prediction)")
+    r.add_argument("--cam-layer", metavar="LAYER",
+                   help="layer for the CAM methods (default: the model's last conv block)")
+    r.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity over the photo (0..1)")
+    r.add_argument("--heat-cmap", default="jet", help="matplotlib colormap for the heatmap")
 
     m = sub.add_parser("models", help="list the models cnnscope knows")
     m.add_argument("-v", "--verbose", action="store_true", help="add each model's description")
@@ -154,6 +168,7 @@ def _render(args, parser) -> int:
         render.save_png(render.overlay(result.input_rgb, maps[channel], 0.6, args.cmap),
                         out / f"overlay_{layer}_{channel}.png")
         written += [f"channel_{layer}_{channel}.png", f"overlay_{layer}_{channel}.png"]
+    explained = _write_attribution(args, loaded, result, out, written) if args.cam else None
     record = {
         "model": result.model_name, "weights": result.weights_label, "trained": result.trained,
         "device": result.device, "image": str(args.image), "layer": layer,
@@ -162,6 +177,8 @@ def _render(args, parser) -> int:
         "predictions": [{"label": p.label, "index": p.index, "probability": p.probability}
                         for p in result.predictions],
     }
+    if explained is not None:
+        record["attribution"] = explained
     (out / "predictions.json").write_text(json.dumps(record, indent=2))
     for note in result.notes:
         print(f"note: {note}")
@@ -171,6 +188,34 @@ def _render(args, parser) -> int:
         print(f"feature maps: layer '{layer}' {tuple(maps.shape)} (choose another with --layer)")
     print(f"wrote {', '.join(written)} to {out}")
     return 0
+
+
+def _write_attribution(args, loaded, result, out: Path, written: list[str]) -> dict:
+    """Write the --cam overlay and its photo | heatmap | overlay panel; return their record."""
+    from .core import render
+    from .core.attribution import attribute
+
+    found = attribute(loaded, result, args.cam, target=args.target, layer=args.cam_layer,
+                      progress=_progress_bar(f"{args.cam}", "passes", 1))
+    stem = f"cam_{args.cam}_{safe_name(found.target_label)}"
+    render.save_png(render.heat_overlay(result.input_rgb, found.heatmap, args.alpha, args.heat_cmap),
+                    out / f"{stem}.png")
+    render.save_png(render.attribution_panel(result.input_rgb, found.heatmap, args.alpha, args.heat_cmap),
+                    out / f"{stem}_panel.png")
+    written += [f"{stem}.png", f"{stem}_panel.png"]
+    for note in found.notes:
+        print(f"note: {note}")
+    where = f" at layer '{found.layer}'" if found.layer else ""
+    print(f"{args.cam} for '{found.target_label}' ({found.probability:.2%}){where}: "
+          f"{found.elapsed_ms:.0f} ms")
+    return {"method": args.cam, "target": found.target, "label": found.target_label,
+            "probability": found.probability, "layer": found.layer, "ms": round(found.elapsed_ms, 2),
+            "notes": found.notes, "files": [f"{stem}.png", f"{stem}_panel.png"]}
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a file-name part: letters, digits, '-', '.' and '_' only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "class"
 
 
 def _models(args, parser) -> int:

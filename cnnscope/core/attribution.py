@@ -123,7 +123,9 @@ def resolve_target(loaded: LoadedModel, inspection: Inspection, target: int | st
             if label.lower() == lowered:
                 return index
         close = [label for label in labels if lowered in label.lower()][:6]
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        hint = (f" Did you mean: {', '.join(close)}?" if close else
+                f" Its classes are: {', '.join(labels)}." if len(labels) <= 20 else
+                " Give a class index (0 to {}) or an exact label.".format(len(labels) - 1))
         raise ModelError(f"'{target}' is not a class of {loaded.name}.{hint}")
     index = int(target)
     if not 0 <= index < len(labels):

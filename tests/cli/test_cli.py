@@ -141,3 +141,42 @@ def test_render_channels_enlarged_and_over_the_input(tmp_path, capsys):
     assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--layer", "features.block2.relu",
                  "--channel", "32", "--out", str(out)]) == 1
     assert "channels 0 to 31" in capsys.readouterr().err
+
+
+def test_render_cam_writes_the_overlay_and_the_panel(tmp_path, capsys):
+    out = tmp_path / "cam"
+    assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--out", str(out),
+                 "--cam", "gradcam", "--target", "cross"]) == 0
+    record = json.loads((out / "predictions.json").read_text())["attribution"]
+    assert record["label"] == "cross" and record["layer"] == "features.block4"
+    overlay = np.asarray(Image.open(out / "cam_gradcam_cross.png"))
+    photo = np.asarray(Image.open(out / "input.png"))
+    assert overlay.shape == photo.shape and not np.array_equal(overlay, photo)
+    panel = np.asarray(Image.open(out / "cam_gradcam_cross_panel.png"))
+    assert panel.shape[1] > 3 * photo.shape[1] and panel.shape[0] > photo.shape[0]
+    assert "gradcam for 'cross'" in capsys.readouterr().out
+
+
+def test_render_cam_default_target_is_the_top_class(tmp_path):
+    out = tmp_path / "top"
+    assert main(["render", "--image", str(SAMPLES / "shape_hexagon.png"), "--out", str(out),
+                 "--cam", "occlusion"]) == 0
+    assert (out / "cam_occlusion_hexagon.png").is_file()
+
+
+def test_render_cam_refusal_and_unknown_class_exit_1(tmp_path, capsys):
+    image = str(SAMPLES / "chelsea.png")
+    assert main(["render", "--model", "alexnet", "--weights", "random", "--image", image,
+                 "--out", str(tmp_path / "a"), "--cam", "cam"]) == 1
+    assert "Grad-CAM" in capsys.readouterr().err
+    assert main(["render", "--image", image, "--out", str(tmp_path / "b"), "--cam", "gradcam",
+                 "--target", "tabby"]) == 1
+    err = capsys.readouterr().err
+    assert "circle, square" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_offers_exactly_the_core_methods():
+    from cnnscope.cli import ATTRIBUTION_METHODS
+    from cnnscope.core.attribution import method_keys
+
+    assert list(ATTRIBUTION_METHODS) == method_keys()
