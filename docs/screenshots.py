@@ -61,6 +61,9 @@ def main() -> int:
              lambda: window.features.grid.clicked.emit(30, 30)),
             (lambda: "channel" in window.features.stats.text() and "features.7" in window.features.stats.text(),
              lambda: window.grab().save(str(HERE / "window-mobilenet.png"))),
+            (lambda: True, lambda: window.predictions.click_row(1)),  # "tiger cat"
+            (lambda: "tiger cat" in window.attribution.caption.text(),
+             lambda: window.grab().save(str(HERE / "window-gradcam.png"))),
         ]
 
     def tick() -> None:

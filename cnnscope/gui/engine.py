@@ -21,7 +21,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 # Served in this order when several kinds wait: a model load changes what the others mean.
-KINDS = ("load", "inspect", "grid", "filters", "channel")
+KINDS = ("load", "inspect", "grid", "filters", "channel", "attribute", "restyle")
+# A request of these kinds makes a running attribution stale: it stops at its next batch.
+_SUPERSEDE_ATTRIBUTION = ("load", "inspect", "attribute")
 
 
 @dataclass
@@ -85,16 +87,33 @@ class FiltersResult:
     selected: np.ndarray | None
 
 
+@dataclass
+class AttributionResult:
+    """A heatmap for one class, drawn: photo | heatmap | overlay, and the overlay alone."""
+
+    method: str
+    method_label: str
+    target: int
+    label: str
+    probability: float
+    layer: str | None
+    panel: np.ndarray
+    overlay: np.ndarray
+    elapsed_ms: float
+    notes: list[str] = field(default_factory=list)
+
+
 class Engine(QObject):
     """Runs core work on one thread; see the module docstring."""
 
-    ready = Signal(object, object)  # list[ModelInfo], device kinds present ("cuda", "cpu"...)
+    ready = Signal(object, object, object)  # list[ModelInfo], devices ("cuda", "cpu"...), methods
     model_loaded = Signal(int, object)  # id, dict(name, weights_label, trained, device)
-    progress = Signal(int, int, int)  # id, bytes done, bytes total (-1 unknown)
+    progress = Signal(int, int, int)  # id, done, total (-1 unknown): download bytes, attribution passes
     inspected = Signal(int, object)  # id, InspectionResult
     grid_ready = Signal(int, object)  # id, GridResult
     channel_ready = Signal(int, object)  # id, ChannelResult
     filters_ready = Signal(int, object)  # id, FiltersResult
+    attribution_ready = Signal(int, object)  # id, AttributionResult
     failed = Signal(int, str, str)  # id, kind, message
 
     def __init__(self) -> None:
@@ -103,6 +122,9 @@ class Engine(QObject):
         self._pending: dict[str, tuple[int, dict[str, Any]]] = {}
         self._wake = threading.Condition()
         self._cancel_load = threading.Event()
+        self._cancel_attribution = threading.Event()
+        self._attribution = None  # (key, core Attribution): restyling reuses it
+        self._serial = 0  # counts inspections: part of the attribution's key
         self._stop = False
         self._loaded = None
         self._image: np.ndarray | None = None
@@ -131,6 +153,12 @@ class Engine(QObject):
             self._wake.notify()
         return request_id
 
+    def cancel_attribution(self) -> None:
+        """Stop a running attribution at its next batch (and drop a pending one)."""
+        self._cancel_attribution.set()
+        with self._wake:
+            self._pending.pop("attribute", None)
+
     def cancel_load(self) -> None:
         """Stop a download in progress (the previous model stays)."""
         self._cancel_load.set()
@@ -154,6 +182,7 @@ class Engine(QObject):
         # for the imports and exempt what they leave behind from later passes.
         gc.disable()
         try:
+            from cnnscope.core.attribution import METHODS
             from cnnscope.core.devices import available_devices
             from cnnscope.core.models import REGISTRY, model_names
             from cnnscope.core.weights import is_available_offline
@@ -164,7 +193,7 @@ class Engine(QObject):
         self.ready.emit([ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description,
                                    REGISTRY[n].num_params,
                                    is_available_offline(REGISTRY[n])) for n in model_names()],
-                        available_devices())
+                        available_devices(), list(METHODS.values()))
         while True:
             with self._wake:
                 while not self._pending and not self._stop:
@@ -179,6 +208,7 @@ class Engine(QObject):
                 self.failed.emit(request_id, kind, _message(exc))
 
     def _do_load(self, request_id: int, name: str, weights: str, device: str) -> None:
+        from cnnscope.core.attribution import cam_refusal
         from cnnscope.core.devices import describe, pick_device
         from cnnscope.core.inspect import prepare
         from cnnscope.core.weights import load_model
@@ -198,9 +228,12 @@ class Engine(QObject):
         # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
         prepare(loaded)
         self._loaded, self._device, self._inspection = loaded, target, None
+        self._attribution, self._serial = None, self._serial + 1
         self.model_loaded.emit(request_id, {"name": loaded.name, "weights_label": loaded.weights_label,
                                             "trained": loaded.trained, "device": describe(target),
-                                            "labels": list(loaded.labels)})
+                                            "labels": list(loaded.labels),
+                                            "cam_layer": loaded.spec.cam_layer,
+                                            "cam_refusal": cam_refusal(loaded.spec)})
 
     def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
                     name: str = "image") -> None:
@@ -213,6 +246,7 @@ class Engine(QObject):
         image = open_image(path) if path is not None else decode_image(data or b"", name)
         result = inspect(self._loaded, image, self._device)
         self._image, self._inspection = image, result
+        self._attribution, self._serial = None, self._serial + 1
         self._device = _device_of(self._loaded)  # an out-of-memory fallback moves the model
         self.inspected.emit(request_id, InspectionResult(
             model=result.model_name, weights_label=result.weights_label, trained=result.trained,
@@ -253,6 +287,51 @@ class Engine(QObject):
         selected = render.filter_tiles(conv_kernels(module, selected_name)[1]) if selected_name else None
         self.filters_ready.emit(request_id, FiltersResult(first_name, render.filter_tiles(first),
                                                           selected_name, selected))
+
+    def _do_attribute(self, request_id: int, method: str, target: int | str | None,
+                      layer: str | None, cmap: str, alpha: float) -> None:
+        from cnnscope.core.attribution import attribute
+
+        inspection = self._current()
+        key = (self._serial, method, target, layer)
+        if self._attribution is None or self._attribution[0] != key:
+            self._cancel_attribution.clear()
+            last = [0.0]
+
+            def progress(done: int, total: int) -> None:
+                now = time.monotonic()
+                if now - last[0] > 0.05 or done == total:
+                    last[0] = now
+                    self.progress.emit(request_id, done, total)
+
+            def should_cancel() -> bool:
+                return self._cancel_attribution.is_set() or any(
+                    kind in self._pending for kind in _SUPERSEDE_ATTRIBUTION)
+
+            self._attribution = None
+            found = attribute(self._loaded, inspection, method, target, layer, progress, should_cancel)
+            self._attribution = (key, found)
+        self._emit_attribution(request_id, cmap, alpha)
+
+    def _do_restyle(self, request_id: int, method: str, target: int | str | None,
+                    layer: str | None, cmap: str, alpha: float) -> None:
+        """Redraw the last attribution with another colormap or opacity; no recomputation."""
+        key = (self._serial, method, target, layer)
+        if self._attribution is not None and self._attribution[0] == key:
+            self._emit_attribution(request_id, cmap, alpha)
+
+    def _emit_attribution(self, request_id: int, cmap: str, alpha: float) -> None:
+        from cnnscope.core import render
+        from cnnscope.core.attribution import METHODS
+
+        (_key, found), photo = self._attribution, self._inspection.input_rgb
+        method = found.method
+        self.attribution_ready.emit(request_id, AttributionResult(
+            method=method, method_label=METHODS[method].label, target=found.target,
+            label=found.target_label, probability=found.probability, layer=found.layer,
+            panel=render.attribution_panel(photo, found.heatmap, alpha, cmap),
+            overlay=render.heat_overlay(photo, found.heatmap, alpha, cmap),
+            elapsed_ms=found.elapsed_ms, notes=found.notes))
 
     def _current(self):
         from cnnscope.core.errors import ModelError

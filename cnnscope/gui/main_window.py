@@ -14,6 +14,7 @@ from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
+from .views.attribution import AttributionView
 from .views.banner import Banner
 from .views.features import FeatureView
 from .views.filters import FiltersView
@@ -58,9 +59,12 @@ class MainWindow(QMainWindow):
         self.predictions = PredictionsView()
         self.features = FeatureView()
         self.filters = FiltersView()
+        self.attribution = AttributionView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.features, "Feature maps")
         self.tabs.addTab(self.filters, "Filters")
+        self.tabs.addTab(self.attribution, "Where it looked")
+        self.tabs.setTabToolTip(2, "Grad-CAM, CAM and other heatmaps: which pixels drove a prediction")
         self.layers = LayerTree()
 
         left = QSplitter(Qt.Orientation.Vertical)
@@ -110,6 +114,13 @@ class MainWindow(QMainWindow):
         self.features.channel_clicked.connect(self._request_channel)
         self.features.opacity_changed.connect(lambda _: self._request_channel(self._channel))
         self._channel: int | None = None
+        self.predictions.class_clicked.connect(self.explain_class)
+        self.attribution.request_changed.connect(self._request_attribution)
+        self.attribution.style_changed.connect(self._restyle_attribution)
+        self.attribution.cancel_requested.connect(self._cancel_attribution)
+        self.attribution.export_requested.connect(self.export_overlay)
+        self.tabs.currentChanged.connect(lambda _: self._attribution_stale and self._request_attribution())
+        self._attribution_stale = False  # a slow method waits until its tab is shown
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Model")
@@ -167,6 +178,9 @@ class MainWindow(QMainWindow):
                      "Save the feature grid as PNG (the same pixels 'cnnscope render' writes)")
         self._action(file_menu, "Save &filters...", None, lambda: self._save(self.filters.first),
                      "Save the first-layer filters as PNG")
+        self._action(file_menu, "Export heatmap &overlay...", "Ctrl+Shift+E", self.export_overlay,
+                     "Save the heatmap over the photo as PNG (the same pixels 'cnnscope render "
+                     "--cam' writes)")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close, "Quit cnnscope")
         view = self.menuBar().addMenu("&View")
@@ -196,6 +210,8 @@ class MainWindow(QMainWindow):
                      "Show the feature maps")
         self._action(view, "F&ilters", "Ctrl+2", lambda: self.tabs.setCurrentIndex(1),
                      "Show the filters")
+        self._action(view, "&Where it looked", "Ctrl+3", lambda: self.tabs.setCurrentIndex(2),
+                     "Show the heatmap of the pixels that drove a prediction (Grad-CAM and others)")
         model = self.menuBar().addMenu("&Model")
         self.models_menu = model.addMenu("&Choose model")
         self.models_menu.setToolTipsVisible(True)
@@ -224,6 +240,7 @@ class MainWindow(QMainWindow):
         e.grid_ready.connect(self._fresh("grid", self.features.show_grid))
         e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
         e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
+        e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
         e.failed.connect(self._on_failed)
 
     def _submit(self, kind: str, **params) -> int:
@@ -237,8 +254,9 @@ class MainWindow(QMainWindow):
                 slot(payload)
         return receive
 
-    def _on_ready(self, models: list, devices: list) -> None:
+    def _on_ready(self, models: list, devices: list, methods: list) -> None:
         self._models = models
+        self.attribution.set_methods(methods, self.settings.value("attribution_method", methods[0].key))
         self.model_box.clear()
         for info in models:
             tip = f"{info.family}, {info.num_params / 1e6:.1f}M parameters: {info.description}"
@@ -296,6 +314,9 @@ class MainWindow(QMainWindow):
             self._show_download(True)
 
     def _on_progress(self, request_id: int, done: int, total: int) -> None:
+        if request_id == self._latest.get("attribute"):
+            self.attribution.show_progress(done, total)
+            return
         if request_id != self._latest.get("load"):
             return
         if total > 0:
@@ -325,6 +346,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("weights", self.weights_box.currentData())
         self._model_info = info
         self.predictions.set_classes(info["labels"])
+        self.attribution.set_model(info["labels"], info["cam_layer"], info["cam_refusal"])
         self._update_status()
         # the newest image asked for, even one dropped while the model was loading
         self._inspect(self._wanted or {"path": str(self._initial_image)})
@@ -345,6 +367,8 @@ class MainWindow(QMainWindow):
             layer = self._layer if self._layer in names else result.default_layer
             self._shown_layers = result.layers
             self.layers.show_layers(result.layers, layer)
+            self.attribution.set_layers([row[0] for row in result.layers if len(row[2]) == 3])
+        self._request_attribution()
         for note in result.notes:
             if "out of memory" in note:
                 self.banner.show_message(note, "info")
@@ -374,7 +398,9 @@ class MainWindow(QMainWindow):
     def _on_failed(self, request_id: int, kind: str, message: str) -> None:
         if request_id != self._latest.get(kind):
             return
-        if kind == "load":
+        if kind in ("attribute", "restyle"):
+            self.attribution.show_message(message, error="cancelled" not in message)
+        elif kind == "load":
             self._hide_download()
             self.banner.show_message(message, "error", actions=(
                 ("Load weights file...", self._choose_weights_file),
@@ -393,6 +419,52 @@ class MainWindow(QMainWindow):
         if self._last_inspection is not None:
             parts.append(f"Inspection: {self._last_inspection.elapsed_ms:.0f} ms")
         self.status.setText("   |   ".join(parts))
+
+    # --- where it looked ---------------------------------------------------------------------
+
+    def explain_class(self, label: str) -> None:
+        """Show the heatmap for ``label`` (a click on a prediction)."""
+        self.attribution.choose_class(label)
+        self.tabs.setCurrentWidget(self.attribution)
+        self._request_attribution()
+
+    def _attribution_params(self) -> dict:
+        view = self.attribution
+        return {"method": view.method_key, "target": view.target_choice, "layer": view.layer_choice,
+                "cmap": view.colormap, "alpha": view.alpha}
+
+    def _request_attribution(self) -> None:
+        """Compute the heatmap for the current choices; a slow method only when its tab shows."""
+        view = self.attribution
+        if self._last_inspection is None or view.method_key is None:
+            return
+        if view.is_slow and self.tabs.currentWidget() is not view:
+            self._attribution_stale = True
+            view.show_message("Slow method: it runs when this tab is shown.", error=False)
+            return
+        self._attribution_stale = False
+        self.settings.setValue("attribution_method", view.method_key)
+        request_id = self._submit("attribute", **self._attribution_params())
+        self._latest["attribution view"] = request_id
+        view.set_busy(True, view.is_slow)
+
+    def _restyle_attribution(self) -> None:
+        if self._last_inspection is not None and self.attribution.method_key is not None:
+            self._latest["attribution view"] = self._submit("restyle", **self._attribution_params())
+
+    def _cancel_attribution(self) -> None:
+        self.engine.cancel_attribution()
+
+    def export_overlay(self) -> None:
+        """File > Export heatmap overlay: the heatmap over the photo, as PNG."""
+        overlay = getattr(self.attribution, "overlay", None)
+        if overlay is None:
+            self.banner.show_message("No heatmap to save yet.", "info")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save heatmap overlay", "cnnscope-heatmap.png",
+                                              "PNG (*.png)")
+        if path:
+            save_png(overlay, path)
 
     # --- images in ---------------------------------------------------------------------------
 
@@ -498,6 +570,8 @@ class MainWindow(QMainWindow):
     def keyPressEvent(self, event) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape:
             self.banner.hide()
+            if self.attribution.cancel.isVisible():
+                self._cancel_attribution()
         super().keyPressEvent(event)
 
     def showEvent(self, event) -> None:  # noqa: N802

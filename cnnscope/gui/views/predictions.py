@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 
 class PredictionsView(QWidget):
-    """Rows of (label, bar); a clear warning when the weights are untrained."""
+    """Rows of (label, bar); a clear warning when the weights are untrained. Clicking a row
+    emits ``class_clicked(label)``: the window then shows where the network found that class."""
+
+    class_clicked = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -27,6 +31,10 @@ class PredictionsView(QWidget):
             label, bar = QLabel(""), QProgressBar()
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
+            for widget in (label, bar):
+                widget.setCursor(Qt.CursorShape.PointingHandCursor)
+                widget.setToolTip("Click to see where the network found this class")
+                widget.installEventFilter(self)
             layout.addWidget(label)
             layout.addWidget(bar)
             self._rows.append((label, bar))
@@ -57,6 +65,20 @@ class PredictionsView(QWidget):
             else:
                 label.hide()
                 bar.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+        """A click on a row's label or bar picks that row's class."""
+        if event.type() == QEvent.Type.MouseButtonPress:
+            for i, (label, bar) in enumerate(self._rows):
+                if watched in (label, bar) and i < len(self._shown):
+                    self.class_clicked.emit(self._shown[i][0])
+                    return True
+        return super().eventFilter(watched, event)
+
+    def click_row(self, index: int) -> None:
+        """Act as if row ``index`` was clicked (keyboard users, tests)."""
+        if index < len(self._shown):
+            self.class_clicked.emit(self._shown[index][0])
 
     def shown(self) -> list[tuple[str, float]]:
         """What is on screen (for tests and exports)."""

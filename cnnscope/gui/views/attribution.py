@@ -1,0 +1,222 @@
+"""Where did the network look: method, class, layer and style choices over photo | heatmap | overlay."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSlider, QVBoxLayout, QWidget)
+
+from .image_view import ImageView
+
+HEAT_COLORMAPS = ("jet", "turbo", "inferno", "magma", "viridis", "hot")
+TOP = "Top prediction"
+
+
+class AttributionView(QWidget):
+    """Controls in a row, a progress row for slow methods, a caption, and the three pictures."""
+
+    request_changed = Signal()  # method, class or layer: the map must be computed again
+    style_changed = Signal()  # opacity or colormap: the same map drawn again
+    cancel_requested = Signal()
+    export_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.method = QComboBox()
+        self.method.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._methods: dict = {}  # key -> core.attribution.Method (plain data, from the engine)
+        self.method.setToolTip("How the heatmap is computed (hover the entries for what each does)")
+        self.target = QComboBox()
+        self.target.setEditable(True)
+        self.target.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.target.setMinimumContentsLength(16)
+        self.target.setToolTip("The class to explain: type to search; 'Top prediction' follows the image")
+        self.layer = QComboBox()
+        self.layer.setMinimumContentsLength(16)
+        self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer.setToolTip("Layer for the CAM methods: later layers are coarser but more about "
+                              "the class")
+        self.cmap = QComboBox()
+        self.cmap.addItems(HEAT_COLORMAPS)
+        self.cmap.setToolTip("Heatmap colormap (matplotlib's)")
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.setMinimumWidth(100)
+        self.opacity.setMaximumWidth(160)
+        self.opacity.setToolTip("Opacity of the heatmap over the photo")
+        self.export = QPushButton("Export...")
+        self.export.setToolTip("Save the overlay as PNG (Ctrl+Shift+E)")
+        controls = QHBoxLayout()  # what is computed
+        for widget in (QLabel("Method"), self.method, QLabel("Class"), self.target,
+                       QLabel("Layer"), self.layer):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        style = QHBoxLayout()  # how it is drawn
+        for widget in (QLabel("Colormap"), self.cmap, QLabel("Opacity"), self.opacity, self.export):
+            style.addWidget(widget)
+        style.addStretch(1)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m passes")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop this computation (Esc)")
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: palette(mid)")
+        status = QHBoxLayout()
+        status.addWidget(self.caption, 1)
+        status.addWidget(self.progress)
+        status.addWidget(self.cancel)
+        self.picture = ImageView("The heatmap appears here once an image is inspected")
+        self.picture.setToolTip("The photo as the network saw it | the heatmap | the heatmap over the photo")
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addLayout(style)
+        layout.addLayout(status)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.picture, 1)
+        self.set_busy(False)
+        self.overlay = None  # the last heatmap over the photo, for export
+        self._cam_layer: str | None = None
+        self._cam_refusal: str | None = None
+        self._describe_method()
+
+        self.method.currentIndexChanged.connect(self._on_method)
+        self.target.activated.connect(lambda _: self.request_changed.emit())
+        self.target.lineEdit().returnPressed.connect(self.request_changed.emit)
+        self.layer.activated.connect(lambda _: self.request_changed.emit())
+        self.cmap.currentIndexChanged.connect(lambda _: self.style_changed.emit())
+        self.opacity.valueChanged.connect(lambda _: self.style_changed.emit())
+        self.cancel.clicked.connect(self.cancel_requested.emit)
+        self.export.clicked.connect(self.export_requested.emit)
+
+    # --- what the window reads -----------------------------------------------------------------
+
+    @property
+    def method_key(self) -> str:
+        """The chosen method's key (core.attribution.METHODS)."""
+        return self.method.currentData()
+
+    @property
+    def is_slow(self) -> bool:
+        """Whether the chosen method makes many passes (progress, cancel, not run unseen)."""
+        method = self._methods.get(self.method_key)
+        return bool(method and method.slow)
+
+    @property
+    def target_choice(self) -> str | None:
+        """The class label typed or picked, or None for the top prediction."""
+        text = self.target.currentText().strip()
+        return None if not text or text == TOP else text
+
+    @property
+    def layer_choice(self) -> str | None:
+        """The chosen layer, or None for the model's default CAM layer."""
+        return self.layer.currentData() or None
+
+    @property
+    def colormap(self) -> str:
+        """The heatmap colormap name."""
+        return self.cmap.currentText()
+
+    @property
+    def alpha(self) -> float:
+        """Heatmap opacity, 0..1."""
+        return self.opacity.value() / 100
+
+    # --- what the window sets ------------------------------------------------------------------
+
+    def set_methods(self, methods: list, default: str) -> None:
+        """Offer core.attribution's methods (sent by the engine, which imports core)."""
+        self._methods = {m.key: m for m in methods}
+        self.method.blockSignals(True)
+        self.method.clear()
+        for m in methods:
+            self.method.addItem(m.label + (" (slow)" if m.slow else ""), m.key)
+            self.method.setItemData(self.method.count() - 1, m.summary, Qt.ItemDataRole.ToolTipRole)
+        self.method.setCurrentIndex(max(0, self.method.findData(default)))
+        self.method.blockSignals(False)
+        self._describe_method()
+
+    def set_model(self, labels: list[str], cam_layer: str, cam_refusal: str | None) -> None:
+        """A new model: its classes, its default CAM layer, and why CAM does not apply (or None)."""
+        self._cam_layer, self._cam_refusal = cam_layer, cam_refusal
+        self.target.blockSignals(True)
+        self.target.clear()
+        self.target.addItem(TOP)
+        self.target.addItems(labels)
+        completer = QCompleter(labels, self.target)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.target.setCompleter(completer)
+        self.target.setCurrentIndex(0)
+        self.target.blockSignals(False)
+        self.set_layers([])
+        self._describe_method()
+
+    def set_layers(self, layers: list[str]) -> None:
+        """Layers with feature maps, offered for the CAM methods; the default CAM layer first."""
+        current = self.layer_choice
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        self.layer.addItem(f"{self._cam_layer} (default)" if self._cam_layer else "default", "")
+        for name in layers:
+            if name != self._cam_layer:
+                self.layer.addItem(name, name)
+        index = self.layer.findData(current) if current else 0
+        self.layer.setCurrentIndex(max(0, index))
+        self.layer.blockSignals(False)
+
+    def choose_class(self, label: str) -> None:
+        """Explain ``label`` (a click on a prediction)."""
+        index = self.target.findText(label, Qt.MatchFlag.MatchExactly)
+        if index >= 0:
+            self.target.setCurrentIndex(index)
+        else:
+            self.target.setEditText(label)
+
+    def set_busy(self, busy: bool, slow: bool = False) -> None:
+        """Show the progress row while a slow method runs."""
+        self.progress.setVisible(busy and slow)
+        self.cancel.setVisible(busy and slow)
+        if busy:
+            self.progress.setRange(0, 0)
+
+    def show_progress(self, done: int, total: int) -> None:
+        """Passes through the network so far, of ``total``."""
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def show_result(self, result) -> None:
+        """Paint an engine AttributionResult."""
+        self.set_busy(False)
+        self.overlay = result.overlay
+        self.picture.set_image(result.panel)
+        where = f" at <b>{result.layer}</b>" if result.layer else ""
+        notes = "".join(f"<br><i>{note}</i>" for note in result.notes)
+        self.caption.setText(f"<b>{result.method_label}</b> for <b>{result.label}</b> "
+                             f"({result.probability:.1%}){where} &middot; {result.elapsed_ms:.0f} ms{notes}")
+
+    def show_message(self, text: str, error: bool = True) -> None:
+        """A refusal, a failure or a cancel, in the caption (the picture keeps the last map)."""
+        self.set_busy(False)
+        colour = "#c92a2a" if error else "palette(mid)"
+        self.caption.setText(f"<span style='color:{colour}'>{text}</span>")
+
+    def _on_method(self, _index: int) -> None:
+        self._describe_method()
+        self.request_changed.emit()
+
+    def _describe_method(self) -> None:
+        method = self._methods.get(self.method_key)
+        if method is None:
+            return
+        self.layer.setEnabled(method.uses_layer and method.key != "cam")
+        text = method.summary
+        if method.key == "cam" and self._cam_refusal:
+            text += " " + self._cam_refusal
+        self.summary.setText(text)
