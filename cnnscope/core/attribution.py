@@ -203,6 +203,11 @@ def layer_gradient(loaded: LoadedModel, inspection: Inspection, layer: str,
     """
     graph = traced_graph(loaded)
     stored = inspection.activations.tensors()
+    logits = inspection.logits
+    if graph is not None and layer == graph.grad_layer and logits is not None and logits.requires_grad:
+        # the inspection recorded the tail after this layer: one backward, no forward at all
+        (gradient,) = torch.autograd.grad(logits[0, target], stored[layer], retain_graph=True)
+        return stored[layer].detach(), gradient
     if graph is not None:
         activation = stored[layer].detach().requires_grad_(True)
         with torch.enable_grad():
@@ -266,7 +271,7 @@ def _cam(loaded: LoadedModel, inspection: Inspection, target: int, layer: str,
         raise ModelError(f"CAM cannot pair {cam_layer} ({activation.shape[0]} channels) with the "
                          f"head {loaded.spec.cam_head} ({weight.shape[1]} inputs).")
     class_map = torch.einsum("c,chw->hw", weight[target], activation)
-    bias = float(head.bias[target]) if head.bias is not None else 0.0
+    bias = float(head.bias[target].detach()) if head.bias is not None else 0.0
     if isinstance(head, nn.Conv2d):
         # A 1x1 convolution head (SqueezeNet) makes the class maps itself, bias included; a
         # ReLU may follow before the pooling.
@@ -276,7 +281,7 @@ def _cam(loaded: LoadedModel, inspection: Inspection, target: int, layer: str,
         candidates = (class_map + bias,)
     # Averaged over positions, the map must give back the logit: this catches any head the
     # formula above does not describe.
-    logit = float(inspection.logits[0, target])
+    logit = float(inspection.logits[0, target].detach())
     if any(abs(float(c.mean()) - logit) <= 1e-3 * max(1.0, abs(logit)) for c in candidates):
         return cam_layer, F.relu(class_map)
     raise ModelError(f"CAM does not describe {loaded.name}'s head: averaging its class map does not "

@@ -68,7 +68,7 @@ class FeatureMaps(Mapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         array = self._read.get(name)
         if array is None:
-            array = self._read[name] = self._batched[name][0].float().cpu().numpy()
+            array = self._read[name] = self._batched[name][0].detach().float().cpu().numpy()
         return array
 
     def __iter__(self) -> Iterator[str]:
@@ -184,6 +184,8 @@ def traced_graph(loaded: LoadedModel):
     key = tuple(map(id, loaded.module.modules()))
     if loaded.graph_key != key:
         loaded.graph, loaded.graph_key = trace_every_output(loaded.module), key
+        if loaded.graph is not None:
+            loaded.graph.record_gradients_after(loaded.spec.cam_layer)
     return loaded.graph
 
 
@@ -235,7 +237,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         notes.append(f"{describe(device)} ran out of memory; this model now runs on the CPU.")
         device = torch.device("cpu")
         x, logits, outputs, crop = _forward(loaded, image, device)
-    probs = torch.softmax(logits.float(), dim=1)[0]
+    probs = torch.softmax(logits.detach().float(), dim=1)[0]
     maps = FeatureMaps({n: t for n, t in outputs.items() if t.dim() == 4})
     probs, crop = probs.cpu(), crop.permute(1, 2, 0).cpu().numpy()
     elapsed = (time.perf_counter() - start) * 1000

@@ -42,6 +42,15 @@ class _ScopeTracer(fx.Tracer):
         return node
 
 
+def grad_boundary(x: torch.Tensor) -> torch.Tensor:
+    """Graph node placed after one layer by :meth:`TracedModel.record_gradients_after`: from here on
+    the pass records autograd history, starting from this layer's output as a leaf."""
+    if torch.is_inference_mode_enabled():  # no history can be recorded there: a plain pass
+        return x
+    torch._C._set_grad_enabled(True)  # the caller's no_grad block restores the mode on exit
+    return x.detach().requires_grad_(True)
+
+
 class TracedModel(nn.Module):
     """The traced graph: ``forward(x)`` -> (logits, {module name: output}); shares parameters."""
 
@@ -53,6 +62,29 @@ class TracedModel(nn.Module):
         self._logits_node = returned[0]
         self._node_of = dict(zip(names, returned[1:]))  # module name -> the node of its output
         self._plans: dict[tuple[str, frozenset[str]], list[fx.Node]] = {}
+        self.grad_layer: str | None = None
+
+    def record_gradients_after(self, layer: str) -> None:
+        """Make every pass keep the autograd history from ``layer``'s output to the logits.
+
+        Everything before the layer still runs without it. The gradient of any logit with respect
+        to that layer (Grad-CAM at the default CAM layer) is then one backward through the short
+        tail, with no second forward at all: for VGG's three big linear layers that halves it.
+        """
+        if layer not in self._node_of or self.grad_layer is not None:
+            return
+        graph = self.graph_module.graph
+        node = self._node_of[layer]
+        with graph.inserting_after(node):
+            boundary = graph.call_function(grad_boundary, (node,))
+        node.replace_all_uses_with(boundary, delete_user_cb=lambda user: user is not boundary)
+        self._node_of = {n: boundary if v is node else v for n, v in self._node_of.items()}
+        if self._logits_node is node:
+            self._logits_node = boundary
+        graph.lint()
+        self.graph_module.recompile()
+        self._plans.clear()
+        self.grad_layer = layer
 
     def forward(self, x):
         """Run the graph once."""
@@ -112,6 +144,8 @@ class TracedModel(nn.Module):
         if node.op == "call_module":
             return self.graph_module.get_submodule(node.target)(*args, **kwargs)
         if node.op == "call_function":
+            if node.target is grad_boundary:  # a tail run keeps the gradient flowing through
+                return args[0]
             return node.target(*args, **kwargs)
         if node.op == "call_method":
             return getattr(args[0], node.target)(*args[1:], **kwargs)

@@ -85,14 +85,22 @@ def test_gradcam_without_a_traced_graph_uses_one_hooked_pass(resnet18, photo):
 def test_gradcam_needs_no_second_forward_pass(resnet18, photo):
     inspection = inspect(resnet18, photo)
     calls = []
-    handle = resnet18.module.conv1.register_forward_hook(lambda *a: calls.append(1))
+
+    def count(*_args) -> None:
+        calls.append(1)
+    handles = [resnet18.module.conv1.register_forward_hook(count),
+               resnet18.module.fc.register_forward_hook(count)]
     try:
-        attribute(resnet18, inspection, "gradcam")
-        attribute(resnet18, inspection, "gradcam++")
-        attribute(resnet18, inspection, "cam")
+        for target in (None, 1, 2):  # any class: the inspection kept the tail's history
+            attribute(resnet18, inspection, "gradcam", target=target)
+            attribute(resnet18, inspection, "gradcam++", target=target)
+            attribute(resnet18, inspection, "cam", target=target)
+        assert calls == []  # at the CAM layer nothing runs forward again, not even the head
+        attribute(resnet18, inspection, "gradcam", layer="layer3")
     finally:
-        handle.remove()
-    assert calls == []  # the stem never ran again: only the tail after layer4 did
+        for handle in handles:
+            handle.remove()
+    assert calls == [1]  # another layer re-runs the part after it only: the head, not the stem
 
 
 def test_integrated_gradients_add_up_to_the_score_difference(demo_model):
