@@ -265,7 +265,7 @@ def _cam(loaded: LoadedModel, inspection: Inspection, target: int, layer: str,
     if layer != cam_layer:
         notes.append(f"CAM is defined only at the layer the pooling reads: {cam_layer}.")
     head = loaded.module.get_submodule(loaded.spec.cam_head)
-    activation = inspection.activations.tensors()[cam_layer][0].float()  # (C, h, w)
+    activation = inspection.activations.tensors()[cam_layer][0].detach().float()  # (C, h, w)
     weight = head.weight.detach().float().reshape(head.weight.shape[0], -1)
     if weight.shape[1] != activation.shape[0]:
         raise ModelError(f"CAM cannot pair {cam_layer} ({activation.shape[0]} channels) with the "
@@ -289,7 +289,7 @@ def _cam(loaded: LoadedModel, inspection: Inspection, target: int, layer: str,
 
 
 def _scorecam(runner: _Runner, inspection: Inspection, layer: str, target: int) -> torch.Tensor:
-    activation = inspection.activations.tensors()[layer][0].float()  # (C, h, w)
+    activation = inspection.activations.tensors()[layer][0].detach().float()  # (C, h, w)
     x = inspection.input_tensor
     masks = _upsample(activation, x.shape[-2:])  # (C, S, S)
     lo = masks.amin(dim=(1, 2), keepdim=True)

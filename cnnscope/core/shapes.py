@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -71,6 +72,8 @@ SHAPES: dict[str, Callable[[], np.ndarray] | None] = {
 
 #: The classes the bundled demo model was trained on, in output order.
 DEMO_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "hexagon")
+# Shapes the demo model never saw: the sample dataset for transfer learning.
+NEW_CLASSES: tuple[str, ...] = ("arrow", "moon", "diamond")
 
 
 @dataclass(frozen=True)
@@ -176,3 +179,22 @@ def as_arrays(samples: list[ShapeSample]) -> tuple[np.ndarray, np.ndarray, np.nd
     """Stack samples into (N,H,W,3) uint8 images, (N,) int64 labels, (N,H,W) bool masks."""
     return (np.stack([s.image for s in samples]), np.array([s.label for s in samples], np.int64),
             np.stack([s.mask for s in samples]))
+
+
+def write_shape_folder(folder: str | Path, classes: tuple[str, ...] = NEW_CLASSES, per_class: int = 60,
+                       seed: int = 0, size: int = 96) -> list[Path]:
+    """An image-folder dataset of drawn shapes, ``folder/<class>/<class>_NNN.png``, for trying
+    transfer learning offline; returns the files written."""
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown:
+        raise ValueError(f"Unknown shape(s): {', '.join(unknown)}. Known: {', '.join(SHAPES)}.")
+    folder = Path(folder)
+    written = []
+    for sample in make_samples(per_class * len(classes), seed, tuple(classes), size):
+        name = classes[sample.label]
+        target = folder / name
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{name}_{sum(1 for _ in target.iterdir()):03d}.png"
+        Image.fromarray(sample.image).save(path)
+        written.append(path)
+    return written

@@ -286,7 +286,14 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
             raise WeightsError(f"'{path.name}' is a checkpoint for '{content['arch']}', which this "
                                "version of cnnscope does not know.") from None
     classes = tuple(content["classes"]) or spec.labels
-    module = _build_uninitialised(spec, len(classes))
+    cut_after = content["meta"].get("cut_after") if content["arch"] else None
+    if cut_after:  # trained on early features: the network ends after that block, with a new head
+        from .training import cut_network, early_features_spec
+
+        module = cut_network(spec.build(), cut_after, spec.input_size, len(classes))
+        spec = early_features_spec(spec, cut_after)
+    else:
+        module = _build_uninitialised(spec, len(classes))
     fit_state_dict(module, content["state_dict"], spec, path.name)
     if source == "pretrained":
         label = f"ImageNet weights ({spec.weights.name})"
