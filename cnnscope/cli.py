@@ -16,7 +16,8 @@ from typing import Sequence
 from . import __version__
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
-COMMANDS = ("render", "models", "make-demo")
+COMMANDS = ("render", "models", "make-demo", "train", "make-dataset")
+PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
 ATTRIBUTION_METHODS = ("gradcam", "gradcam++", "cam", "scorecam", "guided_backprop", "guided_gradcam",
@@ -88,6 +89,37 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=int, default=None, help="training epochs (default 16)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    t = sub.add_parser("train", help="fine-tune a model on a folder of images (one subfolder per class)")
+    t.add_argument("--model", default=None, help="registry name (default: the bundled demo model)")
+    t.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
+    t.add_argument("--data", required=True, help="image folder: one subfolder per class "
+                   "(or train/ and val/ holding them)")
+    t.add_argument("--preset", choices=PRESET_KEYS, default="feature-extractor",
+                   help="which layers learn (default: feature-extractor, only the new head)")
+    t.add_argument("--blocks", type=int, default=None, metavar="N",
+                   help="freeze-first: how many blocks stay frozen (default: half)")
+    t.add_argument("--cut-after", default=None, metavar="BLOCK",
+                   help="early-features: the block the new head follows (default: the middle one)")
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    t.add_argument("--augment", default="", metavar="LIST",
+                   help="comma-separated: flip, crop, color (default: none)")
+    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--no-cache", action="store_true",
+                   help="recompute the backbone every epoch even when only the head learns")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="checkpoint file to write")
+
+    ds = sub.add_parser("make-dataset", help="draw a small image-folder dataset of new shapes "
+                        "(for trying transfer learning offline)")
+    ds.add_argument("out", help="folder to create (one subfolder per class)")
+    ds.add_argument("--classes", default="arrow,moon,diamond",
+                    help="comma-separated shapes (default: arrow,moon,diamond: the demo model never saw them)")
+    ds.add_argument("--per-class", type=int, default=60)
+    ds.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -106,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .core.errors import CnnscopeError
 
     try:
-        return {"render": _render, "models": _models, "make-demo": _make_demo}[args.command](args, parser)
+        return {"render": _render, "models": _models, "make-demo": _make_demo, "train": _train,
+                "make-dataset": _make_dataset}[args.command](args, parser)
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1
@@ -134,12 +167,11 @@ def _render(args, parser) -> int:
     from .core.inspect import default_feature_layer, inspect
     from .core.layers import conv_kernels, conv_layers
     from .core.models import DEFAULT_MODEL
-    from .core.weights import load_model
 
     device = pick_device(args.device)
     image = open_image(args.image)
     name = args.model or DEFAULT_MODEL
-    loaded = load_model(name, args.weights, progress=_progress_bar(f"downloading {name} weights"))
+    loaded = load_model_with_bar(name, args.weights)
     result = inspect(loaded, image, device)
     if args.list_layers:
         print(f"{'layer':<40} {'type':<20} {'output':<18} {'params':>12}")
@@ -216,6 +248,101 @@ def _write_attribution(args, loaded, result, out: Path, written: list[str]) -> d
 def safe_name(text: str) -> str:
     """``text`` as a file-name part: letters, digits, '-', '.' and '_' only."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "class"
+
+
+def _make_dataset(args, parser) -> int:
+    from .core.shapes import write_shape_folder
+
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    try:
+        written = write_shape_folder(args.out, classes, args.per_class, args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"wrote {len(written)} images of {', '.join(classes)} to {args.out}")
+    print(f"try: cnnscope train --data {args.out} --epochs 5 --out shapes.pt")
+    return 0
+
+
+def _train(args, parser) -> int:
+    import signal
+
+    from .core.datasets import Augmentation, load_folder
+    from .core.devices import describe, pick_device
+    from .core.freeze import blocks, count_parameters, make_plan
+    from .core.models import DEFAULT_MODEL
+    from .core.training import TrainingConfig, build_for_training, save_trained, train
+
+    extras = {a.strip() for a in args.augment.split(",") if a.strip()}
+    if extras - {"flip", "crop", "color"}:
+        parser.error(f"--augment takes flip, crop and color, not {', '.join(sorted(extras))}")
+    device = pick_device(args.device)
+    name = args.model or DEFAULT_MODEL
+    loaded = load_model_with_bar(name, args.weights)
+    names = blocks(loaded.module)
+    n = args.blocks if args.blocks is not None else len(names) // 2
+    cut = args.cut_after or names[max(0, len(names) // 2 - 1)]
+    plan = make_plan(loaded.module, args.preset, n=n, cut_after=cut)
+    data = load_folder(args.data, loaded.spec.preprocessing, args.val_fraction, args.seed,
+                       progress=_progress_bar("reading images", "files", 1))
+    print(f"data: {data.summary()}")
+    for path, reason in data.skipped:
+        print(f"  skipped {path}: {reason}")
+    model = build_for_training(loaded.module, loaded.spec, plan, len(data.classes))
+    counts = count_parameters(model, plan)
+    print(f"{name} ({loaded.weights_label}) on {describe(device)}: {args.preset}"
+          f"{f' (first {n} blocks frozen)' if args.preset == 'freeze-first' else ''}"
+          f"{f' (cut after {cut})' if args.preset == 'early-features' else ''}; "
+          f"{counts.trainable:,} parameters learn, {counts.frozen:,} frozen")
+    config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                            optimizer=args.optimizer,
+                            augmentation=Augmentation("flip" in extras, "crop" in extras, "color" in extras),
+                            cache_features=not args.no_cache, seed=args.seed)
+    stop = {"asked": False}
+
+    def interrupted(_signum, _frame) -> None:
+        if stop["asked"]:
+            raise KeyboardInterrupt
+        stop["asked"] = True
+        sys.stderr.write("\nstopping after this batch (Ctrl+C again to quit at once)\n")
+
+    def batch_line(p) -> None:
+        sys.stderr.write(f"\repoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches} "
+                         f"loss {p.loss:.3f}  ETA {p.eta_seconds:4.0f} s ")
+        sys.stderr.flush()
+
+    def epoch_line(r) -> None:
+        val = (f"val loss {r.val_loss:.3f} acc {r.val_accuracy:6.1%}" if r.val_accuracy is not None
+               else "no validation images")
+        sys.stderr.write("\r")
+        print(f"epoch {r.epoch}: train loss {r.train_loss:.3f} acc {r.train_accuracy:6.1%}, {val}, "
+              f"{r.seconds:.1f} s{' (cached features)' if r.cached_features else ''}", flush=True)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        result = train(model, plan, data, loaded.spec.preprocessing, config, device,
+                       on_batch=batch_line, on_epoch=epoch_line, should_cancel=lambda: stop["asked"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.val_accuracy is not None:
+        print(f"validation accuracy {result.val_accuracy:.1%} (epoch {result.best_epoch}); per class:")
+        width = max(len(c) for c in data.classes)
+        print(f"  {'':<{width}}  " + " ".join(f"{c[:6]:>6}" for c in data.classes) + "   accuracy")
+        for c, row, acc in zip(data.classes, result.confusion, result.per_class_accuracy):
+            print(f"  {c:<{width}}  " + " ".join(f"{v:>6}" for v in row) +
+                  (f"   {acc:7.1%}" if acc is not None else "        -"))
+    path = save_trained(result, loaded.spec, args.out)
+    print(f"wrote {path}: open it with 'cnnscope render --weights {path} ...' or the window's "
+          "Load weights file")
+    return 0
+
+
+def load_model_with_bar(name: str, weights: str):
+    """load_model with the download progress bar on stderr."""
+    from .core.weights import load_model
+
+    return load_model(name, weights, progress=_progress_bar(f"downloading {name} weights"))
 
 
 def _models(args, parser) -> int:

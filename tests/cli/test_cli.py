@@ -180,3 +180,46 @@ def test_cli_offers_exactly_the_core_methods():
     from cnnscope.core.attribution import method_keys
 
     assert list(ATTRIBUTION_METHODS) == method_keys()
+
+
+def test_make_dataset_then_train_then_render(tmp_path, capsys):
+    data = tmp_path / "shapes"
+    assert main(["make-dataset", str(data), "--per-class", "20", "--classes", "moon,arrow"]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["arrow", "moon"]
+    assert len(list((data / "moon").glob("*.png"))) == 20
+    out = tmp_path / "moon_arrow.pt"
+    assert main(["train", "--data", str(data), "--epochs", "3", "--lr", "0.01", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 3:" in printed and "(cached features)" in printed and "validation accuracy" in printed
+    assert out.is_file()
+    render_out = tmp_path / "r"
+    assert main(["render", "--weights", str(out), "--image", str(next((data / "moon").iterdir())),
+                 "--out", str(render_out)]) == 0
+    record = json.loads((render_out / "predictions.json").read_text())
+    assert {p["label"] for p in record["predictions"]} == {"moon", "arrow"}
+
+
+def test_train_presets_from_the_command_line(tmp_path, capsys):
+    data = tmp_path / "d"
+    main(["make-dataset", str(data), "--per-class", "6"])
+    for extra in (["--preset", "freeze-first", "--blocks", "2", "--augment", "flip,crop"],
+                  ["--preset", "early-features", "--cut-after", "features.block2"]):
+        assert main(["train", "--data", str(data), "--epochs", "1", "--out", str(tmp_path / "m.pt"),
+                     *extra]) == 0
+    printed = capsys.readouterr().out
+    assert "first 2 blocks frozen" in printed and "cut after features.block2" in printed
+
+
+def test_train_errors_are_one_line(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x.pt")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["train", "--data", str(tmp_path), "--out", "x.pt", "--augment", "rotate"])
+    assert usage.value.code == 2
+
+
+def test_cli_presets_are_the_core_presets():
+    from cnnscope.cli import PRESET_KEYS
+    from cnnscope.core.freeze import PRESETS
+
+    assert list(PRESET_KEYS) == list(PRESETS)
