@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -48,6 +49,26 @@ def main() -> int:
         (lambda: "channel" in window.features.stats.text(),
          lambda: window.grab().save(str(HERE / ("window-dark-hidpi.png" if dark else "window-demo.png")))),
     ]
+    if not dark:
+        panel = window.transfer
+        dataset = Path(tempfile.mkdtemp()) / "cnnscope-shapes"
+
+        def train() -> None:
+            window.tabs.setCurrentWidget(panel)
+            panel.folder.setText(str(dataset))
+            panel.preset.setCurrentIndex(panel.preset.findData("feature-extractor"))
+            panel.epochs.setValue(12)
+            panel.batch.setValue(16)
+            panel.lr.setValue(0.005)
+            panel.flip.setChecked(True)
+            panel.start.click()
+        steps += [
+            (lambda: True, lambda: window.trainer.make_dataset(str(dataset))),
+            (lambda: dataset.is_dir() and not window.trainer.running, train),
+            (lambda: panel.curve_points() >= 4,
+             lambda: window.grab().save(str(HERE / "window-transfer-running.png"))),
+            (lambda: panel.save.isEnabled(), lambda: window.grab().save(str(HERE / "window-transfer-done.png"))),
+        ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
             window.model_box.setCurrentIndex(window.model_box.findData("mobilenet_v2"))
@@ -77,7 +98,7 @@ def main() -> int:
         QTimer.singleShot(300, tick)
 
     QTimer.singleShot(300, tick)
-    QTimer.singleShot(120_000, app.quit)
+    QTimer.singleShot(300_000, app.quit)
     app.exec()
     window.close()
     (HERE / ".screenshots.ini").unlink(missing_ok=True)

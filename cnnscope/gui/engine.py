@@ -106,7 +106,8 @@ class AttributionResult:
 class Engine(QObject):
     """Runs core work on one thread; see the module docstring."""
 
-    ready = Signal(object, object, object)  # list[ModelInfo], devices ("cuda", "cpu"...), methods
+    # list[ModelInfo], devices ("cuda", "cpu"...), {"methods": attribution methods, "presets": freeze presets}
+    ready = Signal(object, object, object)
     model_loaded = Signal(int, object)  # id, dict(name, weights_label, trained, device)
     progress = Signal(int, int, int)  # id, done, total (-1 unknown): download bytes, attribution passes
     inspected = Signal(int, object)  # id, InspectionResult
@@ -184,6 +185,7 @@ class Engine(QObject):
         try:
             from cnnscope.core.attribution import METHODS
             from cnnscope.core.devices import available_devices
+            from cnnscope.core.freeze import PRESETS
             from cnnscope.core.models import REGISTRY, model_names
             from cnnscope.core.weights import is_available_offline
         finally:
@@ -193,7 +195,7 @@ class Engine(QObject):
         self.ready.emit([ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description,
                                    REGISTRY[n].num_params,
                                    is_available_offline(REGISTRY[n])) for n in model_names()],
-                        available_devices(), list(METHODS.values()))
+                        available_devices(), {"methods": list(METHODS.values()), "presets": PRESETS})
         while True:
             with self._wake:
                 while not self._pending and not self._stop:
@@ -233,7 +235,9 @@ class Engine(QObject):
                                             "trained": loaded.trained, "device": describe(target),
                                             "labels": list(loaded.labels),
                                             "cam_layer": loaded.spec.cam_layer,
-                                            "cam_refusal": cam_refusal(loaded.spec)})
+                                            "cam_refusal": cam_refusal(loaded.spec),
+                                            "freeze": freeze_layout(loaded.module),
+                                            "weights": weights})
 
     def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
                     name: str = "image") -> None:
@@ -339,6 +343,27 @@ class Engine(QObject):
         if self._inspection is None:
             raise ModelError("Nothing has been inspected yet.")
         return self._inspection
+
+
+def freeze_layout(module) -> dict | None:
+    """What the transfer panel needs to draw and count a freeze plan, as plain data: the blocks
+    and their modules, the head, and each module's own parameter count."""
+    from cnnscope.core.errors import ModelError
+    from cnnscope.core.freeze import block_members, head_name
+
+    try:
+        head = head_name(module)
+        members = block_members(module)
+    except ModelError:
+        return None
+    own = {name: sum(p.numel() for p in m.parameters(recurse=False))
+           for name, m in module.named_modules()}
+    leaves = {block: [n for n, count in own.items() if count and any(
+        n == top or n.startswith(top + ".") for top in tops)] for block, tops in members.items()}
+    head_module = module.get_submodule(head)
+    return {"blocks": leaves, "params": {n: c for n, c in own.items() if c}, "head": head,
+            "head_inputs": int(getattr(head_module, "in_features", 0) or
+                               getattr(head_module, "in_channels", 0))}
 
 
 def _device_of(loaded):

@@ -14,6 +14,7 @@ from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
+from .trainer import Trainer
 from .views.attribution import AttributionView
 from .views.banner import Banner
 from .views.features import FeatureView
@@ -21,6 +22,7 @@ from .views.filters import FiltersView
 from .views.image_view import ImageView
 from .views.layer_tree import LayerTree
 from .views.predictions import PredictionsView
+from .views.transfer import TransferPanel
 
 WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)"),
                   ("file", "Load file..."))
@@ -65,6 +67,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.filters, "Filters")
         self.tabs.addTab(self.attribution, "Where it looked")
         self.tabs.setTabToolTip(2, "Grad-CAM, CAM and other heatmaps: which pixels drove a prediction")
+        self.transfer = TransferPanel()
+        self.tabs.addTab(self.transfer, "Transfer learning")
+        self.tabs.setTabToolTip(3, "Freeze layers and fine-tune the model on a folder of your images")
         self.layers = LayerTree()
 
         left = QSplitter(Qt.Orientation.Vertical)
@@ -120,6 +125,7 @@ class MainWindow(QMainWindow):
         self.attribution.cancel_requested.connect(self._cancel_attribution)
         self.attribution.export_requested.connect(self.export_overlay)
         self.tabs.currentChanged.connect(lambda _: self._attribution_stale and self._request_attribution())
+        self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
 
     def _build_toolbar(self) -> None:
@@ -182,6 +188,9 @@ class MainWindow(QMainWindow):
                      "Save the heatmap over the photo as PNG (the same pixels 'cnnscope render "
                      "--cam' writes)")
         file_menu.addSeparator()
+        self._action(file_menu, "Make sample &dataset...", None, self.make_sample_dataset,
+                     "Draw a small folder of new shapes (arrow, moon, diamond) to try transfer learning")
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close, "Quit cnnscope")
         view = self.menuBar().addMenu("&View")
         self._action(view, "&Next layer", "PgDown", lambda: self.layers.step(1),
@@ -212,6 +221,8 @@ class MainWindow(QMainWindow):
                      "Show the filters")
         self._action(view, "&Where it looked", "Ctrl+3", lambda: self.tabs.setCurrentIndex(2),
                      "Show the heatmap of the pixels that drove a prediction (Grad-CAM and others)")
+        self._action(view, "&Transfer learning", "Ctrl+4", lambda: self.tabs.setCurrentIndex(3),
+                     "Freeze layers and fine-tune the model on a folder of images")
         model = self.menuBar().addMenu("&Model")
         self.models_menu = model.addMenu("&Choose model")
         self.models_menu.setToolTipsVisible(True)
@@ -254,9 +265,11 @@ class MainWindow(QMainWindow):
                 slot(payload)
         return receive
 
-    def _on_ready(self, models: list, devices: list, methods: list) -> None:
+    def _on_ready(self, models: list, devices: list, catalogue: dict) -> None:
         self._models = models
+        methods = catalogue["methods"]
         self.attribution.set_methods(methods, self.settings.value("attribution_method", methods[0].key))
+        self.transfer.set_presets(catalogue["presets"])
         self.model_box.clear()
         for info in models:
             tip = f"{info.family}, {info.num_params / 1e6:.1f}M parameters: {info.description}"
@@ -347,6 +360,7 @@ class MainWindow(QMainWindow):
         self._model_info = info
         self.predictions.set_classes(info["labels"])
         self.attribution.set_model(info["labels"], info["cam_layer"], info["cam_refusal"])
+        self.transfer.set_model(info["freeze"], info["name"])
         self._update_status()
         # the newest image asked for, even one dropped while the model was loading
         self._inspect(self._wanted or {"path": str(self._initial_image)})
@@ -466,6 +480,80 @@ class MainWindow(QMainWindow):
         if path:
             save_png(overlay, path)
 
+    # --- transfer learning -------------------------------------------------------------------
+
+    def _connect_trainer(self) -> None:
+        self.trainer = Trainer()
+        t, panel = self.trainer, self.transfer
+        t.reading.connect(panel.show_reading)
+        t.data_loaded.connect(panel.show_data)
+        t.batch_done.connect(panel.show_batch)
+        t.epoch_done.connect(panel.show_epoch)
+        t.finished.connect(panel.show_finished)
+        t.failed.connect(panel.show_error)
+        t.saved.connect(self._on_model_saved)
+        t.dataset_made.connect(self._on_dataset_made)
+        panel.start_requested.connect(self.start_training)
+        panel.cancel_requested.connect(t.cancel)
+        panel.save_requested.connect(self.save_trained_model)
+        panel.open_requested.connect(self.open_trained_model)
+        panel.browse_requested.connect(self._browse_dataset)
+        panel.make_dataset_requested.connect(self.make_sample_dataset)
+        self._trained_path: str | None = None
+
+    def start_training(self) -> None:
+        """Train the shown model on the chosen folder with the panel's plan and settings."""
+        info = getattr(self, "_model_info", None)
+        folder = self.transfer.folder.text().strip()
+        if info is None:
+            self.transfer.show_error("No model is loaded yet.")
+            return
+        if not folder:
+            self.transfer.show_error("Choose a folder of images first (one subfolder per class), "
+                                     "or make the sample dataset.")
+            return
+        self.transfer.set_running(True)
+        self.transfer.status.setText("reading images...")
+        self.trainer.start(info["name"], info["weights"], folder, self.transfer.plan(),
+                           self.transfer.config(), self.device_box.currentData())
+
+    def save_trained_model(self) -> None:
+        """Save the last run as a checkpoint file the model chooser can open."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save fine-tuned model", "cnnscope-finetuned.pt",
+                                              "cnnscope checkpoint (*.pt)")
+        if path:
+            self.trainer.save(path)
+
+    def _on_model_saved(self, path: str) -> None:
+        self._trained_path = path
+        self.transfer.status.setText(f"saved {path}")
+        self.transfer.open.setEnabled(True)
+
+    def open_trained_model(self) -> None:
+        """Load the saved checkpoint into the viewer: its classes, maps and heatmaps."""
+        if self._trained_path:
+            self._weights_file = self._trained_path
+            self._load_selected(weights=self._trained_path)
+            self.tabs.setCurrentWidget(self.features)
+
+    def _browse_dataset(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Image folder (one subfolder per class)")
+        if folder:
+            self.transfer.folder.setText(folder)
+
+    def make_sample_dataset(self) -> None:
+        """Draw the sample dataset into a folder the user picks (File menu or the panel)."""
+        parent = QFileDialog.getExistingDirectory(self, "Where to put the sample dataset")
+        if parent:
+            self.tabs.setCurrentWidget(self.transfer)
+            self.transfer.status.setText("drawing the sample dataset...")
+            self.trainer.make_dataset(str(Path(parent) / "cnnscope-shapes"))
+
+    def _on_dataset_made(self, folder: str) -> None:
+        self.transfer.folder.setText(folder)
+        self.transfer.status.setText(f"sample dataset ready in {folder}: three shapes the demo model "
+                                     "never saw. Press Train.")
+
     # --- images in ---------------------------------------------------------------------------
 
     def _first_sample(self) -> str:
@@ -581,6 +669,7 @@ class MainWindow(QMainWindow):
             self.engine.start()
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.trainer.wait()
         self.engine.stop()
         super().closeEvent(event)
 

@@ -1,0 +1,102 @@
+"""The transfer-learning tab: plan, train on a generated folder, watch the curves, cancel, save, reload."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+WAIT_MS = 120_000
+
+
+def _panel_ready(window, qtbot):
+    qtbot.waitUntil(lambda: window.transfer.tree.topLevelItemCount() > 0 and window.transfer.preset.count() > 0,
+                    timeout=WAIT_MS)
+    return window.transfer
+
+
+def test_presets_tick_the_layers_they_name_and_counts_follow(window, qtbot):
+    panel = _panel_ready(window, qtbot)
+    blocks = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount() - 1)]
+    assert blocks == ["features.block1", "features.block2", "features.block3", "features.block4"]
+    panel.preset.setCurrentIndex(panel.preset.findData("feature-extractor"))
+    assert panel.trainable_layers() == []
+    assert panel.counts_values[0] == 0  # only the new head, sized once the data is read
+    panel.preset.setCurrentIndex(panel.preset.findData("fine-tune-all"))
+    everything = panel.counts_values
+    assert everything[1] == 0 and everything[0] > 280_000
+    panel.preset.setCurrentIndex(panel.preset.findData("freeze-first"))
+    panel.blocks_slider.setValue(2)
+    first_two = [n for n in panel.trainable_layers() if n.startswith(("features.block1", "features.block2"))]
+    assert first_two == [] and any(n.startswith("features.block3") for n in panel.trainable_layers())
+    trainable, frozen = panel.counts_values
+    assert trainable + frozen == everything[0] and 0 < frozen < 10_000
+    assert panel.plan()["blocks_frozen"] == 2
+    # a tick by hand makes the plan custom and counts it at once
+    block4 = panel.tree.topLevelItem(3)
+    block4.setCheckState(0, Qt.CheckState.Unchecked)
+    assert panel.preset_key == "custom" and panel.counts_values[0] < trainable
+    panel.preset.setCurrentIndex(panel.preset.findData("early-features"))
+    panel.cut.setCurrentIndex(1)
+    assert panel.plan() == {"preset": "early-features", "trainable": ["head"],
+                            "cut_after": "features.block2", "blocks_frozen": None}
+    assert panel.tree.topLevelItem(2).isDisabled() and not panel.tree.topLevelItem(1).isDisabled()
+
+
+def test_train_watch_cancel_save_and_reload(window, qtbot, tmp_path, monkeypatch):
+    panel = _panel_ready(window, qtbot)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    window.make_sample_dataset()
+    qtbot.waitUntil(lambda: panel.folder.text().endswith("cnnscope-shapes"), timeout=WAIT_MS)
+    assert window.tabs.currentWidget() is panel
+
+    # a full short run: curves per epoch, then the confusion matrix and per-class accuracy
+    panel.preset.setCurrentIndex(panel.preset.findData("feature-extractor"))
+    panel.epochs.setValue(3)
+    panel.lr.setValue(0.01)
+    panel.start.click()
+    assert not panel.start.isEnabled() and panel.cancel.isEnabled()
+    qtbot.waitUntil(lambda: panel.save.isEnabled(), timeout=WAIT_MS)
+    assert panel.curve_points() == 3 and "validation accuracy" in panel.status.text()
+    assert "3 classes" in panel.data_summary.text() and "arrow" in panel.per_class.text()
+    assert panel.counts_values[0] > 0  # the new head's parameters, now that the classes are known
+
+    # a long run, cancelled after its curves started: the best epoch so far is kept
+    panel.preset.setCurrentIndex(panel.preset.findData("fine-tune-all"))
+    panel.epochs.setValue(200)
+    panel.batch.setValue(8)
+    panel.start.click()
+    qtbot.waitUntil(lambda: panel.curve_points() >= 1, timeout=WAIT_MS)
+    panel.cancel.click()
+    qtbot.waitUntil(lambda: panel.save.isEnabled(), timeout=WAIT_MS)
+    assert "cancelled" in panel.status.text() and panel.curve_points() < 200
+
+    target = tmp_path / "finetuned.pt"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "pt"))
+    panel.save.click()
+    qtbot.waitUntil(lambda: panel.open.isEnabled(), timeout=WAIT_MS)
+    assert target.is_file()
+    panel.open.click()
+    qtbot.waitUntil(lambda: window.predictions.shown()
+                    and window.predictions.shown()[0][0] in ("arrow", "moon", "diamond"), timeout=WAIT_MS)
+    assert "only 3 classes" in window.predictions._vocabulary.text()
+    assert window.tabs.currentWidget() is window.features
+    window.tabs.setCurrentWidget(window.attribution)
+    qtbot.waitUntil(lambda: "Grad-CAM" in window.attribution.caption.text()
+                    and any(c in window.attribution.caption.text() for c in ("arrow", "moon", "diamond")),
+                    timeout=WAIT_MS)
+
+
+def test_training_without_a_folder_says_what_to_do(window, qtbot):
+    panel = _panel_ready(window, qtbot)
+    panel.folder.setText("")
+    panel.start.click()
+    assert "Choose a folder" in panel.status.text() and panel.start.isEnabled()
+
+
+def test_a_bad_folder_fails_with_the_reason(window, qtbot, tmp_path):
+    panel = _panel_ready(window, qtbot)
+    (tmp_path / "only").mkdir()
+    panel.folder.setText(str(tmp_path))
+    panel.start.click()
+    qtbot.waitUntil(lambda: "at least 2" in panel.status.text(), timeout=WAIT_MS)
+    assert panel.start.isEnabled() and not panel.cancel.isEnabled()
