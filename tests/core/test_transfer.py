@@ -256,3 +256,14 @@ def test_checkpoint_round_trip_works_in_every_view(demo_model, shapes_data, tmp_
     cam = attribute(loaded, inspection, "cam")
     grad = attribute(loaded, inspection, "gradcam")
     assert cam.layer == grad.layer == loaded.spec.cam_layer and cam.heatmap.max() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mixed_precision_training_on_the_gpu(demo_model, shapes_data):
+    plan = make_plan(demo_model.module, "fine-tune-all")
+    net = build_for_training(demo_model.module, demo_model.spec, plan, len(shapes_data.classes))
+    result = train(net, plan, shapes_data, demo_model.spec.preprocessing,
+                   TrainingConfig(epochs=3, learning_rate=1e-3, mixed_precision=True),
+                   torch.device("cuda"))
+    assert next(result.model.parameters()).is_cuda
+    assert result.val_accuracy >= 0.8 and len(result.history) == 3
