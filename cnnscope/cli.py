@@ -16,7 +16,7 @@ from typing import Sequence
 from . import __version__
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
-COMMANDS = ("render", "models", "make-demo", "train", "make-dataset")
+COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
@@ -113,6 +113,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="checkpoint file to write")
 
+    c = sub.add_parser("compare", help="the same image through 2 to 4 models, side by side, as one PNG")
+    c.add_argument("--models", required=True,
+                   help="comma-separated: registry names, NAME=WEIGHTS_FILE, or cnnscope checkpoints")
+    c.add_argument("--weights", default="pretrained", help="for plain names: pretrained or random")
+    c.add_argument("--image", required=True)
+    c.add_argument("--out", required=True, help="PNG file to write")
+    match = c.add_mutually_exclusive_group()
+    match.add_argument("--depth", type=float, default=None,
+                       help="match the layers at this relative depth, 0 (input) to 1 (output); default 0.5")
+    match.add_argument("--stride", type=float, default=None,
+                       help="match the layers whose maps are input/STRIDE px (8: 28 px of 224)")
+    c.add_argument("--cam", default="gradcam", choices=ATTRIBUTION_METHODS)
+    c.add_argument("--target", default=None, help="class to explain in every column (by label)")
+    c.add_argument("--device", default="auto")
+
     ds = sub.add_parser("make-dataset", help="draw a small image-folder dataset of new shapes "
                         "(for trying transfer learning offline)")
     ds.add_argument("out", help="folder to create (one subfolder per class)")
@@ -139,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return {"render": _render, "models": _models, "make-demo": _make_demo, "train": _train,
-                "make-dataset": _make_dataset}[args.command](args, parser)
+                "make-dataset": _make_dataset, "compare": _compare}[args.command](args, parser)
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1
@@ -248,6 +263,59 @@ def _write_attribution(args, loaded, result, out: Path, written: list[str]) -> d
 def safe_name(text: str) -> str:
     """``text`` as a file-name part: letters, digits, '-', '.' and '_' only."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "class"
+
+
+def _compare(args, parser) -> int:
+    from .core import render
+    from .core.attribution import METHODS, attribute
+    from .core.compare import (Column, comparison_figure, facts, match_depth, match_stride,
+                               shared_target)
+    from .core.devices import pick_device
+    from .core.images import open_image
+    from .core.inspect import inspect
+
+    entries = [e.strip() for e in args.models.split(",") if e.strip()]
+    if not 2 <= len(entries) <= 4:
+        parser.error("compare takes 2 to 4 models")
+    device = pick_device(args.device)
+    image = open_image(args.image)
+    runs = []
+    for entry in entries:
+        name, _, weights = entry.partition("=")
+        if not weights and Path(name).is_file():  # a cnnscope checkpoint names its architecture
+            name, weights = "demo_shapes", name
+        loaded = load_model_with_bar(name, weights or args.weights)
+        result = inspect(loaded, image, device)
+        runs.append((loaded, result))
+    targets = shared_target([loaded.labels for loaded, _ in runs],
+                            [result.predictions[0].label for _, result in runs], args.target)
+    columns = []
+    for (loaded, result), target in zip(runs, targets):
+        layer = (match_stride(result.layers, loaded.spec.input_size, args.stride) if args.stride
+                 else match_depth(result.layers, 0.5 if args.depth is None else args.depth))
+        notes = []
+        if args.target and target is None:
+            notes.append(f"{loaded.name} has no class '{args.target}': its top class instead")
+        found = attribute(loaded, result, args.cam, target=target)
+        module_params = [m for m in loaded.module.modules()
+                         if next(m.parameters(recurse=False), None) is not None]
+        columns.append(Column(
+            facts(result, sum(p.numel() for p in loaded.module.parameters()), len(module_params),
+                  loaded.spec.input_size),
+            [(p.label, p.probability) for p in result.predictions], layer.name, layer.output_shape,
+            render.feature_grid(result.activation(layer.name)),
+            f"{METHODS[args.cam].label} for '{found.target_label}' ({found.probability:.1%})",
+            render.heat_overlay(result.input_rgb, found.heatmap), notes + found.notes))
+        print(f"{loaded.name:<18} {result.predictions[0].probability:7.2%} {result.predictions[0].label:<24} "
+              f"layer {layer.name} {'x'.join(map(str, layer.output_shape))}  {result.elapsed_ms:.0f} ms")
+        for note in notes:
+            print(f"note: {note}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    how = f"stride {args.stride:g}" if args.stride else f"relative depth {0.5 if args.depth is None else args.depth:g}"
+    comparison_figure(columns, out, f"{Path(args.image).name}: layers matched by {how}")
+    print(f"wrote {out}")
+    return 0
 
 
 def _make_dataset(args, parser) -> int:

@@ -223,3 +223,21 @@ def test_cli_presets_are_the_core_presets():
     from cnnscope.core.freeze import PRESETS
 
     assert list(PRESET_KEYS) == list(PRESETS)
+
+
+def test_compare_writes_one_png_with_a_column_per_model(tmp_path, capsys):
+    out = tmp_path / "compare.png"
+    assert main(["compare", "--models", "resnet18,vgg11,demo_shapes", "--weights", "random",
+                 "--image", str(SAMPLES / "chelsea.png"), "--out", str(out), "--stride", "8"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("resnet18") and "layer layer2.1.relu 128x28x28" in printed[0]
+    assert "layer features.14 512x28x28" in printed[1]
+    picture = np.asarray(Image.open(out))
+    assert picture.shape[1] > 3 * 400 and picture.shape[0] > 800  # three columns, three rows
+
+
+def test_compare_takes_two_to_four_models(tmp_path):
+    with pytest.raises(SystemExit) as usage:
+        main(["compare", "--models", "resnet18", "--image", str(SAMPLES / "chelsea.png"),
+              "--out", str(tmp_path / "x.png")])
+    assert usage.value.code == 2
