@@ -266,10 +266,7 @@ def safe_name(text: str) -> str:
 
 
 def _compare(args, parser) -> int:
-    from .core import render
-    from .core.attribution import METHODS, attribute
-    from .core.compare import (Column, comparison_figure, facts, match_depth, match_stride,
-                               shared_target)
+    from .core.compare import comparison_figure, make_column, shared_target
     from .core.devices import pick_device
     from .core.images import open_image
     from .core.inspect import inspect
@@ -291,24 +288,12 @@ def _compare(args, parser) -> int:
                             [result.predictions[0].label for _, result in runs], args.target)
     columns = []
     for (loaded, result), target in zip(runs, targets):
-        layer = (match_stride(result.layers, loaded.spec.input_size, args.stride) if args.stride
-                 else match_depth(result.layers, 0.5 if args.depth is None else args.depth))
-        notes = []
-        if args.target and target is None:
-            notes.append(f"{loaded.name} has no class '{args.target}': its top class instead")
-        found = attribute(loaded, result, args.cam, target=target)
-        module_params = [m for m in loaded.module.modules()
-                         if next(m.parameters(recurse=False), None) is not None]
-        columns.append(Column(
-            facts(result, sum(p.numel() for p in loaded.module.parameters()), len(module_params),
-                  loaded.spec.input_size),
-            [(p.label, p.probability) for p in result.predictions], layer.name, layer.output_shape,
-            render.feature_grid(result.activation(layer.name)),
-            f"{METHODS[args.cam].label} for '{found.target_label}' ({found.probability:.1%})",
-            render.heat_overlay(result.input_rgb, found.heatmap), notes + found.notes))
+        explain = target or args.target
+        column = make_column(loaded, result, args.cam, explain, args.depth, args.stride)
+        columns.append(column)
         print(f"{loaded.name:<18} {result.predictions[0].probability:7.2%} {result.predictions[0].label:<24} "
-              f"layer {layer.name} {'x'.join(map(str, layer.output_shape))}  {result.elapsed_ms:.0f} ms")
-        for note in notes:
+              f"layer {column.layer} {'x'.join(map(str, column.layer_shape))}  {result.elapsed_ms:.0f} ms")
+        for note in column.notes:
             print(f"note: {note}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

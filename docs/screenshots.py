@@ -32,12 +32,17 @@ def main() -> int:
     from cnnscope.gui.engine import Engine
     from cnnscope.gui.main_window import MainWindow
 
+    mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
+    if mobilenet.is_file():  # a private torch cache holding it, so "pretrained" finds it offline
+        cache = Path(tempfile.mkdtemp()) / "hub" / "checkpoints"
+        cache.mkdir(parents=True)
+        (cache / mobilenet.name).symlink_to(mobilenet)
+        os.environ["TORCH_HOME"] = str(cache.parent.parent)
     settings = QSettings(str(HERE / ".screenshots.ini"), QSettings.Format.IniFormat)
     settings.clear()
     window = MainWindow(Engine(), str(SAMPLES / "shape_star.png"), settings)
     window.resize(1500, 900)
     window.show()
-    mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
 
     def grid_ready() -> bool:
         return window.features._geometry is not None
@@ -85,6 +90,21 @@ def main() -> int:
             (lambda: True, lambda: window.predictions.click_row(1)),  # "tiger cat"
             (lambda: "tiger cat" in window.attribution.caption.text(),
              lambda: window.grab().save(str(HERE / "window-gradcam.png"))),
+        ]
+
+        def compare() -> None:
+            view = window.compare
+            for box, name in zip(view.model_boxes, ("mobilenet_v2", "demo_shapes", "", "")):
+                box.setCurrentIndex(box.findData(name))
+            view.weights.setCurrentIndex(view.weights.findData("pretrained"))
+            view.mode.setCurrentIndex(view.mode.findData("stride"))
+            view.resolution.setCurrentIndex(view.resolution.findData(8))
+            window.tabs.setCurrentWidget(view)
+            window.run_comparison()
+        steps += [
+            (lambda: True, compare),
+            (lambda: len(window.compare.shown_layers()) == 2,
+             lambda: window.grab().save(str(HERE / "window-compare.png"))),
         ]
 
     def tick() -> None:

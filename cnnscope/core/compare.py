@@ -80,7 +80,9 @@ class ModelFacts:
 def facts(inspection: Inspection, params: int, layers_with_params: int, input_size: int,
           peak_bytes: int | None = None) -> ModelFacts:
     """The facts row for one inspected model (memory: its maps, or the CUDA peak when given)."""
-    maps = sum(int(np.prod(inspection.activations.shape(n))) * 4 for n in inspection.activations)
+    # a block's output is its last layer's tensor: count each tensor once
+    tensors = {t.data_ptr(): t.numel() * t.element_size() for t in inspection.activations.tensors().values()}
+    maps = sum(tensors.values())
     memory = peak_bytes if peak_bytes is not None else maps
     return ModelFacts(inspection.model_name, inspection.weights_label, params, layers_with_params,
                       input_size, inspection.elapsed_ms, memory / 2**20, inspection.device,
@@ -139,3 +141,28 @@ def comparison_figure(columns: list[Column], path, title: str = "") -> None:
         maps.set_title(f"{col.layer}: {c} x {h} x {w}", fontsize=9)
         maps.axis("off")
     figure.savefig(path, dpi=110)
+
+
+def make_column(loaded, inspection: Inspection, method: str = "gradcam", explain: str | None = None,
+                depth: float | None = None, stride: float | None = None,
+                peak_bytes: int | None = None) -> Column:
+    """One model's column from its inspection: the matched stage's maps, the heatmap for
+    ``explain`` (a label; the model's top class when it does not know it), the facts."""
+    from . import render
+    from .attribution import METHODS, attribute
+
+    notes = []
+    if explain is not None and explain.lower() not in (label.lower() for label in loaded.labels):
+        notes.append(f"{loaded.name} has no class '{explain}': its top class instead")
+        explain = None
+    layer = (match_stride(inspection.layers, loaded.spec.input_size, stride) if stride
+             else match_depth(inspection.layers, 0.5 if depth is None else depth))
+    found = attribute(loaded, inspection, method, target=explain)
+    module = loaded.module
+    f = facts(inspection, sum(p.numel() for p in module.parameters()),
+              sum(1 for m in module.modules() if next(m.parameters(recurse=False), None) is not None),
+              loaded.spec.input_size, peak_bytes)
+    return Column(f, [(p.label, p.probability) for p in inspection.predictions], layer.name,
+                  layer.output_shape, render.feature_grid(inspection.activation(layer.name)),
+                  f"{METHODS[method].label} for '{found.target_label}' ({found.probability:.1%})",
+                  render.heat_overlay(inspection.input_rgb, found.heatmap), notes + found.notes + f.notes)

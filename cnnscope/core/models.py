@@ -18,6 +18,8 @@ from .preprocess import Preprocessing
 from .shapes import DEMO_CLASSES
 
 DEFAULT_MODEL = "demo_shapes"
+#: What the compare view starts with: one network of each family that shaped the field.
+DEFAULT_COMPARISON = ("vgg16", "resnet50", "inception_v3")
 
 
 @dataclass(frozen=True)

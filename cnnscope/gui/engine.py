@@ -21,7 +21,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 # Served in this order when several kinds wait: a model load changes what the others mean.
-KINDS = ("load", "inspect", "grid", "filters", "channel", "attribute", "restyle")
+KINDS = ("load", "inspect", "grid", "filters", "channel", "attribute", "restyle", "compare",
+         "export_compare")
 # A request of these kinds makes a running attribution stale: it stops at its next batch.
 _SUPERSEDE_ATTRIBUTION = ("load", "inspect", "attribute")
 
@@ -103,6 +104,24 @@ class AttributionResult:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class CompareColumn:
+    """One model's column in the comparison, drawn."""
+
+    index: int
+    model: str
+    weights: str
+    layer: str
+    layer_shape: tuple
+    predictions: list  # [(label, probability)]
+    heat_label: str
+    heat: np.ndarray
+    grid: np.ndarray
+    facts: str
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None  # this column could not be made (offline weights...): why
+
+
 class Engine(QObject):
     """Runs core work on one thread; see the module docstring."""
 
@@ -115,6 +134,9 @@ class Engine(QObject):
     channel_ready = Signal(int, object)  # id, ChannelResult
     filters_ready = Signal(int, object)  # id, FiltersResult
     attribution_ready = Signal(int, object)  # id, AttributionResult
+    compare_column = Signal(int, object)  # id, CompareColumn: painted as soon as each is ready
+    compare_done = Signal(int, object)  # id, list of notes
+    compare_exported = Signal(int, str)  # id, path
     failed = Signal(int, str, str)  # id, kind, message
 
     def __init__(self) -> None:
@@ -126,6 +148,10 @@ class Engine(QObject):
         self._cancel_attribution = threading.Event()
         self._attribution = None  # (key, core Attribution): restyling reuses it
         self._serial = 0  # counts inspections: part of the attribution's key
+        self._compare_models: dict = {}  # (name, weights) -> LoadedModel, for the compare view
+        self._compare_cache: dict = {}  # (model key, image key) -> Inspection
+        self._compare_image: tuple | None = None  # (image key, decoded image)
+        self._compare_columns: dict = {}  # index -> core.compare.Column, for the export
         self._stop = False
         self._loaded = None
         self._image: np.ndarray | None = None
@@ -186,7 +212,7 @@ class Engine(QObject):
             from cnnscope.core.attribution import METHODS
             from cnnscope.core.devices import available_devices
             from cnnscope.core.freeze import PRESETS
-            from cnnscope.core.models import REGISTRY, model_names
+            from cnnscope.core.models import DEFAULT_COMPARISON, REGISTRY, model_names
             from cnnscope.core.weights import is_available_offline
         finally:
             gc.enable()
@@ -195,7 +221,8 @@ class Engine(QObject):
         self.ready.emit([ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description,
                                    REGISTRY[n].num_params,
                                    is_available_offline(REGISTRY[n])) for n in model_names()],
-                        available_devices(), {"methods": list(METHODS.values()), "presets": PRESETS})
+                        available_devices(), {"methods": list(METHODS.values()), "presets": PRESETS,
+                                              "comparison": DEFAULT_COMPARISON})
         while True:
             with self._wake:
                 while not self._pending and not self._stop:
@@ -336,6 +363,88 @@ class Engine(QObject):
             panel=render.attribution_panel(photo, found.heatmap, alpha, cmap),
             overlay=render.heat_overlay(photo, found.heatmap, alpha, cmap),
             elapsed_ms=found.elapsed_ms, notes=found.notes))
+
+    def _do_compare(self, request_id: int, models: list, source: dict, depth: float | None,
+                    stride: float | None, method: str, target: str | None, device: str) -> None:
+        from cnnscope.core.devices import pick_device
+        from cnnscope.core.errors import CnnscopeError
+        from cnnscope.core.images import decode_image, open_image
+
+        notes = []
+        wanted = [tuple(m) for m in models]
+        for key in [k for k in self._compare_models if k not in wanted]:
+            del self._compare_models[key]  # not shown: free its memory
+            notes.append(f"unloaded {key[0]} (no longer compared)")
+        self._compare_cache = {k: v for k, v in self._compare_cache.items() if k[0] in wanted}
+        image_key = source.get("path") or hash(source.get("data") or b"")
+        if self._compare_image is None or self._compare_image[0] != image_key:
+            image = (open_image(source["path"]) if source.get("path")
+                     else decode_image(source.get("data") or b"", source.get("name", "image")))
+            self._compare_image = (image_key, image)
+            self._compare_cache.clear()
+        image = self._compare_image[1]
+        target_device = pick_device(device)
+        self._compare_columns = {}
+        first: dict = {}  # the first model's labels and top class: the class every column explains
+        for index, key in enumerate(wanted):
+            if "compare" in self._pending:
+                return  # a newer comparison makes the rest of this one stale
+            try:
+                column = self._compare_one(index, key, image, image_key, target_device, method,
+                                           target, depth, stride, first)
+            except CnnscopeError as exc:  # this column only: the others still come
+                self.compare_column.emit(request_id, CompareColumn(
+                    index, key[0], key[1], "", (0, 0, 0), [], "", None, None, "", [], str(exc)))
+                continue
+            if not first:
+                first.update(labels=column[1], top=column[2])
+            self.compare_column.emit(request_id, column[0])
+        self.compare_done.emit(request_id, notes)
+
+    def _compare_one(self, index, key, image, image_key, target_device, method, target, depth,
+                     stride, first: dict):
+        """One column of a comparison: (CompareColumn, the model's labels, its top class)."""
+        import torch
+
+        from cnnscope.core.compare import make_column
+        from cnnscope.core.inspect import inspect, prepare
+        from cnnscope.core.weights import load_model
+
+        loaded = self._compare_models.get(key)
+        if loaded is None:
+            loaded = load_model(*key)
+            loaded.module.to(target_device)
+            prepare(loaded)
+            self._compare_models[key] = loaded
+        inspection = self._compare_cache.get((key, image_key))
+        peak = None
+        if inspection is None:
+            if target_device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(target_device)
+            inspection = inspect(loaded, image, target_device)
+            if target_device.type == "cuda":
+                peak = torch.cuda.max_memory_allocated(target_device)
+            self._compare_cache[(key, image_key)] = inspection
+        explain = target or (first["top"] if first and loaded.labels == first["labels"] else None)
+        column = make_column(loaded, inspection, method, explain, depth, stride, peak)
+        f = column.facts
+        self._compare_columns[index] = column
+        return CompareColumn(
+            index, loaded.name, loaded.weights_label, column.layer, column.layer_shape,
+            column.predictions, column.heat_label, column.heat, column.grid,
+            f"{f.params / 1e6:.1f}M params, {f.layers} layers, {f.input_size} px, "
+            f"inspect {f.inspect_ms:.0f} ms on {f.device}, "
+            f"{'peak' if peak is not None else 'maps'} {f.memory_mb:.0f} MB", column.notes), \
+            loaded.labels, inspection.predictions[0].label
+
+    def _do_export_compare(self, request_id: int, path: str, title: str) -> None:
+        from cnnscope.core.compare import comparison_figure
+        from cnnscope.core.errors import ModelError
+
+        if not self._compare_columns:
+            raise ModelError("Nothing has been compared yet.")
+        comparison_figure([self._compare_columns[i] for i in sorted(self._compare_columns)], path, title)
+        self.compare_exported.emit(request_id, path)
 
     def _current(self):
         from cnnscope.core.errors import ModelError

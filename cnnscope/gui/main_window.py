@@ -17,6 +17,7 @@ from .engine import Engine
 from .trainer import Trainer
 from .views.attribution import AttributionView
 from .views.banner import Banner
+from .views.compare import CompareView
 from .views.features import FeatureView
 from .views.filters import FiltersView
 from .views.image_view import ImageView
@@ -70,6 +71,10 @@ class MainWindow(QMainWindow):
         self.transfer = TransferPanel()
         self.tabs.addTab(self.transfer, "Transfer learning")
         self.tabs.setTabToolTip(3, "Freeze layers and fine-tune the model on a folder of your images")
+        self.compare = CompareView()
+        self.tabs.addTab(self.compare, "Compare")
+        self.tabs.setTabToolTip(4, "The same image through 2 to 4 models side by side")
+        self._compared_source: dict | None = None
         self.layers = LayerTree()
 
         left = QSplitter(Qt.Orientation.Vertical)
@@ -125,6 +130,9 @@ class MainWindow(QMainWindow):
         self.attribution.cancel_requested.connect(self._cancel_attribution)
         self.attribution.export_requested.connect(self.export_overlay)
         self.tabs.currentChanged.connect(lambda _: self._attribution_stale and self._request_attribution())
+        self.tabs.currentChanged.connect(lambda _: self._compare_if_stale())
+        self.compare.run_requested.connect(self.run_comparison)
+        self.compare.export_requested.connect(self.export_comparison)
         self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
 
@@ -223,6 +231,8 @@ class MainWindow(QMainWindow):
                      "Show the heatmap of the pixels that drove a prediction (Grad-CAM and others)")
         self._action(view, "&Transfer learning", "Ctrl+4", lambda: self.tabs.setCurrentIndex(3),
                      "Freeze layers and fine-tune the model on a folder of images")
+        self._action(view, "C&ompare models", "Ctrl+5", lambda: self.tabs.setCurrentIndex(4),
+                     "The same image through 2 to 4 models side by side, layers matched")
         model = self.menuBar().addMenu("&Model")
         self.models_menu = model.addMenu("&Choose model")
         self.models_menu.setToolTipsVisible(True)
@@ -252,6 +262,9 @@ class MainWindow(QMainWindow):
         e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
         e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
         e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
+        e.compare_column.connect(self._fresh("compare", self.compare.show_column))
+        e.compare_done.connect(self._fresh("compare", self.compare.done))
+        e.compare_exported.connect(lambda _id, path: self.compare.status.setText(f"saved {path}"))
         e.failed.connect(self._on_failed)
 
     def _submit(self, kind: str, **params) -> int:
@@ -270,6 +283,7 @@ class MainWindow(QMainWindow):
         methods = catalogue["methods"]
         self.attribution.set_methods(methods, self.settings.value("attribution_method", methods[0].key))
         self.transfer.set_presets(catalogue["presets"])
+        self.compare.set_models([m.name for m in models], catalogue["comparison"])
         self.model_box.clear()
         for info in models:
             tip = f"{info.family}, {info.num_params / 1e6:.1f}M parameters: {info.description}"
@@ -371,6 +385,7 @@ class MainWindow(QMainWindow):
 
     def _on_inspected(self, result) -> None:
         self._source = self._wanted
+        self._compare_if_stale()
         self._last_inspection = result
         self.input_view.set_image(result.input_rgb)
         self.predictions.show_predictions(result.predictions, result.trained)
@@ -414,6 +429,8 @@ class MainWindow(QMainWindow):
             return
         if kind in ("attribute", "restyle"):
             self.attribution.show_message(message, error="cancelled" not in message)
+        elif kind in ("compare", "export_compare"):
+            self.compare.status.setText(f"<span style='color:#c92a2a'>{message}</span>")
         elif kind == "load":
             self._hide_download()
             self.banner.show_message(message, "error", actions=(
@@ -479,6 +496,38 @@ class MainWindow(QMainWindow):
                                               "PNG (*.png)")
         if path:
             save_png(overlay, path)
+
+    # --- compare -----------------------------------------------------------------------------
+
+    def run_comparison(self) -> None:
+        """Run the comparison the compare view describes on the image shown."""
+        source = self._source or self._wanted
+        request = self.compare.request()
+        if source is None:
+            self.compare.status.setText("Open or drop an image first.")
+            return
+        if not 2 <= len(request["models"]) <= 4:
+            self.compare.status.setText("Choose 2 to 4 models.")
+            return
+        self._compared_source = source
+        self.compare.start(request["models"])
+        self._submit("compare", source=source, device=self.device_box.currentData(), **request)
+
+    def _compare_if_stale(self) -> None:
+        if self.tabs.currentWidget() is self.compare and (self._source or self._wanted) != self._compared_source:
+            self.run_comparison()
+
+    def export_comparison(self) -> None:
+        """Save the whole comparison as one PNG."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save comparison", "cnnscope-compare.png", "PNG (*.png)")
+        if path:
+            name = Path((self._compared_source or {}).get("path") or "image").name
+            self._submit("export_compare", path=path, title=f"{name}: {self._matching_text()}")
+
+    def _matching_text(self) -> str:
+        request = self.compare.request()
+        return (f"layers matched at relative depth {request['depth']:.2f}" if request["depth"] is not None
+                else f"layers matched at 1/{request['stride']} of the input")
 
     # --- transfer learning -------------------------------------------------------------------
 

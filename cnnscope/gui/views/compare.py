@@ -1,0 +1,172 @@
+"""Compare: the same image through 2 to 4 models, a column each, with their stages matched."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
+                               QVBoxLayout, QWidget)
+
+from .image_view import ImageView
+
+NONE = "(none)"
+RESOLUTIONS = ((2, "112 px (1/2)"), (4, "56 px (1/4)"), (8, "28 px (1/8)"), (16, "14 px (1/16)"),
+               (32, "7 px (1/32)"))
+
+
+class CompareColumnView(QWidget):
+    """One model: header, facts, top-5, heatmap over the crop, matched feature maps."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.header = QLabel("")
+        self.header.setWordWrap(True)
+        self.facts = QLabel("")
+        self.facts.setWordWrap(True)
+        self.facts.setStyleSheet("color: palette(mid)")
+        self.predictions = QLabel("")
+        self.predictions.setTextFormat(Qt.TextFormat.RichText)
+        self.heat_title = QLabel("")
+        self.heat = ImageView("")
+        self.layer_title = QLabel("")
+        self.layer_title.setWordWrap(True)
+        self.grid = ImageView("")
+        layout = QVBoxLayout(self)
+        for widget in (self.header, self.facts, self.predictions, self.heat_title):
+            layout.addWidget(widget)
+        layout.addWidget(self.heat, 3)
+        layout.addWidget(self.layer_title)
+        layout.addWidget(self.grid, 3)
+        self.result = None
+
+    def clear(self, name: str) -> None:
+        """Waiting for this model's result."""
+        self.result = None
+        self.header.setText(f"<b>{name}</b>: working...")
+        for label in (self.facts, self.predictions, self.heat_title, self.layer_title):
+            label.setText("")
+
+    def show(self, column) -> None:  # noqa: A003 - QWidget.show is not used on columns directly
+        """Paint an engine CompareColumn (or say why it could not be made)."""
+        if column.error:
+            self.result = None
+            self.header.setText(f"<b>{column.model}</b>: <span style='color:#c92a2a'>{column.error}</span>")
+            return
+        self.result = column
+        self.header.setText(f"<b>{column.model}</b> ({column.weights})")
+        self.facts.setText(column.facts + "".join(f"<br><i>{n}</i>" for n in column.notes))
+        self.predictions.setText("<br>".join(f"{p:6.1%} &nbsp;{label}" for label, p in column.predictions))
+        self.heat_title.setText(column.heat_label)
+        self.heat.set_image(column.heat)
+        c, h, w = column.layer_shape
+        self.layer_title.setText(f"<b>{column.layer}</b>: {c} x {h} x {w}")
+        self.grid.set_image(column.grid)
+
+
+class CompareView(QWidget):
+    """Model choices, stage matching, the columns, and an export of the whole comparison."""
+
+    run_requested = Signal()
+    export_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.model_boxes = [QComboBox() for _ in range(4)]
+        for box in self.model_boxes:
+            box.setToolTip("A model to compare ((none) leaves the column out)")
+            box.activated.connect(lambda _: self.run_requested.emit())
+        self.weights = QComboBox()
+        self.weights.addItem("Pretrained", "pretrained")
+        self.weights.addItem("Untrained (random)", "random")
+        self.weights.activated.connect(lambda _: self.run_requested.emit())
+        self.mode = QComboBox()
+        self.mode.addItem("Same relative depth", "depth")
+        self.mode.addItem("Same resolution", "stride")
+        self.mode.setToolTip("Match the layers by how deep they are, or by the size of their maps")
+        self.depth = QSlider(Qt.Orientation.Horizontal)
+        self.depth.setRange(0, 100)
+        self.depth.setValue(50)
+        self.depth.setToolTip("0: the first layer after the input; 100: the last conv stage")
+        self.resolution = QComboBox()
+        for stride, text in RESOLUTIONS:
+            self.resolution.addItem(text, stride)
+        self.resolution.setCurrentIndex(2)
+        self.method = QComboBox()
+        self.method.addItem("Grad-CAM", "gradcam")
+        self.method.addItem("CAM", "cam")
+        self.target = QLineEdit()
+        self.target.setPlaceholderText("class (default: the first model's top)")
+        self.target.setToolTip("Explain this class in every column that knows it (matched by label)")
+        self.export = QPushButton("Export PNG...")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Models"))
+        for box in self.model_boxes:
+            top.addWidget(box)
+        top.addWidget(self.weights)
+        top.addStretch(1)
+        second = QHBoxLayout()
+        for widget in (self.mode, self.depth, self.resolution, QLabel("Heatmap"), self.method,
+                       self.target, self.export):
+            second.addWidget(widget)
+        self.columns = [CompareColumnView() for _ in range(4)]
+        row = QHBoxLayout()
+        for column in self.columns:
+            row.addWidget(column, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(second)
+        layout.addWidget(self.status)
+        layout.addLayout(row, 1)
+        self._sync_mode()
+        self.mode.currentIndexChanged.connect(lambda _: (self._sync_mode(), self.run_requested.emit()))
+        self.depth.sliderReleased.connect(self.run_requested.emit)
+        self.depth.valueChanged.connect(lambda _: not self.depth.isSliderDown() and self.run_requested.emit())
+        self.resolution.activated.connect(lambda _: self.run_requested.emit())
+        self.method.activated.connect(lambda _: self.run_requested.emit())
+        self.target.returnPressed.connect(self.run_requested.emit)
+        self.export.clicked.connect(self.export_requested.emit)
+
+    def set_models(self, names: list[str], defaults: tuple[str, ...]) -> None:
+        """Offer the registry's models, starting with ``defaults`` (the registry's choice)."""
+        for i, box in enumerate(self.model_boxes):
+            box.clear()
+            box.addItem(NONE, "")
+            for name in names:
+                box.addItem(name, name)
+            default = defaults[i] if i < len(defaults) else ""
+            box.setCurrentIndex(max(0, box.findData(default)))
+
+    def _sync_mode(self) -> None:
+        by_depth = self.mode.currentData() == "depth"
+        self.depth.setVisible(by_depth)
+        self.resolution.setVisible(not by_depth)
+
+    def request(self) -> dict:
+        """The comparison the controls describe (models, matching, heatmap)."""
+        models = [[box.currentData(), self.weights.currentData()] for box in self.model_boxes
+                  if box.currentData()]
+        by_depth = self.mode.currentData() == "depth"
+        return {"models": models, "depth": self.depth.value() / 100 if by_depth else None,
+                "stride": None if by_depth else self.resolution.currentData(),
+                "method": self.method.currentData(), "target": self.target.text().strip() or None}
+
+    def start(self, models: list) -> None:
+        """A comparison begins: show which columns are coming."""
+        for i, column in enumerate(self.columns):
+            column.setVisible(i < len(models))
+            if i < len(models):
+                column.clear(models[i][0])
+        self.status.setText("comparing...")
+
+    def show_column(self, column) -> None:
+        """Paint one finished column."""
+        self.columns[column.index].show(column)
+
+    def done(self, notes: list[str]) -> None:
+        """All columns painted."""
+        self.status.setText("; ".join(notes) if notes else "")
+
+    def shown_layers(self) -> list[str]:
+        """The matched layer of each painted column (for tests and the export)."""
+        return [c.result.layer for c in self.columns if c.isVisibleTo(self) and c.result is not None]

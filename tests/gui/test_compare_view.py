@@ -1,0 +1,77 @@
+"""The compare tab: three random-weight models, matched layers, a new image, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtWidgets import QFileDialog
+
+WAIT_MS = 120_000
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
+
+
+def _setup(window, qtbot, models):
+    view = window.compare
+    qtbot.waitUntil(lambda: view.model_boxes[0].count() > 1, timeout=WAIT_MS)
+    for box, name in zip(view.model_boxes, [*models, "", "", "", ""]):
+        box.setCurrentIndex(box.findData(name))
+    view.weights.setCurrentIndex(view.weights.findData("random"))
+    return view
+
+
+def test_three_models_in_three_columns_with_matched_layers(window, qtbot, tmp_path, monkeypatch):
+    view = _setup(window, qtbot, ["resnet18", "vgg11", "demo_shapes"])
+    view.mode.setCurrentIndex(view.mode.findData("stride"))
+    view.resolution.setCurrentIndex(view.resolution.findData(8))  # 28 px maps for a 224 px input
+    window.tabs.setCurrentWidget(view)
+    window.run_comparison()
+    qtbot.waitUntil(lambda: len(view.shown_layers()) == 3, timeout=WAIT_MS)
+    # by hand from the architectures: ResNet-18's layer2 ends at 28 px, VGG-11's 4th stage ReLU,
+    # the demo model's block 4 (12 px of its 96 px input: also 1/8)
+    assert view.shown_layers() == ["layer2.1.relu", "features.14", "features.block4.relu2"]
+    assert not view.columns[3].isVisibleTo(view)
+    first = view.columns[0]
+    assert "resnet18" in first.header.text() and "11.7M params" in first.facts.text()
+    assert "inspect" in first.facts.text() and first.grid.array is not None
+    assert "layer2.1.relu" in first.layer_title.text()
+
+    view.mode.setCurrentIndex(view.mode.findData("depth"))
+    view.depth.setValue(0)
+    qtbot.waitUntil(lambda: view.shown_layers() == ["relu", "features.1", "features.block1.relu"],
+                    timeout=WAIT_MS)
+
+    target = tmp_path / "compare.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG"))
+    view.export.click()
+    qtbot.waitUntil(lambda: "saved" in view.status.text(), timeout=WAIT_MS)
+    assert np.asarray(Image.open(target)).shape[1] > 3 * 400
+
+
+def test_a_new_image_reruns_every_column(window, qtbot):
+    view = _setup(window, qtbot, ["squeezenet1_1", "demo_shapes"])
+    window.tabs.setCurrentWidget(view)
+    window.run_comparison()
+    qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
+    before = view.columns[1].result.predictions
+    window.open_path(str(SAMPLES / "shape_triangle.png"))
+    qtbot.waitUntil(lambda: view.columns[1].result is not None
+                    and view.columns[1].result.predictions != before, timeout=WAIT_MS)
+    assert "squeezenet1_1" in view.columns[0].header.text()
+
+
+def test_fewer_than_two_models_says_so(window, qtbot):
+    view = _setup(window, qtbot, ["resnet18"])
+    window.run_comparison()
+    assert "2 to 4 models" in view.status.text()
+
+
+def test_a_model_without_weights_fails_in_its_column_only(window, qtbot, isolated_torch_home, no_network):
+    view = _setup(window, qtbot, ["resnet18", "demo_shapes"])
+    view.weights.setCurrentIndex(view.weights.findData("pretrained"))  # resnet18's are not cached
+    window.tabs.setCurrentWidget(view)
+    window.run_comparison()
+    qtbot.waitUntil(lambda: view.columns[1].result is not None, timeout=WAIT_MS)
+    assert view.columns[0].result is None and "untrained" in view.columns[0].header.text()
+    assert view.columns[1].result.model == "demo_shapes"
