@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,7 +159,10 @@ def attribute(loaded: LoadedModel, inspection: Inspection, method: str = DEFAULT
     found: dict = {}  # what a method reports besides its map (Integrated Gradients' delta)
     start = time.perf_counter()
     runner = _Runner(loaded, inspection, progress, should_cancel)
-    with _gradients_for_inputs_only(loaded.module), warnings.catch_warnings():
+    # Only methods that run the network again need its parameters out of autograd's way; the
+    # CAM family at the recorded layer is a backward through the stored tail alone.
+    reruns = not (method == "cam" or (method in ("gradcam", "gradcam++") and _recorded(loaded, inspection, chosen)))
+    with _gradients_for_inputs_only(loaded.module) if reruns else nullcontext(), warnings.catch_warnings():
         # captum says it hooks every ReLU for guided backprop (and unhooks them): expected here
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         if method == "cam":
@@ -194,6 +197,14 @@ def attribute(loaded: LoadedModel, inspection: Inspection, method: str = DEFAULT
 # the CAM family
 
 
+def _recorded(loaded: LoadedModel, inspection: Inspection, layer: str) -> bool:
+    """Whether the inspection kept the autograd history after ``layer`` (the CAM layer)."""
+    graph = traced_graph(loaded)
+    logits = inspection.logits
+    return (graph is not None and layer == graph.grad_layer and logits is not None
+            and logits.requires_grad)
+
+
 def layer_gradient(loaded: LoadedModel, inspection: Inspection, layer: str,
                    target: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(the layer's output, d logit[target] / d output), both (1, C, h, w), reusing the inspection.
@@ -203,10 +214,9 @@ def layer_gradient(loaded: LoadedModel, inspection: Inspection, layer: str,
     """
     graph = traced_graph(loaded)
     stored = inspection.activations.tensors()
-    logits = inspection.logits
-    if graph is not None and layer == graph.grad_layer and logits is not None and logits.requires_grad:
+    if _recorded(loaded, inspection, layer):
         # the inspection recorded the tail after this layer: one backward, no forward at all
-        (gradient,) = torch.autograd.grad(logits[0, target], stored[layer], retain_graph=True)
+        (gradient,) = torch.autograd.grad(inspection.logits[0, target], stored[layer], retain_graph=True)
         return stored[layer].detach(), gradient
     if graph is not None:
         activation = stored[layer].detach().requires_grad_(True)

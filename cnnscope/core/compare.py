@@ -10,6 +10,7 @@ Inception v3 at 299 px has 35 px maps at stride ~8.5, which matches 8).
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,6 +144,17 @@ def comparison_figure(columns: list[Column], path, title: str = "") -> None:
     figure.savefig(path, dpi=110)
 
 
+_SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _sizes(module) -> tuple[int, int]:
+    """(parameters, layers with parameters) of a model, counted once per model object."""
+    if module not in _SIZES:
+        _SIZES[module] = (sum(p.numel() for p in module.parameters()),
+                          sum(1 for m in module.modules() if next(m.parameters(recurse=False), None) is not None))
+    return _SIZES[module]
+
+
 def make_column(loaded, inspection: Inspection, method: str = "gradcam", explain: str | None = None,
                 depth: float | None = None, stride: float | None = None,
                 peak_bytes: int | None = None) -> Column:
@@ -158,10 +170,7 @@ def make_column(loaded, inspection: Inspection, method: str = "gradcam", explain
     layer = (match_stride(inspection.layers, loaded.spec.input_size, stride) if stride
              else match_depth(inspection.layers, 0.5 if depth is None else depth))
     found = attribute(loaded, inspection, method, target=explain)
-    module = loaded.module
-    f = facts(inspection, sum(p.numel() for p in module.parameters()),
-              sum(1 for m in module.modules() if next(m.parameters(recurse=False), None) is not None),
-              loaded.spec.input_size, peak_bytes)
+    f = facts(inspection, *_sizes(loaded.module), loaded.spec.input_size, peak_bytes)
     return Column(f, [(p.label, p.probability) for p in inspection.predictions], layer.name,
                   layer.output_shape, render.feature_grid(inspection.activation(layer.name)),
                   f"{METHODS[method].label} for '{found.target_label}' ({found.probability:.1%})",
