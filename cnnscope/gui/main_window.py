@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.strip)
         self.setCentralWidget(central)
 
-        dock = QDockWidget("Layers", self)
+        dock = self.layers_dock = QDockWidget("Layers", self)
         dock.setObjectName("layers")
         dock.setWidget(self.layers)
         dock.setMinimumWidth(470)
@@ -131,6 +131,8 @@ class MainWindow(QMainWindow):
         self.attribution.export_requested.connect(self.export_overlay)
         self.tabs.currentChanged.connect(lambda _: self._attribution_stale and self._request_attribution())
         self.tabs.currentChanged.connect(lambda _: self._compare_if_stale())
+        self.tabs.currentChanged.connect(self._fit_dock_to_tab)
+        self._dock_was_open, self._on_wide_tab = True, False
         self.compare.run_requested.connect(self.run_comparison)
         self.compare.export_requested.connect(self.export_comparison)
         self._connect_trainer()
@@ -496,6 +498,17 @@ class MainWindow(QMainWindow):
                                               "PNG (*.png)")
         if path:
             save_png(overlay, path)
+
+    def _fit_dock_to_tab(self, _index: int) -> None:
+        """The Layers dock is about the main model: give its room to the wide tabs (transfer,
+        compare) and bring it back, as the user left it, on the others."""
+        wide = self.tabs.currentWidget() in (self.transfer, self.compare)
+        if wide and not self._on_wide_tab:
+            self._dock_was_open = self.layers_dock.isVisible()
+            self.layers_dock.hide()
+        elif not wide and self._on_wide_tab and self._dock_was_open:
+            self.layers_dock.show()
+        self._on_wide_tab = wide
 
     # --- compare -----------------------------------------------------------------------------
 

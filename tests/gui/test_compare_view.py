@@ -75,3 +75,15 @@ def test_a_model_without_weights_fails_in_its_column_only(window, qtbot, isolate
     qtbot.waitUntil(lambda: view.columns[1].result is not None, timeout=WAIT_MS)
     assert view.columns[0].result is None and "untrained" in view.columns[0].header.text()
     assert view.columns[1].result.model == "demo_shapes"
+
+
+def test_wide_tabs_borrow_the_layers_dock_room_and_give_it_back(window, qtbot):
+    assert window.layers_dock.isVisible()
+    window.tabs.setCurrentWidget(window.compare)
+    assert not window.layers_dock.isVisible()
+    window.tabs.setCurrentWidget(window.features)
+    assert window.layers_dock.isVisible()
+    window.layers_dock.hide()  # closed by the user: it stays closed
+    window.tabs.setCurrentWidget(window.transfer)
+    window.tabs.setCurrentWidget(window.filters)
+    assert not window.layers_dock.isVisible()
