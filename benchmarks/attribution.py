@@ -20,11 +20,10 @@ from __future__ import annotations
 import _no_shadow  # noqa: F401  (first: see its docstring)
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
+from _timing import median_ms, once_ms
 
 from cnnscope.core.attribution import METHODS, attribute
 from cnnscope.core.devices import describe, keep_freed_host_memory, pick_device
@@ -36,26 +35,6 @@ from cnnscope.core.weights import load_model
 MODELS = ["resnet50", "vgg16"]
 
 
-def _once(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1000
-
-
-def _timed(fns: list, device: torch.device, repeats: int) -> list[float]:
-    """Median ms of each function after two warm-up rounds, the functions taking turns."""
-    for _ in range(2):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, bucket in zip(fns, times):
-            bucket.append(_once(fn, device))
-    return [statistics.median(bucket) for bucket in times]
 
 
 def _pytorch_grad_cam(module, layer, batch, target):
@@ -95,7 +74,7 @@ def compare(name: str, device: torch.device, image: np.ndarray, repeats: int) ->
     pgc = _pytorch_grad_cam(loaded.module, layer, batch, target)
     if pgc is not None:
         fns.append(pgc)
-    times = _timed(fns, device, repeats)
+    times = median_ms(fns, device, repeats)
     row = dict(zip(["bare", "inspect", "gradcam", "both", "captum", "pgc"], times))
     row["model"] = name
     return row
@@ -114,9 +93,9 @@ def methods(name: str, device: torch.device, image: np.ndarray, repeats: int) ->
             continue
         if method.slow:
             attribute(loaded, result, key)  # warm-up (captum's first import, kernels)
-            rows.append((method.label, _once(lambda k=key: attribute(loaded, result, k), device)))
+            rows.append((method.label, once_ms(lambda k=key: attribute(loaded, result, k), device)))
         else:
-            rows.append((method.label, _timed([lambda k=key: attribute(loaded, result, k)], device,
+            rows.append((method.label, median_ms([lambda k=key: attribute(loaded, result, k)], device,
                                               repeats)[0]))
     return rows
 

@@ -14,9 +14,9 @@ import _no_shadow  # noqa: F401  (first: see its docstring)
 import argparse
 import platform
 import statistics
-import time
 
 import torch
+from _timing import once_ms
 
 from cnnscope.core.compare import make_column
 from cnnscope.core.devices import describe, keep_freed_host_memory, pick_device
@@ -25,15 +25,6 @@ from cnnscope.core.inspect import inspect, prepare
 from cnnscope.core.resources import sample_images_dir
 from cnnscope.core.weights import load_model
 
-
-def _ms(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1000
 
 
 def main() -> None:
@@ -69,8 +60,8 @@ def main() -> None:
         comparison()
     single_ms, compare_ms = [], []
     for _ in range(args.repeats):
-        single_ms.append(_ms(singles, device))
-        compare_ms.append(_ms(comparison, device))
+        single_ms.append(once_ms(singles, device))
+        compare_ms.append(once_ms(comparison, device))
     s, c = statistics.median(single_ms), statistics.median(compare_ms)
     print(f"device: {describe(device)}; torch {torch.__version__}; {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads; median of {args.repeats}")

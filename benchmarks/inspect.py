@@ -12,11 +12,10 @@ from __future__ import annotations
 import _no_shadow  # noqa: F401  (first: see its docstring)
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
+from _timing import median_ms
 
 from cnnscope.core import render
 from cnnscope.core.devices import describe, keep_freed_host_memory, pick_device
@@ -26,27 +25,6 @@ from cnnscope.core.weights import load_model
 MODELS = ["demo_shapes", "resnet18", "resnet50", "vgg16", "inception_v3"]
 
 
-def _once(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1000
-
-
-def _timed(fns: list, device: torch.device, repeats: int) -> list[float]:
-    """Median ms of each function, after two warm-up rounds; the functions take turns, so a
-    slow spell of a shared machine hits them alike."""
-    for _ in range(2):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, bucket in zip(fns, times):
-            bucket.append(_once(fn, device))
-    return [statistics.median(bucket) for bucket in times]
 
 
 def bench(name: str, device: torch.device, repeats: int) -> dict:
@@ -60,13 +38,13 @@ def bench(name: str, device: torch.device, repeats: int) -> dict:
         with torch.inference_mode():
             loaded.module(batch)
 
-    bare_ms, prep_ms, inspect_ms = _timed(
+    bare_ms, prep_ms, inspect_ms = median_ms(
         [bare, lambda: loaded.spec.preprocessing(image, device), lambda: inspect(loaded, image, device)],
         device, repeats)
     result = inspect(loaded, image, device)
     widest = max(result.activations, key=lambda n: result.activations.shape(n)[0])
     maps = result.activations[widest]
-    grid_ms, = _timed([lambda: render.feature_grid(maps)], torch.device("cpu"), repeats)
+    grid_ms, = median_ms([lambda: render.feature_grid(maps)], torch.device("cpu"), repeats)
     return {"model": name, "bare": bare_ms, "prep": prep_ms, "inspect": inspect_ms,
             "ratio": inspect_ms / bare_ms, "ratio_prep": inspect_ms / (bare_ms + prep_ms),
             "layers": len(result.activations), "widest": f"{widest} {maps.shape[0]}ch",

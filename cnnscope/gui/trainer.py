@@ -40,14 +40,8 @@ class Trainer(QObject):
     def start(self, model: str, weights: str, data: str, plan: dict[str, Any],
               config: dict[str, Any], device: str) -> bool:
         """Begin a run; False if one is already going."""
-        if self.running:
-            return False
         self._cancel.clear()
-        self._thread = threading.Thread(target=self._guard, args=(self._run, model, weights, data,
-                                                                  plan, config, device),
-                                        name="cnnscope-training", daemon=True)
-        self._thread.start()
-        return True
+        return self._launch("cnnscope-training", self._run, model, weights, data, plan, config, device)
 
     def cancel(self) -> None:
         """Stop after the current batch; the best epoch so far is kept."""
@@ -55,21 +49,11 @@ class Trainer(QObject):
 
     def save(self, path: str) -> bool:
         """Write the last run's model as a cnnscope checkpoint (atomically), on a thread."""
-        if self._result is None or self.running:
-            return False
-        self._thread = threading.Thread(target=self._guard, args=(self._save, path),
-                                        name="cnnscope-save", daemon=True)
-        self._thread.start()
-        return True
+        return self._result is not None and self._launch("cnnscope-save", self._save, path)
 
     def make_dataset(self, folder: str) -> bool:
         """Draw the sample shapes dataset into ``folder`` on a thread."""
-        if self.running:
-            return False
-        self._thread = threading.Thread(target=self._guard, args=(self._make_dataset, folder),
-                                        name="cnnscope-dataset", daemon=True)
-        self._thread.start()
-        return True
+        return self._launch("cnnscope-dataset", self._make_dataset, folder)
 
     def _make_dataset(self, folder: str) -> None:
         from cnnscope.core.shapes import write_shape_folder
@@ -82,6 +66,14 @@ class Trainer(QObject):
         self._cancel.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _launch(self, name: str, work, *args) -> bool:
+        """Run ``work(*args)`` on a new thread unless one is running; False if one is."""
+        if self.running:
+            return False
+        self._thread = threading.Thread(target=self._guard, args=(work, *args), name=name, daemon=True)
+        self._thread.start()
+        return True
 
     def _guard(self, work, *args) -> None:
         from cnnscope.core.errors import CnnscopeError
