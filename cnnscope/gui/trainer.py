@@ -40,6 +40,8 @@ class Trainer(QObject):
     def start(self, model: str, weights: str, data: str, plan: dict[str, Any],
               config: dict[str, Any], device: str) -> bool:
         """Begin a run; False if one is already going."""
+        if self.running:
+            return False  # checked first: clearing the flag would undo a cancel in flight
         self._cancel.clear()
         return self._launch("cnnscope-training", self._run, model, weights, data, plan, config, device)
 
