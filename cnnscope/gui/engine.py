@@ -152,6 +152,7 @@ class Engine(QObject):
         self._compare_cache: dict = {}  # (model key, image key) -> Inspection
         self._compare_image: tuple | None = None  # (image key, decoded image)
         self._compare_columns: dict = {}  # index -> core.compare.Column, for the export
+        self._cancel_compare = threading.Event()
         self._stop = False
         self._loaded = None
         self._image: np.ndarray | None = None
@@ -185,6 +186,12 @@ class Engine(QObject):
         self._cancel_attribution.set()
         with self._wake:
             self._pending.pop("attribute", None)
+
+    def cancel_compare(self) -> None:
+        """Stop a comparison between columns (and a download it is waiting on)."""
+        self._cancel_compare.set()
+        with self._wake:
+            self._pending.pop("compare", None)
 
     def cancel_load(self) -> None:
         """Stop a download in progress (the previous model stays)."""
@@ -370,6 +377,7 @@ class Engine(QObject):
         from cnnscope.core.errors import CnnscopeError
         from cnnscope.core.images import decode_image, open_image
 
+        self._cancel_compare.clear()
         notes = []
         wanted = [tuple(m) for m in models]
         for key in [k for k in self._compare_models if k not in wanted]:
@@ -389,9 +397,12 @@ class Engine(QObject):
         for index, key in enumerate(wanted):
             if "compare" in self._pending:
                 return  # a newer comparison makes the rest of this one stale
+            if self._cancel_compare.is_set():
+                self.compare_done.emit(request_id, ["cancelled"])
+                return
             try:
-                column = self._compare_one(index, key, image, image_key, target_device, method,
-                                           target, depth, stride, first)
+                column = self._compare_one(request_id, index, key, image, image_key, target_device,
+                                           method, target, depth, stride, first)
             except CnnscopeError as exc:  # this column only: the others still come
                 self.compare_column.emit(request_id, CompareColumn(
                     index, key[0], key[1], "", (0, 0, 0), [], "", None, None, "", [], str(exc)))
@@ -401,8 +412,8 @@ class Engine(QObject):
             self.compare_column.emit(request_id, column[0])
         self.compare_done.emit(request_id, notes)
 
-    def _compare_one(self, index, key, image, image_key, target_device, method, target, depth,
-                     stride, first: dict):
+    def _compare_one(self, request_id, index, key, image, image_key, target_device, method, target,
+                     depth, stride, first: dict):
         """One column of a comparison: (CompareColumn, the model's labels, its top class)."""
         import torch
 
@@ -412,7 +423,12 @@ class Engine(QObject):
 
         loaded = self._compare_models.get(key)
         if loaded is None:
-            loaded = load_model(*key)
+            def progress(done: int, total: int | None) -> None:
+                self.progress.emit(request_id, done, total if total is not None else -1)
+
+            def stop() -> bool:
+                return self._cancel_compare.is_set() or "compare" in self._pending
+            loaded = load_model(*key, progress=progress, should_cancel=stop)
             loaded.module.to(target_device)
             prepare(loaded)
             self._compare_models[key] = loaded

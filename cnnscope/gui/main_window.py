@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self._dock_was_open, self._on_wide_tab = True, False
         self.compare.run_requested.connect(self.run_comparison)
         self.compare.export_requested.connect(self.export_comparison)
+        self.compare.cancel_requested.connect(self._cancel_comparison)
         self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
 
@@ -346,6 +347,9 @@ class MainWindow(QMainWindow):
         if request_id == self._latest.get("attribute"):
             self.attribution.show_progress(done, total)
             return
+        if request_id == self._latest.get("compare"):
+            self.compare.show_progress(done, total)
+            return
         if request_id != self._latest.get("load"):
             return
         if total > 0:
@@ -432,6 +436,7 @@ class MainWindow(QMainWindow):
         if kind in ("attribute", "restyle"):
             self.attribution.show_message(message, error="cancelled" not in message)
         elif kind in ("compare", "export_compare"):
+            self.compare.done([])
             self.compare.status.setText(f"<span style='color:#c92a2a'>{message}</span>")
         elif kind == "load":
             self._hide_download()
@@ -525,6 +530,10 @@ class MainWindow(QMainWindow):
         self._compared_source = source
         self.compare.start(request["models"])
         self._submit("compare", source=source, device=self.device_box.currentData(), **request)
+
+    def _cancel_comparison(self) -> None:
+        self.engine.cancel_compare()
+        self.compare.done(["cancelled"])
 
     def _compare_if_stale(self) -> None:
         if self.tabs.currentWidget() is self.compare and (self._source or self._wanted) != self._compared_source:

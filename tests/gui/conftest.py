@@ -39,3 +39,41 @@ def window(make_window, qtbot):
     w = make_window()
     qtbot.waitUntil(lambda: w.features.grid.array is not None, timeout=WAIT_MS)
     return w
+
+
+@pytest.fixture
+def slow_squeezenet_download(monkeypatch):
+    """SqueezeNet's "pretrained" URL pointed at a local server that sends 4 MB slowly (about 3 s),
+    so a test can watch the progress and cancel."""
+    import hashlib
+    import http.server
+    import threading
+    import time
+
+    from cnnscope.core.models import get_spec
+
+    payload = bytes(4_000_000)
+    name = f"squeezenet1_1-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            try:
+                for i in range(0, len(payload), 65536):
+                    self.wfile.write(payload[i:i + 65536])
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    monkeypatch.setattr(type(get_spec("squeezenet1_1").weights), "url", property(lambda self: url))
+    yield url
+    server.shutdown()
+    server.server_close()

@@ -87,3 +87,21 @@ def test_wide_tabs_borrow_the_layers_dock_room_and_give_it_back(window, qtbot):
     window.tabs.setCurrentWidget(window.transfer)
     window.tabs.setCurrentWidget(window.filters)
     assert not window.layers_dock.isVisible()
+
+
+def test_a_download_for_a_column_shows_progress_and_cancels(window, qtbot, isolated_torch_home,
+                                                            slow_squeezenet_download):
+    view = _setup(window, qtbot, ["demo_shapes", "squeezenet1_1"])
+    view.weights.setCurrentIndex(view.weights.findData("pretrained"))
+    window.tabs.setCurrentWidget(view)
+    window.run_comparison()
+    qtbot.waitUntil(lambda: "downloading weights" in view.status.text(), timeout=WAIT_MS)
+    assert view.columns[0].result is not None and view.cancel.isEnabled()  # the demo is already painted
+    view.cancel.click()
+    qtbot.waitUntil(lambda: "cancelled" in view.columns[1].header.text().lower(), timeout=WAIT_MS)
+    assert not view.cancel.isEnabled()
+    assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
+    view.model_boxes[1].setCurrentIndex(view.model_boxes[1].findData("resnet18"))
+    view.weights.setCurrentIndex(view.weights.findData("random"))
+    window.run_comparison()  # the engine is free again
+    qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)

@@ -221,52 +221,19 @@ def test_every_model_is_in_the_model_menu(window):
 
 
 def test_download_shows_progress_and_can_be_cancelled(window, qtbot, isolated_torch_home,
-                                                      monkeypatch, tmp_path):
-    import hashlib
-    import http.server
-    import threading
-    import time
-
-    from cnnscope.core.models import get_spec
-
-    payload = bytes(4_000_000)
-    name = f"squeezenet1_1-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
-
-    class Slow(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            try:
-                for i in range(0, len(payload), 65536):
-                    self.wfile.write(payload[i:i + 65536])
-                    time.sleep(0.05)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *a):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
-    monkeypatch.setattr(type(get_spec("squeezenet1_1").weights), "url", property(lambda self: url))
-    try:
-        window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
-        window._load_selected(weights="pretrained")
-        qtbot.waitUntil(lambda: window.download.value() > 0, timeout=WAIT_MS)
-        assert window.download.isVisible() and window.cancel.isVisible() and window.cancel.isEnabled()
-        assert "MB" in window.download.format()
-        qtbot.mouseClick(window.cancel, Qt.MouseButton.LeftButton)  # a real click, as a user would
-        assert "cancelled" in window.status.text()
-        qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
-        qtbot.wait(1000)
-        assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
-        _drop(window, SAMPLES / "shape_star.png")  # the previous model still works
-        qtbot.waitUntil(lambda: _top(window) == "star", timeout=WAIT_MS)
-    finally:
-        server.shutdown()
-        server.server_close()
+                                                      slow_squeezenet_download):
+    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
+    window._load_selected(weights="pretrained")
+    qtbot.waitUntil(lambda: window.download.value() > 0, timeout=WAIT_MS)
+    assert window.download.isVisible() and window.cancel.isVisible() and window.cancel.isEnabled()
+    assert "MB" in window.download.format()
+    qtbot.mouseClick(window.cancel, Qt.MouseButton.LeftButton)  # a real click, as a user would
+    assert "cancelled" in window.status.text()
+    qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
+    qtbot.wait(1000)
+    assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
+    _drop(window, SAMPLES / "shape_star.png")  # the previous model still works
+    qtbot.waitUntil(lambda: _top(window) == "star", timeout=WAIT_MS)
 
 
 def test_opens_on_the_image_given(make_window, qtbot):

@@ -67,6 +67,7 @@ class CompareView(QWidget):
 
     run_requested = Signal()
     export_requested = Signal()
+    cancel_requested = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -97,6 +98,9 @@ class CompareView(QWidget):
         self.target.setPlaceholderText("class (default: the first model's top)")
         self.target.setToolTip("Explain this class in every column that knows it (matched by label)")
         self.export = QPushButton("Export PNG...")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop the comparison (and a download it waits for); finished columns stay")
+        self.cancel.setEnabled(False)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         top = QHBoxLayout()
@@ -107,7 +111,7 @@ class CompareView(QWidget):
         top.addStretch(1)
         second = QHBoxLayout()
         for widget in (self.mode, self.depth, self.resolution, QLabel("Heatmap"), self.method,
-                       self.target, self.export):
+                       self.target, self.export, self.cancel):
             second.addWidget(widget)
         self.columns = [CompareColumnView() for _ in range(4)]
         row = QHBoxLayout()
@@ -126,6 +130,7 @@ class CompareView(QWidget):
         self.method.activated.connect(lambda _: self.run_requested.emit())
         self.target.returnPressed.connect(self.run_requested.emit)
         self.export.clicked.connect(self.export_requested.emit)
+        self.cancel.clicked.connect(self.cancel_requested.emit)
 
     def set_models(self, names: list[str], defaults: tuple[str, ...]) -> None:
         """Offer the registry's models, starting with ``defaults`` (the registry's choice)."""
@@ -158,14 +163,24 @@ class CompareView(QWidget):
             if i < len(models):
                 column.clear(models[i][0])
         self.status.setText("comparing...")
+        self.cancel.setEnabled(True)
 
     def show_column(self, column) -> None:
         """Paint one finished column."""
         self.columns[column.index].show(column)
 
     def done(self, notes: list[str]) -> None:
-        """All columns painted."""
+        """All columns painted (or the rest cancelled)."""
+        self.cancel.setEnabled(False)
+        for column in self.columns:
+            if column.result is None and column.header.text().endswith("working..."):
+                column.header.setText(column.header.text().replace("working...", "cancelled"))
         self.status.setText("; ".join(notes) if notes else "")
+
+    def show_progress(self, done: int, total: int) -> None:
+        """A model being downloaded for a column."""
+        size = f"{done / 1e6:.0f} / {total / 1e6:.0f} MB" if total > 0 else f"{done / 1e6:.0f} MB"
+        self.status.setText(f"downloading weights: {size} (Cancel stops)")
 
     def shown_layers(self) -> list[str]:
         """The matched layer of each painted column (for tests and the export)."""
