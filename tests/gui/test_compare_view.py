@@ -105,3 +105,17 @@ def test_a_download_for_a_column_shows_progress_and_cancels(window, qtbot, isola
     view.weights.setCurrentIndex(view.weights.findData("random"))
     window.run_comparison()  # the engine is free again
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
+
+
+def test_models_sharing_a_label_set_explain_the_same_class(window, qtbot):
+    view = _setup(window, qtbot, ["resnet18", "vgg11"])
+    window.tabs.setCurrentWidget(view)
+    window.run_comparison()
+    qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
+    first_top = view.columns[0].result.predictions[0][0]
+    assert f"'{first_top}'" in view.columns[0].result.heat_label
+    assert f"'{first_top}'" in view.columns[1].result.heat_label  # not vgg11's own top, necessarily
+    view.target.setText("tabby")
+    view.target.returnPressed.emit()
+    qtbot.waitUntil(lambda: all(c.result is not None and "'tabby'" in c.result.heat_label
+                                for c in view.columns[:2]), timeout=WAIT_MS)
