@@ -16,7 +16,7 @@ from typing import Sequence
 from . import __version__
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
-COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare")
+COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "report")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
@@ -128,6 +128,24 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default=None, help="class to explain in every column (by label)")
     c.add_argument("--device", default="auto")
 
+    sm = sub.add_parser("summary", help="the architecture as a table: output shapes, parameters, "
+                        "multiply-adds, receptive fields")
+    sm.add_argument("--model", default=None, help="registry name (default: the demo model)")
+    sm.add_argument("--weights", default="random",
+                    help="random (default: the table does not depend on them), pretrained or a file")
+    sm.add_argument("--csv", default=None, help="also write the table as CSV")
+    sm.add_argument("--depth", type=int, default=None, help="show layers nested at most this deep")
+
+    rp = sub.add_parser("report", help="a PDF handout: photo, top-5, heatmap, feature maps, stages")
+    rp.add_argument("--model", default=None, help="registry name (default: the demo model)")
+    rp.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
+    rp.add_argument("--image", required=True)
+    rp.add_argument("--out", required=True, help="PDF file to write")
+    rp.add_argument("--layers", default=None, help="comma-separated layers (default: early, middle, late)")
+    rp.add_argument("--cam", default="gradcam", choices=ATTRIBUTION_METHODS)
+    rp.add_argument("--target", default=None, help="class to explain (default: the top prediction)")
+    rp.add_argument("--device", default="auto")
+
     ds = sub.add_parser("make-dataset", help="draw a small image-folder dataset of new shapes "
                         "(for trying transfer learning offline)")
     ds.add_argument("out", help="folder to create (one subfolder per class)")
@@ -154,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return {"render": _render, "models": _models, "make-demo": _make_demo, "train": _train,
-                "make-dataset": _make_dataset, "compare": _compare}[args.command](args, parser)
+                "make-dataset": _make_dataset, "compare": _compare, "summary": _summary,
+                "report": _report}[args.command](args, parser)
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1
@@ -300,6 +319,58 @@ def _compare(args, parser) -> int:
     how = f"stride {args.stride:g}" if args.stride else f"relative depth {0.5 if args.depth is None else args.depth:g}"
     comparison_figure(columns, out, f"{Path(args.image).name}: layers matched by {how}")
     print(f"wrote {out}")
+    return 0
+
+
+def _summary(args, parser) -> int:
+    import numpy as np
+
+    from .core.inspect import inspect
+    from .core.models import DEFAULT_MODEL, get_spec
+    from .core.summary import summarize
+
+    name = args.model or DEFAULT_MODEL
+    loaded = load_model_with_bar(name, args.weights)
+    size = get_spec(loaded.name).input_size
+    table = summarize(loaded, inspect(loaded, np.zeros((size, size, 3), np.uint8)))
+    print(f"{'layer':<44} {'type':<22} {'output':<16} {'params':>12} {'mult-adds':>15} {'RF':>5}")
+    for r in table.rows:
+        if args.depth is not None and r.depth > args.depth:
+            continue
+        rf = str(r.receptive_field) if r.receptive_field is not None else ""
+        print(f"{'  ' * r.depth + r.name:<44} {r.type:<22} {'x'.join(map(str, r.output_shape)):<16} "
+              f"{r.params:>12,} {r.macs:>15,} {rf:>5}")
+    print(f"total: {table.total_params:,} parameters ({table.trainable_params:,} trainable), "
+          f"{table.total_macs:,} multiply-adds per {table.input_size} px image")
+    print("stages: " + " -> ".join(f"{side} px x {ch} ({name})" for side, ch, name in table.stages()))
+    if args.csv:
+        print(f"wrote {table.write_csv(args.csv)}")
+    return 0
+
+
+def _report(args, parser) -> int:
+    import numpy as np
+
+    from .core.attribution import attribute
+    from .core.devices import pick_device
+    from .core.images import open_image
+    from .core.inspect import inspect
+    from .core.models import DEFAULT_MODEL
+    from .core.report import default_report_layers, write_report
+    from .core.summary import summarize
+
+    loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights)
+    result = inspect(loaded, open_image(args.image), pick_device(args.device))
+    found = attribute(loaded, result, args.cam, target=args.target)
+    layers = [n.strip() for n in args.layers.split(",")] if args.layers else default_report_layers(result)
+    for name in layers:
+        result.activation(name)  # a readable error for a layer that has no maps
+    size = loaded.spec.input_size
+    table = summarize(loaded, inspect(loaded, np.zeros((size, size, 3), np.uint8)))
+    path = write_report(args.out, Path(args.image).name, result, found, table, layers,
+                        loaded.spec.description)
+    print(f"wrote {path}: 1 page of prediction and heatmap, {len(layers)} of feature maps "
+          f"({', '.join(layers)}), 1 of stages")
     return 0
 
 

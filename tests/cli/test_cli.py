@@ -241,3 +241,11 @@ def test_compare_takes_two_to_four_models(tmp_path):
         main(["compare", "--models", "resnet18", "--image", str(SAMPLES / "chelsea.png"),
               "--out", str(tmp_path / "x.png")])
     assert usage.value.code == 2
+
+
+def test_summary_prints_the_table_and_writes_csv(tmp_path, capsys):
+    out = tmp_path / "demo.csv"
+    assert main(["summary", "--csv", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "features.block1.conv" in printed and "total: " in printed and "stages: 96 px" in printed
+    assert out.read_text().startswith("layer,type,output shape")

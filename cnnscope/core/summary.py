@@ -1,0 +1,161 @@
+"""The architecture summary: a Keras-style table with multiply-adds and receptive fields.
+
+Each row is a module that ran: its type, output shape, parameters (its own and its children's),
+multiply-adds (convolutions and linear layers; a container sums its children) and the receptive
+field of its output: how many input pixels along a side can influence one output value. Receptive
+fields are propagated through the traced graph, so ResNet shortcuts and Inception branches are
+followed (a merge takes the largest field of its inputs).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch.nn.functional as F
+from torch import nn
+
+from .inspect import Inspection, traced_graph
+from .weights import LoadedModel
+
+_POOL_FUNCTIONS = {F.max_pool2d: "max", F.avg_pool2d: "avg"}
+_GLOBAL_FUNCTIONS = (F.adaptive_avg_pool2d, F.adaptive_max_pool2d)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One layer of the summary."""
+
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int  # multiply-adds for one image
+    receptive_field: int | None  # input pixels along a side; None where not a feature map
+    depth: int
+    has_children: bool
+
+
+@dataclass
+class Summary:
+    """The whole table and its totals."""
+
+    model: str
+    input_size: int
+    rows: list[SummaryRow]
+    total_params: int
+    trainable_params: int
+    total_macs: int
+
+    def stages(self) -> list[tuple[int, int, str]]:
+        """(side in pixels, channels, layer) for each resolution, input to output: the small
+        diagram of the network's stages. The layer is the outermost one ending at that side
+        (ResNet's ``layer1``, not ``layer1.1.bn2``)."""
+        best: dict[int, SummaryRow] = {}
+        for row in self.rows:
+            if len(row.output_shape) == 3 and row.output_shape[-1] > 1:
+                side = row.output_shape[-1]
+                if side not in best or row.depth <= best[side].depth:
+                    best[side] = row
+        return [(side, r.output_shape[0], r.name) for side, r in sorted(best.items(), key=lambda s: -s[0])]
+
+    def write_csv(self, path: str | Path) -> Path:
+        """The table as CSV (one row per layer, then a totals row)."""
+        path = Path(path)
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["layer", "type", "output shape", "parameters", "multiply-adds",
+                             "receptive field"])
+            for r in self.rows:
+                writer.writerow([r.name, r.type, "x".join(map(str, r.output_shape)), r.params, r.macs,
+                                 r.receptive_field if r.receptive_field is not None else ""])
+            writer.writerow(["total", "", "", self.total_params, self.total_macs, ""])
+        return path
+
+
+def _own_macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
+    """Multiply-adds of one leaf layer for one image."""
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return int(np.prod(output_shape)) * (module.in_channels // module.groups) * kh * kw
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    return 0
+
+
+def _field_step(module_or_fn, node, spatial_in: int | None) -> tuple[int, int] | None:
+    """(effective kernel, stride) of a layer that widens the receptive field, else None."""
+    m = module_or_fn
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k = m.kernel_size[0] if isinstance(m.kernel_size, tuple) else m.kernel_size
+        s = m.stride[0] if isinstance(m.stride, tuple) else m.stride
+        d = getattr(m, "dilation", 1)
+        d = d[0] if isinstance(d, tuple) else d
+        return d * (k - 1) + 1, s or k
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or m in _GLOBAL_FUNCTIONS:
+        return (spatial_in or 1), 1  # a global pool sees its whole input
+    if m in _POOL_FUNCTIONS:
+        k = node.kwargs.get("kernel_size", node.args[1] if len(node.args) > 1 else 1)
+        s = node.kwargs.get("stride", node.args[2] if len(node.args) > 2 else None)
+        k = k[0] if isinstance(k, (tuple, list)) else k
+        s = s[0] if isinstance(s, (tuple, list)) else s
+        return k, s or k
+    return None
+
+
+def receptive_fields(loaded: LoadedModel, inspection: Inspection) -> dict[str, int]:
+    """Receptive field (input pixels along a side) of every module output with feature maps."""
+    graph = traced_graph(loaded)
+    if graph is None:
+        return {}
+    module = graph.graph_module
+    state: dict = {}  # node -> (field, jump: input pixels between neighbouring outputs)
+    shapes = {row.name: row.output_shape for row in inspection.layers}
+    spatial: dict = {}
+    for node in module.graph.nodes:
+        if node.op == "placeholder":
+            state[node] = (1, 1)
+            spatial[node] = loaded.spec.input_size
+            continue
+        inputs = [state[n] for n in node.all_input_nodes if n in state]
+        if not inputs:
+            continue
+        field = max(r for r, _ in inputs)
+        jump = max(j for _, j in inputs)
+        side_in = max((spatial.get(n) or 0) for n in node.all_input_nodes) or None
+        target = module.get_submodule(node.target) if node.op == "call_module" else (
+            node.target if node.op == "call_function" else None)
+        step = _field_step(target, node, side_in) if target is not None else None
+        if step is not None:
+            k, s = step
+            field, jump = field + (k - 1) * jump, jump * s
+        state[node] = (field, jump)
+        spatial[node] = side_in if step is None else max(1, math.ceil((side_in or 1) / step[1]))
+    out = {}
+    for name, node in graph._node_of.items():
+        shape = shapes.get(name)
+        if shape is not None and len(shape) == 3 and node in state:
+            out[name] = state[node][0]  # may exceed the input: then it covers the whole image
+    return out
+
+
+def summarize(loaded: LoadedModel, inspection: Inspection) -> Summary:
+    """The summary of ``loaded``, with output shapes from ``inspection`` (any image will do)."""
+    modules = dict(loaded.module.named_modules())
+    fields = receptive_fields(loaded, inspection)
+    own = {row.name: _own_macs(modules[row.name], row.output_shape) for row in inspection.layers
+           if not row.has_children}
+    rows = []
+    for row in inspection.layers:
+        macs = own.get(row.name)
+        if macs is None:  # a container: the sum of the leaves inside it
+            prefix = row.name + "."
+            macs = sum(v for n, v in own.items() if n.startswith(prefix))
+        rows.append(SummaryRow(row.name, row.type, row.output_shape, row.params, macs,
+                               fields.get(row.name), row.depth, row.has_children))
+    params = list(loaded.module.parameters())
+    return Summary(loaded.name, loaded.spec.input_size, rows, sum(p.numel() for p in params),
+                   sum(p.numel() for p in params if p.requires_grad), sum(own.values()))

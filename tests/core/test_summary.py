@@ -1,0 +1,76 @@
+"""The architecture summary against numbers worked out by hand, and the PDF handout."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnscope.core.inspect import inspect
+from cnnscope.core.summary import summarize
+from cnnscope.core.weights import load_model
+
+
+@pytest.fixture(scope="module")
+def resnet18_summary():
+    loaded = load_model("resnet18", "random")
+    return summarize(loaded, inspect(loaded, np.zeros((224, 224, 3), np.uint8)))
+
+
+def test_resnet18_numbers_by_hand(resnet18_summary):
+    rows = {r.name: r for r in resnet18_summary.rows}
+    # conv1: 7x7, 3 -> 64, stride 2, no bias: 7*7*3*64 weights; 112x112 outputs, each 7*7*3 mult-adds
+    assert rows["conv1"].output_shape == (64, 112, 112)
+    assert rows["conv1"].params == 7 * 7 * 3 * 64
+    assert rows["conv1"].macs == 112 * 112 * 64 * (7 * 7 * 3)
+    # layer1: two BasicBlocks of two 3x3 64 -> 64 convs (no bias) + two BatchNorms (64 + 64 each)
+    assert rows["layer1"].params == 2 * (2 * 3 * 3 * 64 * 64 + 2 * 2 * 64)
+    assert rows["layer1"].output_shape == (64, 56, 56)
+    assert rows["fc"].params == 512 * 1000 + 1000 and rows["fc"].output_shape == (1000,)
+    assert resnet18_summary.total_params == 11_689_512
+    # receptive fields: conv1 sees 7 px; max-pool 3x3 on a grid 2 px apart adds (3-1)*2 = 4 -> 11,
+    # and the jump becomes 4; layer1's four 3x3 convs add (3-1)*4 each -> 11 + 32 = 43
+    assert rows["conv1"].receptive_field == 7
+    assert rows["maxpool"].receptive_field == 11
+    assert rows["layer1"].receptive_field == 43
+    assert rows["fc"].receptive_field is None
+    assert [side for side, _, _ in resnet18_summary.stages()] == [112, 56, 28, 14, 7]
+    assert resnet18_summary.stages()[1] == (56, 64, "layer1")
+
+
+def test_receptive_fields_follow_branches_and_grow(resnet18_summary):
+    loaded = load_model("googlenet", "random")
+    table = summarize(loaded, inspect(loaded, np.zeros((224, 224, 3), np.uint8)))
+    rows = {r.name: r for r in table.rows}
+    # an Inception module's field is its widest branch's: more than its 1x1 branch alone
+    assert rows["inception3a"].receptive_field > rows["inception3a.branch1"].receptive_field
+    chain = [rows[n].receptive_field for n in ("conv1", "maxpool1", "conv3", "inception3b",
+                                                "inception4e", "inception5b")]
+    assert chain == sorted(chain) and len(set(chain)) == len(chain)
+
+
+def test_csv_has_every_layer_and_the_totals(resnet18_summary, tmp_path):
+    path = resnet18_summary.write_csv(tmp_path / "r18.csv")
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["layer", "type", "output shape", "parameters", "multiply-adds", "receptive field"]
+    assert len(rows) == len(resnet18_summary.rows) + 2
+    assert rows[1][:4] == ["conv1", "Conv2d", "64x112x112", "9408"]
+    assert rows[-1][0] == "total" and int(rows[-1][3]) == 11_689_512
+
+
+def test_report_pdf_has_its_pages(tmp_path, capsys):
+    from cnnscope.cli import main
+
+    samples = Path(__file__).resolve().parents[2] / "sample_images"
+    out = tmp_path / "handout.pdf"
+    assert main(["report", "--image", str(samples / "shape_star.png"), "--out", str(out),
+                 "--layers", "features.block2,features.block4.relu2"]) == 0
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1 + 2 + 1  # prediction, 2 layers, stages
+    assert "2 of feature maps" in capsys.readouterr().out
+    assert main(["report", "--image", str(samples / "shape_star.png"), "--out", str(out),
+                 "--layers", "nope"]) == 1
