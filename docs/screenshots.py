@@ -102,6 +102,9 @@ def main() -> int:
             window.tabs.setCurrentWidget(view)
             window.run_comparison()
         steps += [
+            (lambda: True, lambda: window.tabs.setCurrentWidget(window.summary)),
+            (lambda: window.summary.shown_model == "mobilenet_v2" and window.summary.table.rowCount() > 10,
+             lambda: window.grab().save(str(HERE / "window-summary.png"))),
             (lambda: True, compare),
             (lambda: len(window.compare.shown_layers()) == 2,
              lambda: window.grab().save(str(HERE / "window-compare.png"))),

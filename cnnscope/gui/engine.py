@@ -21,8 +21,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 # Served in this order when several kinds wait: a model load changes what the others mean.
-KINDS = ("load", "inspect", "grid", "filters", "channel", "attribute", "restyle", "compare",
-         "export_compare")
+KINDS = ("load", "inspect", "grid", "filters", "channel", "explain", "summary", "attribute",
+         "restyle", "compare", "export_compare", "export_summary")
 # A request of these kinds makes a running attribution stale: it stops at its next batch.
 _SUPERSEDE_ATTRIBUTION = ("load", "inspect", "attribute")
 
@@ -137,6 +137,9 @@ class Engine(QObject):
     compare_column = Signal(int, object)  # id, CompareColumn: painted as soon as each is ready
     compare_done = Signal(int, object)  # id, list of notes
     compare_exported = Signal(int, str)  # id, path
+    explained = Signal(int, str)  # id, the selected layer explained in plain words
+    summary_ready = Signal(int, object)  # id, dict: rows, totals, stages
+    summary_exported = Signal(int, str)  # id, path
     failed = Signal(int, str, str)  # id, kind, message
 
     def __init__(self) -> None:
@@ -153,6 +156,7 @@ class Engine(QObject):
         self._compare_image: tuple | None = None  # (image key, decoded image)
         self._compare_columns: dict = {}  # index -> core.compare.Column, for the export
         self._cancel_compare = threading.Event()
+        self._summary = None  # (loaded model, core Summary): the architecture table of the model shown
         self._stop = False
         self._loaded = None
         self._image: np.ndarray | None = None
@@ -264,7 +268,7 @@ class Engine(QObject):
         # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
         prepare(loaded)
         self._loaded, self._device, self._inspection = loaded, target, None
-        self._attribution, self._serial = None, self._serial + 1
+        self._attribution, self._serial, self._summary = None, self._serial + 1, None
         self.model_loaded.emit(request_id, {"name": loaded.name, "weights_label": loaded.weights_label,
                                             "trained": loaded.trained, "device": describe(target),
                                             "labels": list(loaded.labels),
@@ -452,6 +456,40 @@ class Engine(QObject):
             f"inspect {f.inspect_ms:.0f} ms on {f.device}, "
             f"{'peak' if peak is not None else 'maps'} {f.memory_mb:.0f} MB", column.notes), \
             loaded.labels, inspection.predictions[0].label
+
+    def _table(self):
+        """The shown model's architecture summary, computed once per model."""
+        from cnnscope.core.summary import summarize
+
+        if self._summary is None or self._summary[0] is not self._loaded:
+            self._summary = (self._loaded, summarize(self._loaded, self._current()))
+        return self._summary[1]
+
+    def _do_explain(self, request_id: int, layer: str) -> None:
+        from cnnscope.core.explain import explain
+        from cnnscope.core.freeze import head_name
+
+        row = next((r for r in self._table().rows if r.name == layer), None)
+        if row is None:
+            return
+        try:
+            head = head_name(self._loaded.module)
+        except Exception:  # noqa: BLE001 - a model without a linear head: nothing is "the head"
+            head = None
+        self.explained.emit(request_id, explain(self._loaded.module.get_submodule(layer), row,
+                                                self._loaded.spec.input_size, layer == head))
+
+    def _do_summary(self, request_id: int) -> None:
+        table = self._table()
+        self.summary_ready.emit(request_id, {
+            "model": table.model, "input_size": table.input_size,
+            "rows": [(r.name, r.type, r.output_shape, r.params, r.macs, r.receptive_field, r.depth)
+                     for r in table.rows],
+            "total_params": table.total_params, "trainable_params": table.trainable_params,
+            "total_macs": table.total_macs, "stages": table.stages()})
+
+    def _do_export_summary(self, request_id: int, path: str) -> None:
+        self.summary_exported.emit(request_id, str(self._table().write_csv(path)))
 
     def _do_export_compare(self, request_id: int, path: str, title: str) -> None:
         from cnnscope.core.compare import comparison_figure

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel,
                                QListWidget, QListWidgetItem, QMainWindow, QProgressBar, QPushButton,
-                               QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+                               QSplitter, QTabWidget, QTextBrowser, QToolBar, QVBoxLayout, QWidget)
 
 from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
@@ -23,6 +23,7 @@ from .views.filters import FiltersView
 from .views.image_view import ImageView
 from .views.layer_tree import LayerTree
 from .views.predictions import PredictionsView
+from .views.summary import SummaryView
 from .views.transfer import TransferPanel
 
 WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)"),
@@ -74,6 +75,10 @@ class MainWindow(QMainWindow):
         self.compare = CompareView()
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.setTabToolTip(4, "The same image through 2 to 4 models side by side")
+        self.summary = SummaryView()
+        self.tabs.addTab(self.summary, "Summary")
+        self.tabs.setTabToolTip(5, "The architecture as a table: shapes, parameters, multiply-adds, "
+                                   "receptive fields")
         self._compared_source: dict | None = None
         self.layers = LayerTree()
 
@@ -109,7 +114,13 @@ class MainWindow(QMainWindow):
 
         dock = self.layers_dock = QDockWidget("Layers", self)
         dock.setObjectName("layers")
-        dock.setWidget(self.layers)
+        self.explanation = QTextBrowser()
+        self.explanation.setPlaceholderText("Select a layer: what it does, in plain words, with its numbers")
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.layers)
+        side.addWidget(self.explanation)
+        side.setSizes([560, 220])
+        dock.setWidget(side)
         dock.setMinimumWidth(470)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [440], Qt.Orientation.Horizontal)
@@ -136,6 +147,8 @@ class MainWindow(QMainWindow):
         self.compare.run_requested.connect(self.run_comparison)
         self.compare.export_requested.connect(self.export_comparison)
         self.compare.cancel_requested.connect(self._cancel_comparison)
+        self.tabs.currentChanged.connect(lambda _: self._summary_if_stale())
+        self.summary.export_requested.connect(self.export_summary)
         self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
 
@@ -236,6 +249,8 @@ class MainWindow(QMainWindow):
                      "Freeze layers and fine-tune the model on a folder of images")
         self._action(view, "C&ompare models", "Ctrl+5", lambda: self.tabs.setCurrentIndex(4),
                      "The same image through 2 to 4 models side by side, layers matched")
+        self._action(view, "Architecture &summary", "Ctrl+6", lambda: self.tabs.setCurrentIndex(5),
+                     "Every layer's output shape, parameters, multiply-adds and receptive field")
         model = self.menuBar().addMenu("&Model")
         self.models_menu = model.addMenu("&Choose model")
         self.models_menu.setToolTipsVisible(True)
@@ -268,6 +283,9 @@ class MainWindow(QMainWindow):
         e.compare_column.connect(self._fresh("compare", self.compare.show_column))
         e.compare_done.connect(self._fresh("compare", self.compare.done))
         e.compare_exported.connect(lambda _id, path: self.compare.status.setText(f"saved {path}"))
+        e.explained.connect(self._fresh("explain", self.explanation.setPlainText))
+        e.summary_ready.connect(self._fresh("summary", self.summary.show_summary))
+        e.summary_exported.connect(lambda _id, path: self.summary.totals.setToolTip(f"saved {path}"))
         e.failed.connect(self._on_failed)
 
     def _submit(self, kind: str, **params) -> int:
@@ -381,6 +399,7 @@ class MainWindow(QMainWindow):
         self.predictions.set_classes(info["labels"])
         self.attribution.set_model(info["labels"], info["cam_layer"], info["cam_refusal"])
         self.transfer.set_model(info["freeze"], info["name"])
+        self.summary.shown_model = None
         self._update_status()
         # the newest image asked for, even one dropped while the model was loading
         self._inspect(self._wanted or {"path": str(self._initial_image)})
@@ -392,6 +411,7 @@ class MainWindow(QMainWindow):
     def _on_inspected(self, result) -> None:
         self._source = self._wanted
         self._compare_if_stale()
+        self._summary_if_stale()
         self._last_inspection = result
         self.input_view.set_image(result.input_rgb)
         self.predictions.show_predictions(result.predictions, result.trained)
@@ -412,6 +432,7 @@ class MainWindow(QMainWindow):
     def _on_layer_selected(self, layer: str) -> None:
         self._layer = layer
         self.settings.setValue("layer", layer)
+        self._submit("explain", layer=layer)
         self._channel = None
         self._request_grid()
         self._submit("filters", layer=layer)
@@ -514,6 +535,20 @@ class MainWindow(QMainWindow):
         elif not wide and self._on_wide_tab and self._dock_was_open:
             self.layers_dock.show()
         self._on_wide_tab = wide
+
+    # --- summary -----------------------------------------------------------------------------
+
+    def _summary_if_stale(self) -> None:
+        info = getattr(self, "_model_info", None)
+        if (self.tabs.currentWidget() is self.summary and info is not None
+                and self._last_inspection is not None and self.summary.shown_model != info["name"]):
+            self._submit("summary")
+
+    def export_summary(self) -> None:
+        """Save the architecture summary as CSV."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save summary", "cnnscope-summary.csv", "CSV (*.csv)")
+        if path:
+            self._submit("export_summary", path=path)
 
     # --- compare -----------------------------------------------------------------------------
 

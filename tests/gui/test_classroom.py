@@ -1,0 +1,36 @@
+"""Classroom views: the selected layer explained in plain words, the architecture summary tab."""
+
+from __future__ import annotations
+
+import csv
+
+from PySide6.QtWidgets import QFileDialog
+
+WAIT_MS = 60_000
+
+
+def test_selecting_a_layer_explains_it_with_its_numbers(window, qtbot):
+    window.layers.select("features.block2.conv")
+    qtbot.waitUntil(lambda: window.explanation.toPlainText().startswith("features.block2.conv"),
+                    timeout=WAIT_MS)
+    text = window.explanation.toPlainText()
+    assert "a convolution: 32 filters, each 3x3 over all 16 input channels" in text
+    assert "receptive field" in text and "parameters" in text
+    window.layers.select("features.block1.pool")
+    qtbot.waitUntil(lambda: "max pooling" in window.explanation.toPlainText(), timeout=WAIT_MS)
+
+
+def test_summary_tab_shows_the_table_and_exports_csv(window, qtbot, tmp_path, monkeypatch):
+    view = window.summary
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.table.rowCount() > 10, timeout=WAIT_MS)
+    assert view.table.item(0, 0).text().strip() == "features"
+    assert "demo_shapes" in view.totals.text() and "parameters" in view.totals.text()
+    assert [s[0] for s in view.diagram.stages] == [96, 48, 24, 12]
+    target = tmp_path / "demo.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV"))
+    view.export.click()
+    qtbot.waitUntil(lambda: target.is_file() and target.stat().st_size > 0, timeout=WAIT_MS)
+    qtbot.wait(200)
+    rows = list(csv.reader(target.open()))
+    assert rows[0][0] == "layer" and rows[-1][0] == "total" and len(rows) == view.table.rowCount() + 2
