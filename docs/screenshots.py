@@ -2,7 +2,7 @@
 ImageNet weights (needs ../shared/weights or $CNNSCOPE_TEST_WEIGHTS; skipped without). With
 --dark, one shot in a dark Fusion palette instead; run it scaled to check HiDPI:
 
-    python docs/screenshots.py
+    xvfb-run -s "-screen 0 1600x900x24" python docs/screenshots.py
     QT_SCALE_FACTOR=1.5 python docs/screenshots.py --dark
 """
 
@@ -55,6 +55,12 @@ def main() -> int:
          lambda: window.grab().save(str(HERE / ("window-dark-hidpi.png" if dark else "window-demo.png")))),
     ]
     if not dark:
+        steps += [
+            (lambda: True, window.toggle_presentation),
+            (lambda: window.presentation.middle.array is not None,
+             lambda: window.presentation.grab().save(str(HERE / "window-presentation.png"))),
+            (lambda: True, window.leave_presentation),
+        ]
         panel = window.transfer
         dataset = Path(tempfile.mkdtemp()) / "cnnscope-shapes"
 

@@ -23,6 +23,7 @@ from .views.filters import FiltersView
 from .views.image_view import ImageView
 from .views.layer_tree import LayerTree
 from .views.predictions import PredictionsView
+from .views.presentation import PresentationView
 from .views.summary import SummaryView
 from .views.transfer import TransferPanel
 
@@ -148,6 +149,7 @@ class MainWindow(QMainWindow):
         self.compare.export_requested.connect(self.export_comparison)
         self.compare.cancel_requested.connect(self._cancel_comparison)
         self.tabs.currentChanged.connect(lambda _: self._summary_if_stale())
+        self.presentation: PresentationView | None = None
         self.summary.export_requested.connect(self.export_summary)
         self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
@@ -251,6 +253,10 @@ class MainWindow(QMainWindow):
                      "The same image through 2 to 4 models side by side, layers matched")
         self._action(view, "Architecture &summary", "Ctrl+6", lambda: self.tabs.setCurrentIndex(5),
                      "Every layer's output shape, parameters, multiply-adds and receptive field")
+        view.addSeparator()
+        self._action(view, "&Presentation mode", "F11", self.toggle_presentation,
+                     "Full screen, large type, keyboard-driven: arrows step layers, C toggles CAM, "
+                     "1-9 pick samples, Esc leaves")
         model = self.menuBar().addMenu("&Model")
         self.models_menu = model.addMenu("&Choose model")
         self.models_menu.setToolTipsVisible(True)
@@ -277,9 +283,11 @@ class MainWindow(QMainWindow):
         e.progress.connect(self._on_progress)
         e.inspected.connect(self._fresh("inspect", self._on_inspected))
         e.grid_ready.connect(self._fresh("grid", self.features.show_grid))
+        e.grid_ready.connect(lambda *_: self._refresh_presentation())
         e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
         e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
         e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
+        e.attribution_ready.connect(lambda *_: self._refresh_presentation())
         e.compare_column.connect(self._fresh("compare", self.compare.show_column))
         e.compare_done.connect(self._fresh("compare", self.compare.done))
         e.compare_exported.connect(lambda _id, path: self.compare.status.setText(f"saved {path}"))
@@ -410,9 +418,9 @@ class MainWindow(QMainWindow):
 
     def _on_inspected(self, result) -> None:
         self._source = self._wanted
+        self._last_inspection = result
         self._compare_if_stale()
         self._summary_if_stale()
-        self._last_inspection = result
         self.input_view.set_image(result.input_rgb)
         self.predictions.show_predictions(result.predictions, result.trained)
         if result.layers == self._shown_layers:
@@ -428,6 +436,7 @@ class MainWindow(QMainWindow):
             if "out of memory" in note:
                 self.banner.show_message(note, "info")
         self._update_status()
+        self._refresh_presentation()
 
     def _on_layer_selected(self, layer: str) -> None:
         self._layer = layer
@@ -535,6 +544,56 @@ class MainWindow(QMainWindow):
         elif not wide and self._on_wide_tab and self._dock_was_open:
             self.layers_dock.show()
         self._on_wide_tab = wide
+
+    # --- presentation mode -------------------------------------------------------------------
+
+    def toggle_presentation(self) -> None:
+        """F11: enter or leave presentation mode."""
+        if self.presentation is not None and self.presentation.isVisible():
+            self.leave_presentation()
+            return
+        if self.presentation is None:
+            self.presentation = PresentationView()
+            self.presentation.step_layer.connect(self.layers.step)
+            self.presentation.toggle_cam.connect(self._toggle_presentation_cam)
+            self.presentation.pick_sample.connect(self._pick_sample)
+            self.presentation.leave.connect(self.leave_presentation)
+        self.presentation.showFullScreen()
+        self.presentation.activateWindow()
+        self.presentation.setFocus()
+        self._refresh_presentation()
+
+    def leave_presentation(self) -> None:
+        """Esc / F11 in presentation mode: back to the window."""
+        if self.presentation is not None:
+            self.presentation.hide()
+        self.activateWindow()
+
+    def _toggle_presentation_cam(self) -> None:
+        view = self.presentation
+        view.showing_cam = not view.showing_cam
+        if view.showing_cam and self.attribution.overlay is None:
+            self._request_attribution()
+        self._refresh_presentation()
+
+    def _pick_sample(self, index: int) -> None:
+        if index < self.strip.count():
+            self.open_path(self.strip.item(index).data(Qt.ItemDataRole.UserRole))
+
+    def _refresh_presentation(self) -> None:
+        view = self.presentation
+        if view is None or not view.isVisible():
+            return
+        result = self._last_inspection
+        if view.showing_cam:
+            middle = self.attribution.overlay
+            title = self.attribution.caption.text().split("<br>")[0]
+        else:
+            middle = self.features.grid.array
+            title = self.features.caption.text()
+        model = getattr(self, "_model_info", {}).get("name", "")
+        view.show_state(self.input_view.array, middle, f"{model}: {title}" if title else model,
+                        result.predictions if result is not None else [])
 
     # --- summary -----------------------------------------------------------------------------
 
@@ -775,6 +834,8 @@ class MainWindow(QMainWindow):
             self.engine.start()
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if self.presentation is not None:
+            self.presentation.close()
         self.trainer.wait()
         self.engine.stop()
         super().closeEvent(event)

@@ -34,3 +34,36 @@ def test_summary_tab_shows_the_table_and_exports_csv(window, qtbot, tmp_path, mo
     qtbot.wait(200)
     rows = list(csv.reader(target.open()))
     assert rows[0][0] == "layer" and rows[-1][0] == "total" and len(rows) == view.table.rowCount() + 2
+
+
+def _key(qtbot, widget, key):
+    from PySide6.QtCore import Qt
+
+    qtbot.keyClick(widget, getattr(Qt.Key, key))
+
+
+def test_presentation_mode_is_driven_from_the_keyboard(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    view = window.presentation
+    qtbot.waitUntil(lambda: view is not None and view.isVisible(), timeout=WAIT_MS)
+    assert view.windowState() & Qt.WindowState.WindowFullScreen
+    assert view.font().pointSizeF() > 2 * window.font().pointSizeF()  # readable from the back
+    qtbot.waitUntil(lambda: view.middle.array is not None, timeout=WAIT_MS)
+    assert view.rows[0][0].text().startswith("circle")
+    first = window.layers.current_layer()
+    _key(qtbot, view, "Key_Right")
+    qtbot.waitUntil(lambda: window.layers.current_layer() != first, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.layers.current_layer() in view.title.text(), timeout=WAIT_MS)
+    _key(qtbot, view, "Key_PageUp")
+    assert window.layers.current_layer() == first
+    _key(qtbot, view, "Key_C")  # CAM over the photo instead of the feature maps
+    qtbot.waitUntil(lambda: view.showing_cam and "Grad-CAM" in view.title.text(), timeout=WAIT_MS)
+    assert view.middle.array.shape == window.attribution.overlay.shape
+    samples = [window.strip.item(i).text() for i in range(window.strip.count())]
+    index = samples.index("shape_star.png")
+    _key(qtbot, view, f"Key_{index + 1}")
+    qtbot.waitUntil(lambda: view.rows[0][0].text().startswith("star"), timeout=WAIT_MS)
+    _key(qtbot, view, "Key_Escape")
+    assert not view.isVisible()

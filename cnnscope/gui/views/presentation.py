@@ -1,0 +1,96 @@
+"""Presentation mode: full screen, large type, image | feature maps or CAM | predictions.
+
+Everything is driven from the keyboard, so a teacher can stand away from the laptop:
+arrows / Page Up / Page Down step through layers, C switches between feature maps and CAM,
+1-9 open the sample images, Esc (or F11) leaves. The view only shows what the main window's
+views already received; it asks the window for everything else.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from .image_view import ImageView
+
+SCALE = 2.2  # type size against the desktop's: readable from the back of a room
+
+
+class PresentationView(QWidget):
+    """A top-level window; see the module docstring."""
+
+    step_layer = Signal(int)
+    toggle_cam = Signal()
+    pick_sample = Signal(int)  # 0-based
+    leave = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("cnnscope: presentation")
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * SCALE)
+        self.setFont(font)
+        self.setStyleSheet("background: #111; color: #eee")
+        self.image = ImageView("")
+        self.middle = ImageView("")
+        self.title = QLabel("")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setWordWrap(True)
+        self.hint = QLabel("Left/Right or PgUp/PgDn: layers   C: CAM   1-9: samples   Esc: leave")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        small = QFont(font)
+        small.setPointSizeF(font.pointSizeF() * 0.5)
+        self.hint.setFont(small)
+        self.hint.setStyleSheet("color: #888")
+        self.rows: list[tuple[QLabel, QProgressBar]] = []
+        right = QVBoxLayout()
+        for _ in range(5):
+            label, bar = QLabel(""), QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(False)
+            bar.setMinimumHeight(int(font.pointSizeF() * 1.2))
+            right.addWidget(label)
+            right.addWidget(bar)
+            self.rows.append((label, bar))
+        right.addStretch(1)
+        panes = QHBoxLayout()
+        panes.addWidget(self.image, 3)
+        panes.addWidget(self.middle, 4)
+        panes.addLayout(right, 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(panes, 1)
+        layout.addWidget(self.hint)
+        self.showing_cam = False
+
+    def show_state(self, photo, middle, title: str, predictions: list[tuple[str, float]]) -> None:
+        """Repaint from the main window's current pictures and predictions."""
+        if photo is not None:
+            self.image.set_image(photo)
+        if middle is not None:
+            self.middle.set_image(middle)
+        self.title.setText(title)
+        for i, (label, bar) in enumerate(self.rows):
+            if i < len(predictions):
+                name, p = predictions[i]
+                label.setText(f"{name}  {p:.0%}")
+                bar.setValue(round(p * 1000))
+            else:
+                label.setText("")
+                bar.setValue(0)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        key = event.key()
+        if key in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown):
+            self.step_layer.emit(1)
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp):
+            self.step_layer.emit(-1)
+        elif key == Qt.Key.Key_C:
+            self.toggle_cam.emit()
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            self.pick_sample.emit(key - Qt.Key.Key_1)
+        elif key in (Qt.Key.Key_Escape, Qt.Key.Key_F11):
+            self.leave.emit()
+        else:
+            super().keyPressEvent(event)
