@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 # Served in this order when several kinds wait: a model load changes what the others mean.
 KINDS = ("load", "inspect", "grid", "filters", "channel", "explain", "summary", "attribute",
-         "restyle", "compare", "export_compare", "export_summary")
+         "restyle", "compare", "export_compare", "export_summary", "live")
 # A request of these kinds makes a running attribution stale: it stops at its next batch.
 _SUPERSEDE_ATTRIBUTION = ("load", "inspect", "attribute")
 
@@ -140,6 +140,7 @@ class Engine(QObject):
     explained = Signal(int, str)  # id, the selected layer explained in plain words
     summary_ready = Signal(int, object)  # id, dict: rows, totals, stages
     summary_exported = Signal(int, str)  # id, path
+    live_ready = Signal(int, object)  # id, core.live.LiveFrame
     failed = Signal(int, str, str)  # id, kind, message
 
     def __init__(self) -> None:
@@ -490,6 +491,15 @@ class Engine(QObject):
 
     def _do_export_summary(self, request_id: int, path: str) -> None:
         self.summary_exported.emit(request_id, str(self._table().write_csv(path)))
+
+    def _do_live(self, request_id: int, frame: np.ndarray, mode: str, layer: str | None) -> None:
+        """One camera or video frame; the view's own inspection and maps are left as they are."""
+        from cnnscope.core.errors import ModelError
+        from cnnscope.core.live import process_frame
+
+        if self._loaded is None:
+            raise ModelError("No model is loaded yet.")
+        self.live_ready.emit(request_id, process_frame(self._loaded, frame, mode, layer, self._device))
 
     def _do_export_compare(self, request_id: int, path: str, title: str) -> None:
         from cnnscope.core.compare import comparison_figure

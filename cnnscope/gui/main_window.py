@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel,
                                QListWidget, QListWidgetItem, QMainWindow, QProgressBar, QPushButton,
@@ -22,6 +22,8 @@ from .views.features import FeatureView
 from .views.filters import FiltersView
 from .views.image_view import ImageView
 from .views.layer_tree import LayerTree
+from .live import CameraSource, LiveController, VideoSource, cameras, multimedia_problem
+from .views.live import LiveView
 from .views.predictions import PredictionsView
 from .views.presentation import PresentationView
 from .views.summary import SummaryView
@@ -78,6 +80,9 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(4, "The same image through 2 to 4 models side by side")
         self.summary = SummaryView()
         self.tabs.addTab(self.summary, "Summary")
+        self.live = LiveView()
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.setTabToolTip(6, "A camera or a video, inspected frame after frame")
         self.tabs.setTabToolTip(5, "The architecture as a table: shapes, parameters, multiply-adds, "
                                    "receptive fields")
         self._compared_source: dict | None = None
@@ -150,6 +155,7 @@ class MainWindow(QMainWindow):
         self.compare.cancel_requested.connect(self._cancel_comparison)
         self.tabs.currentChanged.connect(lambda _: self._summary_if_stale())
         self.presentation: PresentationView | None = None
+        self._connect_live()
         self.summary.export_requested.connect(self.export_summary)
         self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
@@ -203,6 +209,10 @@ class MainWindow(QMainWindow):
                      "Open an image file (Ctrl+O); you can also drop files on the window")
         self._action(file_menu, "&Paste image", QKeySequence.StandardKey.Paste, self.paste_image,
                      "Inspect the image on the clipboard (Ctrl+V)")
+        self.camera_action = self._action(file_menu, "&Live camera", "Ctrl+L", self.start_camera,
+                                          "Inspect a camera's frames continuously")
+        self._action(file_menu, "Live from a &video file...", None, self.play_video,
+                     "Inspect a video's frames continuously (a camera stand-in)")
         file_menu.addSeparator()
         self._action(file_menu, "&Export current view...", "Ctrl+E", self.export_view,
                      "Save the feature grid or filters shown now as PNG")
@@ -545,6 +555,62 @@ class MainWindow(QMainWindow):
             self.layers_dock.show()
         self._on_wide_tab = wide
 
+    # --- live --------------------------------------------------------------------------------
+
+    def _connect_live(self) -> None:
+        self.live_controller = LiveController(self.engine)
+        self.live_controller.shown.connect(self.live.show_frame)
+        self.live_controller.stats.connect(self.live.show_stats)
+        self.live.camera_requested.connect(self.start_camera)
+        self.live.video_requested.connect(self.play_video)
+        self.live.stop_requested.connect(self.stop_live)
+        self.live.mode_changed.connect(lambda mode: setattr(self.live_controller, "mode", mode))
+        self.layers.layer_selected.connect(lambda layer: setattr(self.live_controller, "layer", layer))
+        self._cameras: list = []
+        # Looking for cameras loads Qt Multimedia: after the window is up, not before.
+        QTimer.singleShot(1000, self.discover_cameras)
+
+    def discover_cameras(self) -> None:
+        """List the cameras; with none, the menu entry and the Live tab say so."""
+        self._cameras = cameras()
+        problem = multimedia_problem()
+        self.live.set_cameras([name for name, _ in self._cameras], problem)
+        if not self._cameras:  # the menu says so instead of failing
+            self.camera_action.setText("&Live camera (none found)")
+            self.camera_action.setStatusTip(problem or "No camera is connected")
+            self.camera_action.setToolTip(problem or "No camera is connected")
+
+    def start_camera(self, index: int = 0) -> None:
+        """File > Live camera: inspect the camera's frames (or say there is none)."""
+        if not self._cameras:
+            problem = multimedia_problem()
+            self.banner.show_message(f"No camera available: {problem}" if problem else
+                                     "No camera found: connect one, or use File > Live from a "
+                                     "video file.", "info")
+            return
+        self.start_live(CameraSource(self._cameras[max(0, index)][1]))
+
+    def play_video(self) -> None:
+        """File > Live from a video file."""
+        problem = multimedia_problem()
+        if problem:
+            self.banner.show_message(problem, "info")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Play a video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")
+        if path:
+            self.start_live(VideoSource(path))
+
+    def start_live(self, source) -> None:
+        """Show ``source``'s frames in the Live tab (any FrameSource: camera, video, frame list)."""
+        self.tabs.setCurrentWidget(self.live)
+        source.stopped.connect(lambda why: self.live.fps.setText(f"{self.live.fps.text()}  stopped: {why}"))
+        self.live_controller.layer = self._layer
+        self.live_controller.attach(source)
+
+    def stop_live(self) -> None:
+        """Stop the camera or video."""
+        self.live_controller.detach()
+
     # --- presentation mode -------------------------------------------------------------------
 
     def toggle_presentation(self) -> None:
@@ -834,6 +900,7 @@ class MainWindow(QMainWindow):
             self.engine.start()
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.live_controller.detach()
         if self.presentation is not None:
             self.presentation.close()
         self.trainer.wait()

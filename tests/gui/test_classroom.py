@@ -67,3 +67,61 @@ def test_presentation_mode_is_driven_from_the_keyboard(window, qtbot):
     qtbot.waitUntil(lambda: view.rows[0][0].text().startswith("star"), timeout=WAIT_MS)
     _key(qtbot, view, "Key_Escape")
     assert not view.isVisible()
+
+
+def test_live_frames_are_dropped_while_the_engine_is_busy_and_fps_is_counted(window, qtbot):
+    import numpy as np
+
+    from cnnscope.core.shapes import make_samples
+    from cnnscope.gui.live import ArraySource
+
+    frames = [s.image for s in make_samples(12, seed=3)] * 10
+    source = ArraySource(frames, interval_ms=1)  # far faster than the network can go
+    window.start_live(source)
+    assert window.tabs.currentWidget() is window.live
+    qtbot.waitUntil(lambda: source.emitted == len(frames), timeout=WAIT_MS)
+    qtbot.wait(500)  # the last frame in flight comes back
+    controller = window.live_controller
+    assert controller.dropped > 0 and controller.shown_count > 0
+    assert controller.shown_count + controller.dropped == source.emitted  # none queued, none lost
+    assert "fps" in window.live.fps.text() and window.live.picture.array is not None
+    assert np.array_equal(window.live.frame.array.shape, (96, 96, 3))
+    # Grad-CAM instead of the maps, and Stop stops
+    window.live.mode.setCurrentIndex(window.live.mode.findData("cam"))
+    again = ArraySource(frames[:20], interval_ms=5)
+    window.start_live(again)
+    qtbot.waitUntil(lambda: "Grad-CAM" in window.live.caption.text(), timeout=WAIT_MS)
+    window.stop_live()
+    sent = again.emitted
+    qtbot.wait(100)
+    assert again.emitted == sent
+
+
+def test_no_camera_is_said_in_the_menu(window, qtbot, monkeypatch):
+    from cnnscope.gui import main_window
+
+    monkeypatch.setattr(main_window, "cameras", lambda: [])
+    window.discover_cameras()
+    assert "none found" in window.camera_action.text()
+    window.start_camera()
+    assert window.banner.isVisible() and "camera" in window.banner.text().lower()
+
+
+def test_a_video_file_feeds_the_live_view(window, qtbot, tmp_path, monkeypatch):
+    import pytest
+    from PIL import Image
+
+    from cnnscope.core.shapes import make_samples
+    from cnnscope.gui.live import multimedia_problem
+
+    problem = multimedia_problem()
+    if problem:
+        pytest.skip(problem)
+    video = tmp_path / "shapes.gif"  # an animated GIF: Qt's FFmpeg backend plays it like a video
+    frames = [Image.fromarray(s.image) for s in make_samples(20, seed=1)]
+    frames[0].save(video, save_all=True, append_images=frames[1:], duration=40, loop=0)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(video), ""))
+    window.play_video()
+    qtbot.waitUntil(lambda: window.live_controller.shown_count >= 5, timeout=WAIT_MS)
+    assert window.live.frame.array.shape == (96, 96, 3)
+    window.stop_live()
