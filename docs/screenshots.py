@@ -116,6 +116,20 @@ def main() -> int:
              lambda: window.grab().save(str(HERE / "window-compare.png"))),
         ]
 
+        def live() -> None:
+            from cnnscope.core.images import open_image
+            from cnnscope.gui.live import ArraySource
+
+            photos = [open_image(SAMPLES / n) for n in ("coffee.jpg", "chelsea.png", "astronaut.jpg")]
+            window.live.mode.setCurrentIndex(window.live.mode.findData("cam"))
+            window.start_live(ArraySource(photos, interval_ms=15, loop=True))
+        steps += [
+            (lambda: True, live),
+            (lambda: window.live_controller.shown_count >= 12 and "espresso" in window.live.predictions.text(),
+             lambda: window.grab().save(str(HERE / "window-live.png"))),
+            (lambda: True, window.stop_live),
+        ]
+
     def tick() -> None:
         if not steps:
             app.quit()

@@ -546,8 +546,8 @@ class MainWindow(QMainWindow):
 
     def _fit_dock_to_tab(self, _index: int) -> None:
         """The Layers dock is about the main model: give its room to the wide tabs (transfer,
-        compare) and bring it back, as the user left it, on the others."""
-        wide = self.tabs.currentWidget() in (self.transfer, self.compare)
+        compare, live) and bring it back, as the user left it, on the others."""
+        wide = self.tabs.currentWidget() in (self.transfer, self.compare, self.live)
         if wide and not self._on_wide_tab:
             self._dock_was_open = self.layers_dock.isVisible()
             self.layers_dock.hide()
