@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel,
                                QListWidget, QListWidgetItem, QMainWindow, QProgressBar, QPushButton,
@@ -14,7 +14,12 @@ from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
-from .trainer import Trainer
+from .window.attribution_tab import HeatmapsPart
+from .window.compare_tab import ComparePart
+from .window.live_tab import LivePart
+from .window.presentation import PresentationPart
+from .window.summary_tab import SummaryPart
+from .window.transfer_tab import TransferPart
 from .views.attribution import AttributionView
 from .views.banner import Banner
 from .views.compare import CompareView
@@ -22,7 +27,6 @@ from .views.features import FeatureView
 from .views.filters import FiltersView
 from .views.image_view import ImageView
 from .views.layer_tree import LayerTree
-from .live import CameraSource, LiveController, VideoSource, cameras, multimedia_problem
 from .views.live import LiveView
 from .views.predictions import PredictionsView
 from .views.presentation import PresentationView
@@ -33,7 +37,8 @@ WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)")
                   ("file", "Load file..."))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, ComparePart, TransferPart,
+                 QMainWindow):
     """Drop an image, see inside the network."""
 
     def __init__(self, engine: Engine, image: str | None = None,
@@ -204,7 +209,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open image...", QKeySequence.StandardKey.Open, self.choose_image,
                      "Open an image file (Ctrl+O); you can also drop files on the window")
         self._action(file_menu, "&Paste image", QKeySequence.StandardKey.Paste, self.paste_image,
@@ -497,293 +502,6 @@ class MainWindow(QMainWindow):
         if self._last_inspection is not None:
             parts.append(f"Inspection: {self._last_inspection.elapsed_ms:.0f} ms")
         self.status.setText("   |   ".join(parts))
-
-    # --- where it looked ---------------------------------------------------------------------
-
-    def explain_class(self, label: str) -> None:
-        """Show the heatmap for ``label`` (a click on a prediction)."""
-        self.attribution.choose_class(label)
-        self.tabs.setCurrentWidget(self.attribution)
-        self._request_attribution()
-
-    def _attribution_params(self) -> dict:
-        view = self.attribution
-        return {"method": view.method_key, "target": view.target_choice, "layer": view.layer_choice,
-                "cmap": view.colormap, "alpha": view.alpha}
-
-    def _request_attribution(self) -> None:
-        """Compute the heatmap for the current choices; a slow method only when its tab shows."""
-        view = self.attribution
-        if self._last_inspection is None or view.method_key is None:
-            return
-        if view.is_slow and self.tabs.currentWidget() is not view:
-            self._attribution_stale = True
-            view.show_message("Slow method: it runs when this tab is shown.", error=False)
-            return
-        self._attribution_stale = False
-        self.settings.setValue("attribution_method", view.method_key)
-        request_id = self._submit("attribute", **self._attribution_params())
-        self._latest["attribution view"] = request_id
-        view.set_busy(True, view.is_slow)
-
-    def _restyle_attribution(self) -> None:
-        if self._last_inspection is not None and self.attribution.method_key is not None:
-            self._latest["attribution view"] = self._submit("restyle", **self._attribution_params())
-
-    def _cancel_attribution(self) -> None:
-        self.engine.cancel_attribution()
-
-    def export_overlay(self) -> None:
-        """File > Export heatmap overlay: the heatmap over the photo, as PNG."""
-        overlay = getattr(self.attribution, "overlay", None)
-        if overlay is None:
-            self.banner.show_message("No heatmap to save yet.", "info")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save heatmap overlay", "cnnscope-heatmap.png",
-                                              "PNG (*.png)")
-        if path:
-            save_png(overlay, path)
-
-    def _fit_dock_to_tab(self, _index: int) -> None:
-        """The Layers dock is about the main model: give its room to the wide tabs (transfer,
-        compare, live) and bring it back, as the user left it, on the others."""
-        wide = self.tabs.currentWidget() in (self.transfer, self.compare, self.live)
-        if wide and not self._on_wide_tab:
-            self._dock_was_open = self.layers_dock.isVisible()
-            self.layers_dock.hide()
-        elif not wide and self._on_wide_tab and self._dock_was_open:
-            self.layers_dock.show()
-        self._on_wide_tab = wide
-
-    # --- live --------------------------------------------------------------------------------
-
-    def _connect_live(self) -> None:
-        self.live_controller = LiveController(self.engine)
-        self.live_controller.shown.connect(self.live.show_frame)
-        self.live_controller.stats.connect(self.live.show_stats)
-        self.live.camera_requested.connect(self.start_camera)
-        self.live.video_requested.connect(self.play_video)
-        self.live.stop_requested.connect(self.stop_live)
-        self.live.mode_changed.connect(lambda mode: setattr(self.live_controller, "mode", mode))
-        self.layers.layer_selected.connect(lambda layer: setattr(self.live_controller, "layer", layer))
-        self._cameras: list = []
-        # Looking for cameras loads Qt Multimedia: after the window is up, not before.
-        QTimer.singleShot(1000, self.discover_cameras)
-
-    def discover_cameras(self) -> None:
-        """List the cameras; with none, the menu entry and the Live tab say so."""
-        self._cameras = cameras()
-        problem = multimedia_problem()
-        self.live.set_cameras([name for name, _ in self._cameras], problem)
-        if not self._cameras:  # the menu says so instead of failing
-            self.camera_action.setText("&Live camera (none found)")
-            self.camera_action.setStatusTip(problem or "No camera is connected")
-            self.camera_action.setToolTip(problem or "No camera is connected")
-
-    def start_camera(self, index: int = 0) -> None:
-        """File > Live camera: inspect the camera's frames (or say there is none)."""
-        if not self._cameras:
-            problem = multimedia_problem()
-            self.banner.show_message(f"No camera available: {problem}" if problem else
-                                     "No camera found: connect one, or use File > Live from a "
-                                     "video file.", "info")
-            return
-        self.start_live(CameraSource(self._cameras[max(0, index)][1]))
-
-    def play_video(self) -> None:
-        """File > Live from a video file."""
-        problem = multimedia_problem()
-        if problem:
-            self.banner.show_message(problem, "info")
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Play a video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")
-        if path:
-            self.start_live(VideoSource(path))
-
-    def start_live(self, source) -> None:
-        """Show ``source``'s frames in the Live tab (any FrameSource: camera, video, frame list)."""
-        self.tabs.setCurrentWidget(self.live)
-        source.stopped.connect(lambda why: self.live.fps.setText(f"{self.live.fps.text()}  stopped: {why}"))
-        self.live_controller.layer = self._layer
-        self.live_controller.attach(source)
-
-    def stop_live(self) -> None:
-        """Stop the camera or video."""
-        self.live_controller.detach()
-
-    # --- presentation mode -------------------------------------------------------------------
-
-    def toggle_presentation(self) -> None:
-        """F11: enter or leave presentation mode."""
-        if self.presentation is not None and self.presentation.isVisible():
-            self.leave_presentation()
-            return
-        if self.presentation is None:
-            self.presentation = PresentationView()
-            self.presentation.step_layer.connect(self.layers.step)
-            self.presentation.toggle_cam.connect(self._toggle_presentation_cam)
-            self.presentation.pick_sample.connect(self._pick_sample)
-            self.presentation.leave.connect(self.leave_presentation)
-        self.presentation.showFullScreen()
-        self.presentation.activateWindow()
-        self.presentation.setFocus()
-        self._refresh_presentation()
-
-    def leave_presentation(self) -> None:
-        """Esc / F11 in presentation mode: back to the window."""
-        if self.presentation is not None:
-            self.presentation.hide()
-        self.activateWindow()
-
-    def _toggle_presentation_cam(self) -> None:
-        view = self.presentation
-        view.showing_cam = not view.showing_cam
-        if view.showing_cam and self.attribution.overlay is None:
-            self._request_attribution()
-        self._refresh_presentation()
-
-    def _pick_sample(self, index: int) -> None:
-        if index < self.strip.count():
-            self.open_path(self.strip.item(index).data(Qt.ItemDataRole.UserRole))
-
-    def _refresh_presentation(self) -> None:
-        view = self.presentation
-        if view is None or not view.isVisible():
-            return
-        result = self._last_inspection
-        if view.showing_cam:
-            middle = self.attribution.overlay
-            title = self.attribution.caption.text().split("<br>")[0]
-        else:
-            middle = self.features.grid.array
-            title = self.features.caption.text()
-        model = getattr(self, "_model_info", {}).get("name", "")
-        view.show_state(self.input_view.array, middle, f"{model}: {title}" if title else model,
-                        result.predictions if result is not None else [])
-
-    # --- summary -----------------------------------------------------------------------------
-
-    def _summary_if_stale(self) -> None:
-        info = getattr(self, "_model_info", None)
-        if (self.tabs.currentWidget() is self.summary and info is not None
-                and self._last_inspection is not None and self.summary.shown_model != info["name"]):
-            self._submit("summary")
-
-    def export_summary(self) -> None:
-        """Save the architecture summary as CSV."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save summary", "cnnscope-summary.csv", "CSV (*.csv)")
-        if path:
-            self._submit("export_summary", path=path)
-
-    # --- compare -----------------------------------------------------------------------------
-
-    def run_comparison(self) -> None:
-        """Run the comparison the compare view describes on the image shown."""
-        source = self._source or self._wanted
-        request = self.compare.request()
-        if source is None:
-            self.compare.status.setText("Open or drop an image first.")
-            return
-        if not 2 <= len(request["models"]) <= 4:
-            self.compare.status.setText("Choose 2 to 4 models.")
-            return
-        self._compared_source = source
-        self.compare.start(request["models"])
-        self._submit("compare", source=source, device=self.device_box.currentData(), **request)
-
-    def _cancel_comparison(self) -> None:
-        self.engine.cancel_compare()
-        self.compare.done(["cancelled"])
-
-    def _compare_if_stale(self) -> None:
-        if self.tabs.currentWidget() is self.compare and (self._source or self._wanted) != self._compared_source:
-            self.run_comparison()
-
-    def export_comparison(self) -> None:
-        """Save the whole comparison as one PNG."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save comparison", "cnnscope-compare.png", "PNG (*.png)")
-        if path:
-            name = Path((self._compared_source or {}).get("path") or "image").name
-            self._submit("export_compare", path=path, title=f"{name}: {self._matching_text()}")
-
-    def _matching_text(self) -> str:
-        request = self.compare.request()
-        return (f"layers matched at relative depth {request['depth']:.2f}" if request["depth"] is not None
-                else f"layers matched at 1/{request['stride']} of the input")
-
-    # --- transfer learning -------------------------------------------------------------------
-
-    def _connect_trainer(self) -> None:
-        self.trainer = Trainer()
-        t, panel = self.trainer, self.transfer
-        t.reading.connect(panel.show_reading)
-        t.data_loaded.connect(panel.show_data)
-        t.batch_done.connect(panel.show_batch)
-        t.epoch_done.connect(panel.show_epoch)
-        t.finished.connect(panel.show_finished)
-        t.failed.connect(panel.show_error)
-        t.saved.connect(self._on_model_saved)
-        t.dataset_made.connect(self._on_dataset_made)
-        panel.start_requested.connect(self.start_training)
-        panel.cancel_requested.connect(t.cancel)
-        panel.save_requested.connect(self.save_trained_model)
-        panel.open_requested.connect(self.open_trained_model)
-        panel.browse_requested.connect(self._browse_dataset)
-        panel.make_dataset_requested.connect(self.make_sample_dataset)
-        self._trained_path: str | None = None
-
-    def start_training(self) -> None:
-        """Train the shown model on the chosen folder with the panel's plan and settings."""
-        info = getattr(self, "_model_info", None)
-        folder = self.transfer.folder.text().strip()
-        if info is None:
-            self.transfer.show_error("No model is loaded yet.")
-            return
-        if not folder:
-            self.transfer.show_error("Choose a folder of images first (one subfolder per class), "
-                                     "or make the sample dataset.")
-            return
-        self.transfer.set_running(True)
-        self.transfer.status.setText("reading images...")
-        self.trainer.start(info["name"], info["weights"], folder, self.transfer.plan(),
-                           self.transfer.config(), self.device_box.currentData())
-
-    def save_trained_model(self) -> None:
-        """Save the last run as a checkpoint file the model chooser can open."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save fine-tuned model", "cnnscope-finetuned.pt",
-                                              "cnnscope checkpoint (*.pt)")
-        if path:
-            self.trainer.save(path)
-
-    def _on_model_saved(self, path: str) -> None:
-        self._trained_path = path
-        self.transfer.status.setText(f"saved {path}")
-        self.transfer.open.setEnabled(True)
-
-    def open_trained_model(self) -> None:
-        """Load the saved checkpoint into the viewer: its classes, maps and heatmaps."""
-        if self._trained_path:
-            self._weights_file = self._trained_path
-            self._load_selected(weights=self._trained_path)
-            self.tabs.setCurrentWidget(self.features)
-
-    def _browse_dataset(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Image folder (one subfolder per class)")
-        if folder:
-            self.transfer.folder.setText(folder)
-
-    def make_sample_dataset(self) -> None:
-        """Draw the sample dataset into a folder the user picks (File menu or the panel)."""
-        parent = QFileDialog.getExistingDirectory(self, "Where to put the sample dataset")
-        if parent:
-            self.tabs.setCurrentWidget(self.transfer)
-            self.transfer.status.setText("drawing the sample dataset...")
-            self.trainer.make_dataset(str(Path(parent) / "cnnscope-shapes"))
-
-    def _on_dataset_made(self, folder: str) -> None:
-        self.transfer.folder.setText(folder)
-        self.transfer.status.setText(f"sample dataset ready in {folder}: three shapes the demo model "
-                                     "never saw. Press Train.")
 
     # --- images in ---------------------------------------------------------------------------
 

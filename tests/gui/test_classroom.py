@@ -98,9 +98,9 @@ def test_live_frames_are_dropped_while_the_engine_is_busy_and_fps_is_counted(win
 
 
 def test_no_camera_is_said_in_the_menu(window, qtbot, monkeypatch):
-    from cnnscope.gui import main_window
+    from cnnscope.gui.window import live_tab
 
-    monkeypatch.setattr(main_window, "cameras", lambda: [])
+    monkeypatch.setattr(live_tab, "cameras", lambda: [])
     window.discover_cameras()
     assert "none found" in window.camera_action.text()
     window.start_camera()
@@ -125,3 +125,10 @@ def test_a_video_file_feeds_the_live_view(window, qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: window.live_controller.shown_count >= 5, timeout=WAIT_MS)
     assert window.live.frame.array.shape == (96, 96, 3)
     window.stop_live()
+
+
+def test_cameras_are_looked_for_only_when_the_user_goes_near_them(window):
+    assert window._cameras is None  # nothing asked of Qt Multimedia at start-up
+    window.tabs.setCurrentWidget(window.live)
+    assert window._cameras is not None
+    assert window.live.camera.count() >= 1  # cameras, or a line saying there are none

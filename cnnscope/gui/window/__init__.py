@@ -1,0 +1,1 @@
+"""The main window's parts, one per tab or mode (mixins of MainWindow)."""
