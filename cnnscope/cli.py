@@ -285,7 +285,7 @@ def safe_name(text: str) -> str:
 
 
 def _compare(args, parser) -> int:
-    from .core.compare import comparison_figure, make_column, shared_target
+    from .core.compare import comparison_figure, explained_class, make_column
     from .core.devices import pick_device
     from .core.images import open_image
     from .core.inspect import inspect
@@ -303,11 +303,10 @@ def _compare(args, parser) -> int:
         loaded = load_model_with_bar(name, weights or args.weights)
         result = inspect(loaded, image, device)
         runs.append((loaded, result))
-    targets = shared_target([loaded.labels for loaded, _ in runs],
-                            [result.predictions[0].label for _, result in runs], args.target)
+    first = (runs[0][0].labels, runs[0][1].predictions[0].label)
     columns = []
-    for (loaded, result), target in zip(runs, targets):
-        explain = target or args.target
+    for loaded, result in runs:
+        explain = explained_class(loaded.labels, first, args.target)
         column = make_column(loaded, result, args.cam, explain, args.depth, args.stride)
         columns.append(column)
         print(f"{loaded.name:<18} {result.predictions[0].probability:7.2%} {result.predictions[0].label:<24} "

@@ -104,14 +104,17 @@ class Column:
     notes: list[str] = field(default_factory=list)
 
 
-def shared_target(label_sets: list[tuple[str, ...]], tops: list[str], target: str | None) -> list[str | None]:
-    """The class each column explains: ``target`` where a model knows it; without one, the first
-    model's top class when all models share a label set, else each model's own top (None)."""
-    if target is not None:
-        return [target if target.lower() in (l.lower() for l in labels) else None for labels in label_sets]
-    if all(labels == label_sets[0] for labels in label_sets):
-        return [tops[0]] * len(label_sets)
-    return [None] * len(label_sets)
+def explained_class(labels: tuple[str, ...], first: tuple[tuple[str, ...], str] | None,
+                    target: str | None) -> str | None:
+    """The class a column explains: ``target`` when one is asked for (make_column notes a model
+    that lacks it); else the first column's top class for a model with the first model's label
+    set (first = (its labels, its top class)); else None, the model's own top class. Decided
+    column by column, so each can be painted as soon as it is ready."""
+    if target:
+        return target
+    if first is not None and labels == first[0]:
+        return first[1]
+    return None
 
 
 def comparison_figure(columns: list[Column], path, title: str = "") -> None:

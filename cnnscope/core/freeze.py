@@ -136,14 +136,9 @@ def make_plan(module: nn.Module, preset: str, n: int | None = None,
 
 def apply_plan(module: nn.Module, plan: FreezePlan) -> ParameterCounts:
     """Set ``requires_grad`` on every parameter as the plan says; return the counts."""
-    counts = ParameterCounts()
     for name, p in module.named_parameters():
         p.requires_grad_(plan.is_trainable(name))
-        if p.requires_grad:
-            counts.trainable += p.numel()
-        else:
-            counts.frozen += p.numel()
-    return counts
+    return count_parameters(module, plan)
 
 
 def count_parameters(module: nn.Module, plan: FreezePlan) -> ParameterCounts:

@@ -398,7 +398,7 @@ class Engine(QObject):
         image = self._compare_image[1]
         target_device = pick_device(device)
         self._compare_columns = {}
-        first: dict = {}  # the first model's labels and top class: the class every column explains
+        first: list = []  # (labels, top class) of the first column made: what the others explain
         for index, key in enumerate(wanted):
             if "compare" in self._pending:
                 return  # a newer comparison makes the rest of this one stale
@@ -413,16 +413,16 @@ class Engine(QObject):
                     index, key[0], key[1], "", (0, 0, 0), [], "", None, None, "", [], str(exc)))
                 continue
             if not first:
-                first.update(labels=column[1], top=column[2])
+                first.append((column[1], column[2]))
             self.compare_column.emit(request_id, column[0])
         self.compare_done.emit(request_id, notes)
 
     def _compare_one(self, request_id, index, key, image, image_key, target_device, method, target,
-                     depth, stride, first: dict):
+                     depth, stride, first: list):
         """One column of a comparison: (CompareColumn, the model's labels, its top class)."""
         import torch
 
-        from cnnscope.core.compare import make_column
+        from cnnscope.core.compare import explained_class, make_column
         from cnnscope.core.inspect import inspect, prepare
         from cnnscope.core.weights import load_model
 
@@ -446,7 +446,7 @@ class Engine(QObject):
             if target_device.type == "cuda":
                 peak = torch.cuda.max_memory_allocated(target_device)
             self._compare_cache[(key, image_key)] = inspection
-        explain = target or (first["top"] if first and loaded.labels == first["labels"] else None)
+        explain = explained_class(loaded.labels, first[0] if first else None, target)
         column = make_column(loaded, inspection, method, explain, depth, stride, peak)
         f = column.facts
         self._compare_columns[index] = column
