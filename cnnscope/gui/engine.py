@@ -224,7 +224,8 @@ class Engine(QObject):
             from cnnscope.core.attribution import METHODS
             from cnnscope.core.devices import available_devices
             from cnnscope.core.freeze import PRESETS
-            from cnnscope.core.models import DEFAULT_COMPARISON, REGISTRY, model_names
+            from cnnscope.core.models import DEFAULT_COMPARISON, DEFAULT_MODEL, REGISTRY
+            from cnnscope.core.models import model_names
             from cnnscope.core.weights import is_available_offline
         finally:
             gc.enable()
@@ -234,7 +235,8 @@ class Engine(QObject):
                                    REGISTRY[n].num_params,
                                    is_available_offline(REGISTRY[n])) for n in model_names()],
                         available_devices(), {"methods": list(METHODS.values()), "presets": PRESETS,
-                                              "comparison": DEFAULT_COMPARISON})
+                                              "comparison": DEFAULT_COMPARISON,
+                                              "default_model": DEFAULT_MODEL})
         while True:
             with self._wake:
                 while not self._pending and not self._stop:
@@ -276,7 +278,7 @@ class Engine(QObject):
                                             "cam_layer": loaded.spec.cam_layer,
                                             "cam_refusal": cam_refusal(loaded.spec),
                                             "freeze": freeze_layout(loaded.module),
-                                            "weights": weights})
+                                            "weights": weights, "device_choice": device})
 
     def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
                     name: str = "image") -> None:

@@ -54,6 +54,9 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._wanted: dict | None = None  # the newest image asked for (may still be pending)
         self._models: list = []
         self._weights_file: str | None = None
+        self._model_info: dict | None = None  # the model the views show (None until one loads)
+        self._loading: str | None = None  # the model of the newest load request
+        self._default_model: str | None = None
         self._layer: str | None = self.settings.value("layer", None)
         self._last_inspection = None
         self._shown_layers: list = []
@@ -324,6 +327,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
 
     def _on_ready(self, models: list, devices: list, catalogue: dict) -> None:
         self._models = models
+        self._default_model = catalogue["default_model"]
         methods = catalogue["methods"]
         self.attribution.set_methods(methods, self.settings.value("attribution_method", methods[0].key))
         self.transfer.set_presets(catalogue["presets"])
@@ -371,18 +375,40 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         choice = weights or self.weights_box.currentData()
         if choice == "file":
             choice = self._weights_file or "pretrained"
-        shown = choice if choice in ("pretrained", "random") else "file"
-        file_index = self.weights_box.findData("file")
-        self.weights_box.setItemText(file_index, f"File: {Path(choice).name}" if shown == "file"
-                                     else "Load file...")
-        self.weights_box.setCurrentIndex(self.weights_box.findData(shown))  # what is really loaded
+        self._show_weights_choice(choice)
         self.banner.hide()  # a new choice: the last message no longer applies
         self.status.setText(f"loading {name}...")
+        self._loading = name
         self._submit("load", name=name, weights=choice, device=self.device_box.currentData())
         info = next((m for m in self._models if m.name == name), None)
         if choice == "pretrained" and info is not None and not info.weights_offline:
             self.download.setRange(0, 0)
             self._show_download(True)
+
+    def _show_weights_choice(self, choice: str) -> None:
+        """Show ``choice`` ("pretrained", "random" or a file path) in the weights box."""
+        shown = choice if choice in ("pretrained", "random") else "file"
+        file_index = self.weights_box.findData("file")
+        self.weights_box.setItemText(file_index, f"File: {Path(choice).name}" if shown == "file"
+                                     else "Load file...")
+        self.weights_box.setCurrentIndex(self.weights_box.findData(shown))
+
+    def _show_loaded_choice(self) -> None:
+        """Put the toolbar back on the model that is really loaded (after a failed or cancelled
+        load the boxes would otherwise name a model the views do not show)."""
+        info = self._model_info
+        if info is None:
+            return
+        self.model_box.setCurrentIndex(self.model_box.findData(info["name"]))
+        self._show_weights_choice(info["weights"])
+        self.device_box.setCurrentIndex(max(0, self.device_box.findData(info["device_choice"])))
+
+    def _load_named(self, name: str, weights: str | None = None) -> None:
+        self.model_box.setCurrentIndex(self.model_box.findData(name))
+        if weights is None:
+            self._choose_weights_file()
+        else:
+            self._load_selected(weights=weights)
 
     def _on_progress(self, request_id: int, done: int, total: int) -> None:
         if request_id == self._latest.get("attribute"):
@@ -403,6 +429,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self.engine.cancel_load()
         self._latest.pop("load", None)
         self._hide_download()
+        self._show_loaded_choice()
         self.status.setText("download cancelled; the previous model stays")
 
     def _hide_download(self) -> None:
@@ -485,9 +512,16 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self.compare.status.setText(f"<span style='color:#c92a2a'>{message}</span>")
         elif kind == "load":
             self._hide_download()
+            failed = self._loading or ""
+            if self._model_info is None and failed != self._default_model and self._default_model:
+                # nothing to keep showing (a first launch whose remembered model is gone): the
+                # bundled demo always loads, so the window is never left empty
+                message += f" Showing the bundled {self._default_model} model meanwhile."
+                self._load_named(self._default_model, "pretrained")
             self.banner.show_message(message, "error", actions=(
-                ("Load weights file...", self._choose_weights_file),
-                ("Use untrained weights", self._use_untrained)))
+                ("Load weights file...", lambda: self._load_named(failed)),
+                ("Use untrained weights", lambda: self._load_named(failed, "random"))))
+            self._show_loaded_choice()
             self._update_status()
         else:
             if kind == "inspect":
@@ -495,7 +529,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self.banner.show_message(message, "error")
 
     def _update_status(self) -> None:
-        info = getattr(self, "_model_info", None)
+        info = self._model_info
         if info is None:
             return
         parts = [f"Device: {info['device']}", f"Model: {info['name']} ({info['weights_label']})"]
@@ -581,6 +615,8 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self._weights_file = path
             self.weights_box.setCurrentIndex(self.weights_box.findData("file"))
             self._load_selected(weights=path)
+        else:  # the dialog was closed: the toolbar names what is loaded again
+            self._show_loaded_choice()
 
     def _use_untrained(self) -> None:
         self.weights_box.setCurrentIndex(self.weights_box.findData("random"))

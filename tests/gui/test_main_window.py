@@ -118,7 +118,30 @@ def test_offline_download_failure_offers_the_alternatives(make_window, qtbot, mo
     buttons = [b.text() for b in window.banner._actions]
     assert buttons == ["Load weights file...", "Use untrained weights"]
     assert "demo_shapes" in window.status.text()  # the previous model stays
+    # and the toolbar names it again, not the model that failed
+    assert window.model_box.currentData() == "demo_shapes"
+    assert window.weights_box.currentData() == "pretrained"
     qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
+
+
+def test_first_launch_whose_remembered_model_is_gone_shows_the_demo(make_window, qtbot, tmp_path,
+                                                                     isolated_torch_home, no_network):
+    from PySide6.QtCore import QSettings
+
+    remembered = QSettings(str(tmp_path / "gone.ini"), QSettings.Format.IniFormat)
+    remembered.setValue("model", "resnet18")  # last session's model, its weights since deleted
+    remembered.setValue("weights", "pretrained")
+    remembered.sync()
+    window = make_window(image=str(SAMPLES / "shape_star.png"), settings_file="gone.ini")
+    qtbot.waitUntil(lambda: _top(window) == "star", timeout=WAIT_MS)  # never an empty window
+    assert "could not be fetched" in window.banner.text() and "demo_shapes" in window.banner.text()
+    assert window.model_box.currentData() == "demo_shapes"
+    # the banner's buttons still act on the model the user wanted
+    untrained = next(b for b in window.banner._actions if b.text() == "Use untrained weights")
+    qtbot.mouseClick(untrained, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "resnet18" in window.status.text() and "untrained" in window.status.text(),
+                    timeout=WAIT_MS)
+    assert window.model_box.currentData() == "resnet18"
 
 
 def test_settings_remember_model_and_layer(make_window, qtbot):

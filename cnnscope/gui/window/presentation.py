@@ -56,6 +56,6 @@ class PresentationPart:
         else:
             middle = self.features.grid.array
             title = self.features.caption.text()
-        model = getattr(self, "_model_info", {}).get("name", "")
+        model = (self._model_info or {}).get("name", "")
         view.show_state(self.input_view.array, middle, f"{model}: {title}" if title else model,
                         result.predictions if result is not None else [])

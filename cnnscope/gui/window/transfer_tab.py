@@ -35,7 +35,7 @@ class TransferPart:
 
     def start_training(self) -> None:
         """Train the shown model on the chosen folder with the panel's plan and settings."""
-        info = getattr(self, "_model_info", None)
+        info = self._model_info
         folder = self.transfer.folder.text().strip()
         if info is None:
             self.transfer.show_error("No model is loaded yet.")
