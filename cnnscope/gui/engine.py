@@ -224,8 +224,12 @@ class Engine(QObject):
             from cnnscope.core.attribution import METHODS
             from cnnscope.core.devices import available_devices
             from cnnscope.core.freeze import PRESETS
-            from cnnscope.core.models import DEFAULT_COMPARISON, DEFAULT_MODEL, REGISTRY
-            from cnnscope.core.models import model_names
+            from cnnscope.core.models import (
+                DEFAULT_COMPARISON,
+                DEFAULT_MODEL,
+                REGISTRY,
+                model_names,
+            )
             from cnnscope.core.weights import is_available_offline
         finally:
             gc.enable()
