@@ -120,6 +120,7 @@ class CompareColumn:
     facts: str
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # this column could not be made (offline weights...): why
+    weights_missing: bool = False  # the error is that its weights could not be had
 
 
 class Engine(QObject):
@@ -385,7 +386,7 @@ class Engine(QObject):
     def _do_compare(self, request_id: int, models: list, source: dict, depth: float | None,
                     stride: float | None, method: str, target: str | None, device: str) -> None:
         from cnnscope.core.devices import pick_device
-        from cnnscope.core.errors import CnnscopeError
+        from cnnscope.core.errors import CnnscopeError, WeightsError
         from cnnscope.core.images import decode_image, open_image
 
         self._cancel_compare.clear()
@@ -416,7 +417,8 @@ class Engine(QObject):
                                            method, target, depth, stride, first)
             except CnnscopeError as exc:  # this column only: the others still come
                 self.compare_column.emit(request_id, CompareColumn(
-                    index, key[0], key[1], "", (0, 0, 0), [], "", None, None, "", [], str(exc)))
+                    index, key[0], key[1], "", (0, 0, 0), [], "", None, None, "", [], str(exc),
+                    isinstance(exc, WeightsError)))
                 continue
             if not first:
                 first.append((column[1], column[2]))

@@ -75,6 +75,14 @@ def test_a_model_without_weights_fails_in_its_column_only(window, qtbot, isolate
     qtbot.waitUntil(lambda: view.columns[1].result is not None, timeout=WAIT_MS)
     assert view.columns[0].result is None and "untrained" in view.columns[0].header.text()
     assert view.columns[1].result.model == "demo_shapes"
+    # the failed column is its reason alone, with no empty picture frames under it
+    assert not view.columns[0].heat.isVisibleTo(view) and view.columns[1].heat.isVisibleTo(view)
+    # one click compares the architectures untrained instead
+    qtbot.waitUntil(lambda: "untrained'>" in view.status.text(), timeout=WAIT_MS)
+    view.status.linkActivated.emit("untrained")
+    qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
+    assert view.weights.currentData() == "random" and view.columns[0].heat.isVisibleTo(view)
+    assert "untrained" not in view.status.text()
 
 
 def test_wide_tabs_borrow_the_layers_dock_room_and_give_it_back(window, qtbot):

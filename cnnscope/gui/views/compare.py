@@ -44,14 +44,22 @@ class CompareColumnView(QWidget):
         self.header.setText(f"<b>{name}</b>: working...")
         for label in (self.facts, self.predictions, self.heat_title, self.layer_title):
             label.setText("")
+        self._show_pictures(True)
+
+    def _show_pictures(self, shown: bool) -> None:
+        # a column that failed shows its reason alone, not two empty frames under it
+        self.heat.setVisible(shown)
+        self.grid.setVisible(shown)
 
     def show(self, column) -> None:  # noqa: A003 - QWidget.show is not used on columns directly
         """Paint an engine CompareColumn (or say why it could not be made)."""
         if column.error:
             self.result = None
             self.header.setText(f"<b>{column.model}</b>: <span style='color:#c92a2a'>{column.error}</span>")
+            self._show_pictures(False)
             return
         self.result = column
+        self._show_pictures(True)
         self.header.setText(f"<b>{column.model}</b> ({column.weights})")
         self.facts.setText(column.facts + "".join(f"<br><i>{n}</i>" for n in column.notes))
         self.predictions.setText("<br>".join(f"{p:6.1%} &nbsp;{label}" for label, p in column.predictions))
@@ -103,6 +111,8 @@ class CompareView(QWidget):
         self.cancel.setEnabled(False)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.linkActivated.connect(self._status_link)
+        self._weights_missing = False
         top = QHBoxLayout()
         top.addWidget(QLabel("Models"))
         for box in self.model_boxes:
@@ -156,8 +166,14 @@ class CompareView(QWidget):
                 "stride": None if by_depth else self.resolution.currentData(),
                 "method": self.method.currentData(), "target": self.target.text().strip() or None}
 
+    def _status_link(self, link: str) -> None:
+        if link == "untrained":
+            self.weights.setCurrentIndex(self.weights.findData("random"))
+            self.run_requested.emit()
+
     def start(self, models: list) -> None:
         """A comparison begins: show which columns are coming."""
+        self._weights_missing = False
         for i, column in enumerate(self.columns):
             column.setVisible(i < len(models))
             if i < len(models):
@@ -167,6 +183,7 @@ class CompareView(QWidget):
 
     def show_column(self, column) -> None:
         """Paint one finished column."""
+        self._weights_missing |= column.weights_missing
         self.columns[column.index].show(column)
 
     def done(self, notes: list[str]) -> None:
@@ -175,7 +192,14 @@ class CompareView(QWidget):
         for column in self.columns:
             if column.result is None and column.header.text().endswith("working..."):
                 column.header.setText(column.header.text().replace("working...", "cancelled"))
-        self.status.setText("; ".join(notes) if notes else "")
+        text = "; ".join(notes)
+        if self._weights_missing and self.weights.currentData() == "pretrained":
+            # offline without cached weights (a classroom, say): the architectures can still be
+            # compared, so offer that in one click rather than leave only error messages
+            text = ("Some pretrained weights are not on this computer. "
+                    "<a href='untrained'>Compare the architectures with untrained weights</a>, or "
+                    "download them once with an internet connection." + (f" ({text})" if text else ""))
+        self.status.setText(text)
 
     def show_progress(self, done: int, total: int) -> None:
         """A model being downloaded for a column."""
