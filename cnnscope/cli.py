@@ -465,7 +465,10 @@ def load_model_with_bar(name: str, weights: str):
     """load_model with the download progress bar on stderr."""
     from .core.weights import load_model
 
-    return load_model(name, weights, progress=_progress_bar(f"downloading {name} weights"))
+    loaded = load_model(name, weights, progress=_progress_bar(f"downloading {name} weights"))
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return loaded
 
 
 def _models(args, parser) -> int:

@@ -28,6 +28,7 @@ from torch import nn
 
 from .checkpoint import is_checkpoint
 from .errors import ModelError, WeightsError
+from .identify import identify
 from .models import ModelSpec, get_spec
 from .resources import assets_dir
 
@@ -54,6 +55,7 @@ class LoadedModel:
     source: str  # "pretrained" | "bundled" | "random" | "file"
     weights_label: str  # what the UI shows, e.g. "ImageNet weights (IMAGENET1K_V1)"
     meta: dict[str, Any]  # from the checkpoint (training record...), shown to the user
+    notes: list[str] = field(default_factory=list)  # what the user should know about this load
     # Worked out by inspect() on first use: the traced graph (None if the model cannot be traced)
     # and the module structure it was traced from, outputs that in-place ops overwrite when hooks
     # are used instead, and the layer table (the same for every image: inputs are one size).
@@ -294,7 +296,26 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
         spec = early_features_spec(spec, cut_after)
     else:
         module = _build_uninitialised(spec, len(classes))
-    fit_state_dict(module, content["state_dict"], spec, path.name)
+    notes: list[str] = []
+    try:
+        fit_state_dict(module, content["state_dict"], spec, path.name)
+    except WeightsError:
+        if content["arch"]:
+            raise
+        # a bare state_dict names no architecture: it may be another model's, or have another head
+        found = identify(content["state_dict"], spec)
+        if found is None:
+            raise
+        spec, count = found
+        if spec.name != name:
+            notes.append(f"'{path.name}' holds {spec.name} weights, not {name}'s: loaded as {spec.name}.")
+        classes = spec.labels
+        if count != len(classes):
+            classes = tuple(f"class {i}" for i in range(count))
+            notes.append(f"'{path.name}' has a {count}-class head, not {spec.name}'s standard one; "
+                         "a bare state_dict has no class names, so they are numbered.")
+        module = _build_uninitialised(spec, count)
+        fit_state_dict(module, content["state_dict"], spec, path.name)
     if source == "pretrained":
         label = f"ImageNet weights ({spec.weights.name})"
     elif source == "bundled":
@@ -302,4 +323,4 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
     else:
         label = f"weights from {path.name}"
     return LoadedModel(spec, prepare_for_inspection(module), classes, source, label,
-                       dict(content["meta"]))
+                       dict(content["meta"]), notes)

@@ -283,7 +283,8 @@ class Engine(QObject):
                                             "cam_layer": loaded.spec.cam_layer,
                                             "cam_refusal": cam_refusal(loaded.spec),
                                             "freeze": freeze_layout(loaded.module),
-                                            "weights": weights, "device_choice": device})
+                                            "weights": weights, "device_choice": device,
+                                            "notes": list(loaded.notes)})
 
     def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
                     name: str = "image") -> None:

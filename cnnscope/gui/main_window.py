@@ -446,6 +446,9 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         if self.weights_box.currentData() != "file":
             self.settings.setValue("weights", self.weights_box.currentData())
         self._model_info = info
+        self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
+        if info["notes"]:
+            self.banner.show_message(" ".join(info["notes"]), "info")
         self.predictions.set_classes(info["labels"])
         self.attribution.set_model(info["labels"], info["cam_layer"], info["cam_refusal"])
         self.transfer.set_model(info["freeze"], info["name"])

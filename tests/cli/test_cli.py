@@ -249,3 +249,18 @@ def test_summary_prints_the_table_and_writes_csv(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "features.block1.conv" in printed and "total: " in printed and "stages: 96 px" in printed
     assert out.read_text().startswith("layer,type,output shape")
+
+
+def test_render_says_when_a_weights_file_is_another_architectures(tmp_path, capsys):
+    import torch
+
+    from cnnscope.core.weights import load_model
+
+    file = tmp_path / "shapes.pth"
+    torch.save(load_model("demo_shapes", "pretrained").module.state_dict(), file)
+    out = tmp_path / "out"
+    assert main(["render", "--model", "vgg11", "--weights", str(file),
+                 "--image", str(SAMPLES / "shape_star.png"), "--out", str(out)]) == 0
+    assert "holds demo_shapes weights, not vgg11's" in capsys.readouterr().err
+    record = json.loads((out / "predictions.json").read_text())
+    assert record["model"] == "demo_shapes" and record["predictions"][0]["label"] == "star"

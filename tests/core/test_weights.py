@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 from cnnscope.core import weights
 from cnnscope.core.checkpoint import make_checkpoint, save_atomic
@@ -79,10 +80,26 @@ def test_mismatched_state_dict_lists_missing_unexpected_and_shapes(tmp_path):
     assert "fc.weight: file (10, 512) vs model (1000, 512)" in msg
 
 
-def test_weights_for_another_architecture_are_refused(tmp_path):
-    torch.save(weights.load_model("demo_shapes", "random").module.state_dict(), tmp_path / "d.pt")
-    with pytest.raises(WeightsError, match="does not fit resnet18"):
-        weights.load_model("resnet18", str(tmp_path / "d.pt"))
+def test_a_bare_state_dict_of_another_architecture_loads_as_that_one(tmp_path):
+    demo = weights.load_model("demo_shapes", "pretrained").module.state_dict()
+    torch.save(demo, tmp_path / "d.pt")
+    loaded = weights.load_model("resnet18", str(tmp_path / "d.pt"))  # the wrong model chosen
+    assert loaded.name == "demo_shapes" and loaded.labels == get_spec("demo_shapes").labels
+    assert loaded.notes == ["'d.pt' holds demo_shapes weights, not resnet18's: loaded as demo_shapes."]
+    assert all(torch.equal(v, demo[k]) for k, v in loaded.module.state_dict().items())
+
+
+def test_a_bare_state_dict_with_a_retrained_head_gets_numbered_classes(tmp_path):
+    torch.manual_seed(0)
+    trained = torchvision.models.resnet18(num_classes=10)
+    torch.save(trained.state_dict(), tmp_path / "r18-10.pth")
+    loaded = weights.load_model("resnet18", str(tmp_path / "r18-10.pth"))
+    assert loaded.name == "resnet18" and loaded.module.fc.out_features == 10
+    assert loaded.labels == tuple(f"class {i}" for i in range(10))
+    assert "10-class head" in loaded.notes[0]
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(x), trained.eval()(x), atol=1e-5)
 
 
 class _Evil:

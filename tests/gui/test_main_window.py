@@ -353,3 +353,21 @@ def test_toolbar_and_view_choices_have_menu_entries(window, qtbot):
     assert window.features.sort_key == "mean"
     _action(window, "magma").trigger()
     assert window.features.colormap == "magma"
+
+
+def test_weights_file_of_another_architecture_switches_the_toolbar(window, qtbot, tmp_path, monkeypatch):
+    import torch
+
+    from cnnscope.core.weights import load_model
+    from cnnscope.gui import main_window
+
+    file = tmp_path / "shapes.pth"  # a bare state_dict: it names no architecture
+    torch.save(load_model("demo_shapes", "pretrained").module.state_dict(), file)
+    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))  # the wrong one
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda *a, **k: (str(file), ""))
+    window._choose_weights_file()
+    qtbot.waitUntil(lambda: "shapes.pth" in window.status.text(), timeout=WAIT_MS)
+    assert "demo_shapes" in window.status.text() and window.model_box.currentData() == "demo_shapes"
+    assert "holds demo_shapes weights" in window.banner.text()
+    assert window.weights_box.currentText() == "File: shapes.pth"
+    qtbot.waitUntil(lambda: _top(window) == "circle", timeout=WAIT_MS)  # the first sample
