@@ -7,12 +7,19 @@ traced graph returning the same outputs runs at 1.02-1.09x (benchmarks/inspect.p
 Why torch.fx directly rather than torchvision's ``create_feature_extractor``: that tool always
 treats ``torchvision.ops`` modules (Conv2dNormActivation, SqueezeExcitation) as opaque leaves, which
 hides the convolution, norm and activation inside every MobileNet and EfficientNet block.
+
+Tracing and threads: while torch.fx traces, it swaps ``nn.Module.__call__`` and ``__getattr__`` for
+the whole process, so a model running on another thread (the trainer's, while the engine traces a
+newly loaded model) would be traced by mistake and fail. Our tracer passes other threads' calls
+straight through, and one lock keeps two traces from patching over each other. Every trace in
+cnnscope goes through this tracer, the training cut included (:func:`trace_until`).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import threading
 
 import torch
 import torchvision
@@ -22,14 +29,34 @@ _OUT_OF_PLACE = {operator.iadd: operator.add, operator.isub: operator.sub,
                  operator.imul: operator.mul, operator.itruediv: operator.truediv}
 
 
+_TRACING = threading.Lock()  # one trace at a time: each patches nn.Module for the whole process
+
+
 class _ScopeTracer(fx.Tracer):
     """Records, on every node, the qualified name of the module whose forward created it."""
 
     def __init__(self) -> None:
         super().__init__(autowrap_modules=(math, torchvision.ops))
         self.module_path = ""
+        self._thread: int | None = None
+
+    def trace(self, root, concrete_args=None):
+        """Trace ``root`` on this thread (see the module docstring on threads)."""
+        with _TRACING:
+            self._thread = threading.get_ident()
+            try:
+                return super().trace(root, concrete_args)
+            finally:
+                self._thread = None
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if threading.get_ident() != self._thread:
+            return attr_val  # another thread's model reading its own attribute
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def call_module(self, m, forward, args, kwargs):
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)  # another thread's model: run it, do not trace it
         outer, self.module_path = self.module_path, self.path_of_module(m)
         try:
             return super().call_module(m, forward, args, kwargs)
@@ -164,21 +191,26 @@ def remove_in_place_ops(graph: fx.Graph) -> None:
             node.kwargs = {**node.kwargs, "inplace": False}
 
 
+def _trace_module_outputs(module: nn.Module) -> tuple[fx.Graph, dict[str, fx.Node]]:
+    """``module``'s graph (traced in eval mode) and, per submodule name, the node of its output."""
+    graph = _ScopeTracer().trace(module.eval())
+    modules = {name for name, _ in module.named_modules() if name}
+    last: dict[str, fx.Node] = {}
+    for node in graph.nodes:  # execution order: a module's last node is its output
+        scope = node.meta.get("cnnscope_module", "")
+        while scope:
+            if scope in modules:
+                last[scope] = node
+            scope = scope.rpartition(".")[0]
+    return graph, last
+
+
 def trace_every_output(module: nn.Module) -> TracedModel | None:
     """A traced twin of ``module`` (eval mode) returning every submodule's output, or None when the
     model cannot be traced symbolically (the caller then uses hooks)."""
     try:
-        tracer = _ScopeTracer()
-        graph = tracer.trace(module.eval())
+        graph, last = _trace_module_outputs(module)
         output = next(n for n in graph.nodes if n.op == "output")
-        modules = {name for name, _ in module.named_modules() if name}
-        last: dict[str, fx.Node] = {}
-        for node in graph.nodes:  # execution order: a module's last node is its output
-            scope = node.meta.get("cnnscope_module", "")
-            while scope:
-                if scope in modules:
-                    last[scope] = node
-                scope = scope.rpartition(".")[0]
         names = [n for n, _ in module.named_modules() if n in last]
         output.args = ((output.args[0], *(last[n] for n in names)),)
         remove_in_place_ops(graph)
@@ -186,3 +218,25 @@ def trace_every_output(module: nn.Module) -> TracedModel | None:
         return TracedModel(fx.GraphModule(module, graph), names)
     except Exception:  # any tracing failure: fall back to hooks
         return None
+
+
+def trace_until(module: nn.Module, layer: str) -> fx.GraphModule:
+    """``module`` up to submodule ``layer``: a graph module returning that layer's output, holding
+    only the submodules that run before it (their names, so state_dict keys, unchanged).
+
+    Raises KeyError when ``layer`` is not a submodule that runs, and whatever torch.fx raises when
+    the model cannot be traced."""
+    was_training = module.training
+    try:
+        graph, last = _trace_module_outputs(module)
+    finally:
+        module.train(was_training)
+    output = next(n for n in graph.nodes if n.op == "output")
+    output.args = (last[layer],)
+    remove_in_place_ops(graph)
+    body = fx.GraphModule(module, graph)
+    body.graph.eliminate_dead_code()  # needs the owning module: it asks modules if calls are pure
+    body.delete_all_unused_submodules()
+    body.graph.lint()
+    body.recompile()
+    return body.train(was_training)

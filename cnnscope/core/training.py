@@ -26,6 +26,7 @@ from .errors import DatasetError, ModelError
 from .freeze import FreezePlan, apply_plan, head_name, replace_head, set_train_mode
 from .models import ModelSpec
 from .preprocess import Preprocessing
+from .tracing import trace_until
 
 
 @dataclass
@@ -106,22 +107,25 @@ class EarlyFeaturesNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores for a batch."""
-        features = self.body(x)["features"]
+        features = self.body(x)
         return self.head(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
 
 
 def cut_network(module: nn.Module, cut_after: str, input_size: int, num_classes: int) -> EarlyFeaturesNet:
-    """``module`` up to block ``cut_after`` (torchvision's feature extractor), then a new head."""
-    from torchvision.models.feature_extraction import create_feature_extractor
+    """``module`` up to block ``cut_after``, then a new head.
 
+    The body is our own traced graph (core/tracing.py), not torchvision's feature extractor: its
+    tracer would also catch the engine thread's model running an inspection meanwhile."""
     try:
-        body = create_feature_extractor(module, return_nodes={cut_after: "features"})
+        body = trace_until(module, cut_after)
+    except KeyError:
+        raise ModelError(f"Cannot cut this network after '{cut_after}': no such block runs.") from None
     except Exception as exc:  # noqa: BLE001 - torch.fx reports untraceable code in many ways
         raise ModelError(f"Cannot cut this network after '{cut_after}': {exc}") from None
     was_training = body.training
     with torch.no_grad():
         probe = body.eval()(torch.zeros(1, 3, input_size, input_size,
-                                        device=next(module.parameters()).device))["features"]
+                                        device=next(module.parameters()).device))
     body.train(was_training)
     if probe.dim() != 4:
         raise ModelError(f"'{cut_after}' does not output feature maps; cut after a convolutional block.")

@@ -200,3 +200,45 @@ def test_untraceable_model_falls_back_to_hooks(demo_model):
     assert loaded.graph is None
     assert result.activation("conv").shape == (4, 94, 94) and len(result.predictions) == 5
     assert _hooks(loaded.module) == 0
+
+
+def test_tracing_leaves_a_model_running_on_another_thread_alone():
+    """torch.fx patches nn.Module for the whole process while it traces: the trainer's model,
+    running on its own thread while the engine traces a newly loaded one, must not be traced."""
+    import threading
+
+    import torchvision
+
+    from cnnscope.core.tracing import trace_every_output, trace_until
+
+    busy = torchvision.models.resnet18().eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = busy(x)
+    errors: list[BaseException] = []
+    runs = [0]
+    stop = threading.Event()
+
+    def keep_running() -> None:
+        while not stop.is_set():
+            try:
+                with torch.no_grad():
+                    assert torch.allclose(busy(x), expected, atol=1e-5)
+                runs[0] += 1
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    worker = threading.Thread(target=keep_running)
+    worker.start()
+    try:
+        traced = []
+        for _ in range(3):  # each trace is a window in which the worker's forwards must pass through
+            traced.append(trace_every_output(torchvision.models.resnet50()))
+            traced.append(trace_until(torchvision.models.mobilenet_v2(), "features.8"))
+    finally:
+        stop.set()
+        worker.join()
+    assert not errors, errors[0]
+    assert runs[0] > 0 and all(t is not None for t in traced)
+    assert traced[0].names[:2] == ["conv1", "bn1"]  # the traces themselves are whole and right
