@@ -451,7 +451,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self.banner.show_message(" ".join(info["notes"]), "info")
         self.predictions.set_classes(info["labels"])
         self.attribution.set_model(info["labels"], info["cam_layer"], info["cam_refusal"])
-        self.transfer.set_model(info["freeze"], info["name"])
+        self._set_transfer_model(info["freeze"], info["name"])
         self.summary.shown_model = None
         self._update_status()
         # the newest image asked for, even one dropped while the model was loading

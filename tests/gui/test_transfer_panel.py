@@ -100,3 +100,27 @@ def test_a_bad_folder_fails_with_the_reason(window, qtbot, tmp_path):
     panel.start.click()
     qtbot.waitUntil(lambda: "at least 2" in panel.status.text(), timeout=WAIT_MS)
     assert panel.start.isEnabled() and not panel.cancel.isEnabled()
+
+
+def test_loading_another_model_mid_run_keeps_the_run_and_its_plan(window, qtbot, tmp_path, monkeypatch):
+    panel = _panel_ready(window, qtbot)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    window.make_sample_dataset()
+    qtbot.waitUntil(lambda: panel.folder.text().endswith("cnnscope-shapes"), timeout=WAIT_MS)
+    panel.epochs.setValue(200)
+    panel.batch.setValue(8)
+    panel.start.click()
+    qtbot.waitUntil(lambda: panel.curve_points() >= 1, timeout=WAIT_MS)
+    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
+    window._use_untrained()
+    qtbot.waitUntil(lambda: "squeezenet1_1" in window.status.text(), timeout=WAIT_MS)
+    # the run goes on, the panel still shows the demo's blocks, and Train stays off
+    blocks = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
+    assert blocks[0] == "features.block1" and not panel.start.isEnabled()
+    before = panel.curve_points()
+    qtbot.waitUntil(lambda: panel.curve_points() > before, timeout=WAIT_MS)
+    panel.cancel.click()
+    qtbot.waitUntil(lambda: panel.save.isEnabled(), timeout=WAIT_MS)
+    # the run over, the panel turns to the model in the viewer
+    qtbot.waitUntil(lambda: panel.tree.topLevelItem(0).text(0).startswith("features.0"), timeout=WAIT_MS)
+    assert panel.start.isEnabled()

@@ -23,6 +23,8 @@ class TransferPart:
         t.epoch_done.connect(panel.show_epoch)
         t.finished.connect(panel.show_finished)
         t.failed.connect(panel.show_error)
+        for ended in (t.finished, t.failed, t.saved, t.dataset_made):  # whatever the thread did
+            ended.connect(lambda _=None: self._apply_waiting_transfer_model())
         t.saved.connect(self._on_model_saved)
         t.dataset_made.connect(self._on_dataset_made)
         panel.start_requested.connect(self.start_training)
@@ -32,6 +34,22 @@ class TransferPart:
         panel.browse_requested.connect(self._browse_dataset)
         panel.make_dataset_requested.connect(self.make_sample_dataset)
         self._trained_path: str | None = None
+        self._waiting_transfer_model: tuple | None = None
+
+    def _set_transfer_model(self, layout: dict | None, name: str) -> None:
+        """Show a newly loaded model's layers in the panel, or, while a run trains the previous
+        model, once that run ends: until then its curves and its plan belong together."""
+        if self.trainer.running:
+            self._waiting_transfer_model = (layout, name)
+            self.transfer.status.setText(f"still training the previous model; {name} is in the "
+                                         "viewer and its layers show here when this run ends")
+        else:
+            self.transfer.set_model(layout, name)
+
+    def _apply_waiting_transfer_model(self) -> None:
+        if self._waiting_transfer_model is not None:
+            waiting, self._waiting_transfer_model = self._waiting_transfer_model, None
+            self.transfer.set_model(*waiting)
 
     def start_training(self) -> None:
         """Train the shown model on the chosen folder with the panel's plan and settings."""
@@ -39,6 +57,8 @@ class TransferPart:
         folder = self.transfer.folder.text().strip()
         if info is None:
             self.transfer.show_error("No model is loaded yet.")
+            return
+        if self.trainer.running:  # the button is disabled then; a shortcut or a script may not know
             return
         if not folder:
             self.transfer.show_error("Choose a folder of images first (one subfolder per class), "
