@@ -174,7 +174,7 @@ def replace_head(module: nn.Module, num_classes: int) -> str:
 
 def set_train_mode(module: nn.Module) -> nn.Module:
     """Train mode, except BatchNorm layers whose parameters are all frozen: they keep eval mode,
-    so their running statistics (learned on ImageNet) are used and not overwritten."""
+    so their running statistics (from the pretraining) are used and not overwritten."""
     module.train()
     for m in module.modules():
         if isinstance(m, BATCHNORM_TYPES):

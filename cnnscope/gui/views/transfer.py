@@ -48,7 +48,8 @@ class TransferPanel(QWidget):
         self.counts = QLabel("")
         self.counts.setWordWrap(True)
         note = QLabel("BatchNorm layers inside frozen parts stay in eval mode: they keep the "
-                      "statistics learned on ImageNet. The head is replaced to fit your classes.")
+                      "statistics the weights were trained with (ImageNet's, for torchvision's "
+                      "models). The head is replaced to fit your classes.")
         note.setWordWrap(True)
         note.setStyleSheet("color: palette(mid)")
         left = QWidget()
