@@ -322,6 +322,11 @@ class TransferPanel(QWidget):
                                  "color": self.color.isChecked()},
                 "val_fraction": self.val_split.value() / 100}
 
+    @property
+    def running(self) -> bool:
+        """Whether a training run is under way (as this panel shows it)."""
+        return self.cancel.isEnabled()
+
     def set_running(self, running: bool) -> None:
         """Enable what makes sense during / outside a run."""
         self.start.setEnabled(not running and self._layout_info is not None)

@@ -23,7 +23,7 @@ class TransferPart:
         t.epoch_done.connect(panel.show_epoch)
         t.finished.connect(panel.show_finished)
         t.failed.connect(panel.show_error)
-        for ended in (t.finished, t.failed, t.saved, t.dataset_made):  # whatever the thread did
+        for ended in (t.finished, t.failed):  # after the panel's own slots: it is idle by then
             ended.connect(lambda _=None: self._apply_waiting_transfer_model())
         t.saved.connect(self._on_model_saved)
         t.dataset_made.connect(self._on_dataset_made)
@@ -39,7 +39,7 @@ class TransferPart:
     def _set_transfer_model(self, layout: dict | None, name: str) -> None:
         """Show a newly loaded model's layers in the panel, or, while a run trains the previous
         model, once that run ends: until then its curves and its plan belong together."""
-        if self.trainer.running:
+        if self.transfer.running:  # the panel's state, kept on this thread: no race with the run's end
             self._waiting_transfer_model = (layout, name)
             self.transfer.status.setText(f"still training the previous model; {name} is in the "
                                          "viewer and its layers show here when this run ends")
