@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .cli_types import CliParser, colormap, integer, number
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
+MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
 COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "report")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
@@ -47,7 +50,7 @@ def _progress_bar(label: str, unit: str = "MB", scale: float = 1e6):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cnnscope", description="See inside convolutional neural "
+    p = CliParser(prog="cnnscope", description="See inside convolutional neural "
                                 "networks: predictions, feature maps, filters.")
     p.add_argument("--version", action="version", version=f"cnnscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -61,10 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--layer", help="layer whose feature maps to draw (default: a mid-level one)")
     r.add_argument("--out", help="folder for the output files (created if missing)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    r.add_argument("--cmap", default="viridis", help="matplotlib colormap for feature maps")
+    r.add_argument("--cmap", default="viridis", type=colormap, help="matplotlib colormap for feature maps")
     r.add_argument("--sort", choices=("none", "mean"), default="none",
                    help="channel order: as in the model, or by mean activation")
-    r.add_argument("--channel", type=int, action="append", metavar="N",
+    r.add_argument("--channel", type=integer(0, 1_000_000), action="append", metavar="N",
                    help="also write channel N of the layer enlarged, and over the input (repeatable)")
     r.add_argument("--list-layers", action="store_true",
                    help="print the layer table instead of writing files")
@@ -75,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="class to explain with --cam: a label or an index (default: the top prediction)")
     r.add_argument("--cam-layer", metavar="LAYER",
                    help="layer for the CAM methods (default: the model's last conv block)")
-    r.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity over the photo (0..1)")
-    r.add_argument("--heat-cmap", default="jet", help="matplotlib colormap for the heatmap")
+    r.add_argument("--alpha", type=number(0, 1), default=0.5, help="heatmap opacity over the photo (0..1)")
+    r.add_argument("--heat-cmap", default="jet", type=colormap, help="matplotlib colormap for the heatmap")
 
     m = sub.add_parser("models", help="list the models cnnscope knows")
     m.add_argument("-v", "--verbose", action="store_true", help="add each model's description")
@@ -86,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--samples", default=None,
                    help="folder for the sample shape pictures (default: sample_images/)")
     d.add_argument("--samples-only", action="store_true", help="only draw the sample pictures")
-    d.add_argument("--epochs", type=int, default=None, help="training epochs (default 16)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--epochs", type=integer(1, 1000), default=None, help="training epochs (default 16)")
+    d.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
     d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t = sub.add_parser("train", help="fine-tune a model on a folder of images (one subfolder per class)")
     t.add_argument("--model", default=None, help="registry name (default: the bundled demo model)")
@@ -96,22 +99,24 @@ def _parser() -> argparse.ArgumentParser:
                    "(or train/ and val/ holding them)")
     t.add_argument("--preset", choices=PRESET_KEYS, default="feature-extractor",
                    help="which layers learn (default: feature-extractor, only the new head)")
-    t.add_argument("--blocks", type=int, default=None, metavar="N",
+    t.add_argument("--blocks", type=integer(0, 10_000), default=None, metavar="N",
                    help="freeze-first: how many blocks stay frozen (default: half)")
     t.add_argument("--cut-after", default=None, metavar="BLOCK",
                    help="early-features: the block the new head follows (default: the middle one)")
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument("--epochs", type=integer(1, 1000), default=5)
+    t.add_argument("--batch-size", type=integer(1, 4096), default=32)
+    t.add_argument("--lr", type=number(0, 10, low_open=True), default=1e-3,
+                   help="learning rate (above 0, at most 10; default 0.001)")
     t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     t.add_argument("--augment", default="", metavar="LIST",
                    help="comma-separated: flip, crop, color (default: none)")
-    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--val-fraction", type=number(0, 0.9), default=0.2,
+                   help="share of each class kept for validation, 0 to 0.9 (default 0.2)")
     t.add_argument("--no-cache", action="store_true",
                    help="recompute the backbone every epoch even when only the head learns")
     t.add_argument("--device", default="auto")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", required=True, help="checkpoint file to write")
+    t.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
+    t.add_argument("--out", required=True, help="checkpoint file to write (checked before training)")
 
     c = sub.add_parser("compare", help="the same image through 2 to 4 models, side by side, as one PNG")
     c.add_argument("--models", required=True,
@@ -120,9 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--image", required=True)
     c.add_argument("--out", required=True, help="PNG file to write")
     match = c.add_mutually_exclusive_group()
-    match.add_argument("--depth", type=float, default=None,
+    match.add_argument("--depth", type=number(0, 1), default=None,
                        help="match the layers at this relative depth, 0 (input) to 1 (output); default 0.5")
-    match.add_argument("--stride", type=float, default=None,
+    match.add_argument("--stride", type=number(1, 1024), default=None,
                        help="match the layers whose maps are input/STRIDE px (8: 28 px of 224)")
     c.add_argument("--cam", default="gradcam", choices=ATTRIBUTION_METHODS)
     c.add_argument("--target", default=None, help="class to explain in every column (by label)")
@@ -134,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--weights", default="random",
                     help="random (default: the table does not depend on them), pretrained or a file")
     sm.add_argument("--csv", default=None, help="also write the table as CSV")
-    sm.add_argument("--depth", type=int, default=None, help="show layers nested at most this deep")
+    sm.add_argument("--depth", type=integer(0, 100), default=None, help="show layers nested at most this deep")
 
     rp = sub.add_parser("report", help="a PDF handout: photo, top-5, heatmap, feature maps, stages")
     rp.add_argument("--model", default=None, help="registry name (default: the demo model)")
@@ -151,8 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     ds.add_argument("out", help="folder to create (one subfolder per class)")
     ds.add_argument("--classes", default="arrow,moon,diamond",
                     help="comma-separated shapes (default: arrow,moon,diamond: the demo model never saw them)")
-    ds.add_argument("--per-class", type=int, default=60)
-    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--per-class", type=integer(1, MAX_PER_CLASS), default=60,
+                    help=f"images per class, 1 to {MAX_PER_CLASS:,} (default 60)")
+    ds.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
     return p
 
 
@@ -187,6 +193,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnscope: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("cnnscope: error: this ran out of memory; try a smaller image, model or batch.",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, never a traceback
+        if os.environ.get("CNNSCOPE_DEBUG"):
+            raise
+        print(f"cnnscope: error: unexpected failure ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0][:200] if str(exc) else 'no details'}); please report it "
+              "(CNNSCOPE_DEBUG=1 shows the details).", file=sys.stderr)
+        return 1
 
 
 def _render(args, parser) -> int:
@@ -393,11 +410,13 @@ def _train(args, parser) -> int:
     from .core.devices import describe, pick_device
     from .core.freeze import blocks, count_parameters, make_plan
     from .core.models import DEFAULT_MODEL
+    from .core.checkpoint import check_writable
     from .core.training import TrainingConfig, build_for_training, save_trained, train
 
     extras = {a.strip() for a in args.augment.split(",") if a.strip()}
     if extras - {"flip", "crop", "color"}:
         parser.error(f"--augment takes flip, crop and color, not {', '.join(sorted(extras))}")
+    out = check_writable(args.out)  # before any training: a run must never end unsaveable
     device = pick_device(args.device)
     name = args.model or DEFAULT_MODEL
     loaded = load_model_with_bar(name, args.weights)
@@ -440,7 +459,11 @@ def _train(args, parser) -> int:
         print(f"epoch {r.epoch}: train loss {r.train_loss:.3f} acc {r.train_accuracy:6.1%}, {val}, "
               f"{r.seconds:.1f} s{' (cached features)' if r.cached_features else ''}", flush=True)
 
+    def terminated(_signum, _frame) -> None:
+        raise KeyboardInterrupt  # unwinds like Ctrl+C twice: no temporary file stays behind
+
     previous = signal.signal(signal.SIGINT, interrupted)
+    previous_term = signal.signal(signal.SIGTERM, terminated)
     try:
         result = train(model, plan, data, loaded.spec.preprocessing, config, device,
                        on_batch=batch_line, on_epoch=epoch_line, should_cancel=lambda: stop["asked"])
@@ -455,7 +478,10 @@ def _train(args, parser) -> int:
         for c, row, acc in zip(data.classes, result.confusion, result.per_class_accuracy):
             print(f"  {c:<{width}}  " + " ".join(f"{v:>6}" for v in row) +
                   (f"   {acc:7.1%}" if acc is not None else "        -"))
-    path = save_trained(result, loaded.spec, args.out)
+    try:
+        path = save_trained(result, loaded.spec, out)
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
     print(f"wrote {path}: open it with 'cnnscope render --weights {path} ...' or the window's "
           "Load weights file")
     return 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ModelError, OptionError
 from .inspect import ACTIVATION_TYPES, Inspection, LayerInfo
 
 STRIDES = (2, 4, 8, 16, 32)
@@ -41,9 +42,11 @@ def stages(layers: list[LayerInfo]) -> list[LayerInfo]:
 
 def match_depth(layers: list[LayerInfo], depth: float) -> LayerInfo:
     """The stage at relative depth ``depth`` (0..1)."""
+    if not 0.0 <= depth <= 1.0:  # also refuses NaN
+        raise OptionError(f"The relative depth must be between 0 (input) and 1 (output), not {depth}.")
     found = stages(layers)
     if not found:
-        raise ValueError("This model has no layer with feature maps.")
+        raise ModelError("This model has no layer with feature maps.")
     index = round(min(1.0, max(0.0, depth)) * (len(found) - 1))
     return found[index]
 
@@ -55,9 +58,12 @@ def output_stride(info: LayerInfo, input_size: int) -> float:
 
 def match_stride(layers: list[LayerInfo], input_size: int, stride: float) -> LayerInfo:
     """The last stage whose output stride is closest to ``stride`` (on a log scale)."""
+    if not 1.0 <= stride <= 1024.0:  # also refuses NaN
+        raise OptionError(f"The output stride must be between 1 and 1024 (8 means maps of "
+                          f"1/8 of the input's side), not {stride}.")
     found = stages(layers)
     if not found:
-        raise ValueError("This model has no layer with feature maps.")
+        raise ModelError("This model has no layer with feature maps.")
     distance = [abs(math.log(output_stride(info, input_size) / stride)) for info in found]
     best = min(distance)
     return [info for info, d in zip(found, distance) if d <= best + 1e-9][-1]
@@ -170,7 +176,7 @@ def make_column(loaded, inspection: Inspection, method: str = "gradcam", explain
     if explain is not None and explain.lower() not in (label.lower() for label in loaded.labels):
         notes.append(f"{loaded.name} has no class '{explain}': its top class instead")
         explain = None
-    layer = (match_stride(inspection.layers, loaded.spec.input_size, stride) if stride
+    layer = (match_stride(inspection.layers, loaded.spec.input_size, stride) if stride is not None
              else match_depth(inspection.layers, 0.5 if depth is None else depth))
     found = attribute(loaded, inspection, method, target=explain)
     f = facts(inspection, *_sizes(loaded.module), loaded.spec.input_size, peak_bytes)

@@ -29,3 +29,11 @@ class DatasetError(CnnscopeError):
 
 class ModelError(CnnscopeError):
     """An unknown model or layer name was asked for."""
+
+
+class OptionError(CnnscopeError):
+    """A setting's value is out of its range or unknown (a colormap, a learning rate...)."""
+
+
+class TrainingError(CnnscopeError):
+    """A training run could not go on (its loss stopped being a number...) or be saved."""

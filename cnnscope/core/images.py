@@ -1,8 +1,15 @@
 """Open anything a user may drop as an RGB uint8 array, or say clearly why not.
 
-Bounded memory: the pixel count is checked from the header before any decoding (decompression
-bombs are refused), and large photos are reduced while decoding (JPEG draft mode) and then to
-``MAX_SIDE``: the networks see a few hundred pixels, so nothing is lost.
+Images are data, never code:
+- only raster formats on an explicit list are decoded, recognised by their content, not by the
+  file's name. PostScript, EPS and PDF are never opened: Pillow hands them to Ghostscript, a
+  program that runs whatever the file says;
+- only regular files are read (a named pipe or a device would hang or never end), at most
+  ``MAX_FILE_BYTES`` of them (core/files.py);
+- memory is bounded before decoding: the header's size times the bytes each pixel takes decoded
+  must fit ``DECODE_BUDGET``. JPEGs are decoded at a reduced scale first, then reduced to
+  ``MAX_SIDE`` in their own mode, before any conversion: the networks see a few hundred pixels,
+  so nothing is lost.
 """
 
 from __future__ import annotations
@@ -16,26 +23,49 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .files import FileRefused, human_bytes, read_bounded
 
+#: Pillow plugins cnnscope decodes: all in-process raster decoders, none that run a program.
+ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF")
+#: Files larger than this are refused before they are read.
+MAX_FILE_BYTES = 64_000_000
+#: The decoded image may take at most this much memory (with the file's bytes: under 500 MB).
+DECODE_BUDGET = 300_000_000
 #: More pixels than this in the header and the file is refused as a likely decompression bomb.
 MAX_PIXELS = 120_000_000
 #: Larger images are reduced so their long side is this many pixels.
 MAX_SIDE = 2048
 #: File types the open dialogs offer.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_SUPPORTED = "JPEG, PNG, BMP, GIF, WebP, TIFF"
+
+#: Bytes per pixel as Pillow stores each mode (RGB takes 4: it is padded); others take 4.
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+#: Modes whose resizing works on a premultiplied copy: twice the memory while reducing.
+_ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+#: Formats recognised only to say why they are refused (first bytes -> what they are).
+_REFUSED_SIGNATURES = (
+    (b"%!PS", "a PostScript/EPS file"),
+    (b"\xc5\xd0\xd3\xc6", "an EPS file"),
+    (b"%PDF", "a PDF document"),
+    (b"<svg", "an SVG drawing"),
+    (b"<?xml", "an XML (SVG?) file"),
+)
+_RUNS_CODE = ("a PostScript/EPS file", "an EPS file", "a PDF document")
 
 
-def open_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file into a (H, W, 3) uint8 array; raise ImageError with the reason."""
+def open_image(path: str | os.PathLike, timeout: float | None = None) -> np.ndarray:
+    """Read an image file into a (H, W, 3) uint8 array; raise ImageError with the reason.
+
+    ``timeout``: give up (ImageError) when reading the file takes longer, e.g. a stalled network
+    drive; the engine thread passes one so that no file can hold it.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise ImageError(f"'{path.name}' is a folder, not an image file.")
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"'{path}' does not exist.") from None
-    except OSError as exc:
-        raise ImageError(f"'{path.name}' could not be read: {exc.strerror or exc}.") from None
+        data = read_bounded(path, MAX_FILE_BYTES, timeout, what="image")
+    except FileRefused as exc:
+        raise ImageError(str(exc)) from None
     return decode_image(data, path.name)
 
 
@@ -43,41 +73,84 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Decode encoded image bytes (a file's content, a clipboard) into (H, W, 3) uint8."""
     if not data:
         raise ImageError(f"'{name}' is empty (0 bytes).")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"'{name}' is {human_bytes(len(data))}; cnnscope reads images of up to "
+                         f"{human_bytes(MAX_FILE_BYTES)}.")
     with warnings.catch_warnings():
-        # We check the pixel count ourselves, with a clearer message than Pillow's warning.
+        # We check the size ourselves, with a clearer message than Pillow's warning.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise ImageError(f"'{name}' is not an image cnnscope can read "
-                             "(supported: JPEG, PNG, BMP, GIF, WebP, TIFF).") from None
-        except Image.DecompressionBombError:
-            raise _bomb(name) from None
-        except Exception as exc:  # Pillow raises many types for broken headers
-            raise ImageError(f"'{name}' could not be opened: {exc}.") from None
+        img = _open(data, name)
         width, height = img.size
-        if width * height > MAX_PIXELS:
-            raise _bomb(name, width, height)
         if width == 0 or height == 0:
             raise ImageError(f"'{name}' has no pixels ({width}x{height}).")
+        if width * height > MAX_PIXELS:
+            raise _too_large(name, width, height)
         try:
             img.seek(0)  # animated GIF / multi-page TIFF: the first frame
             if img.format == "JPEG":
                 img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at a reduced scale: fast, small
+            _check_budget(img, name)
             img.load()
+            if max(img.size) > MAX_SIDE:  # reduce in the decoded mode, before any conversion
+                # Pillow's reduce() step does not take 16-bit modes; resize alone does
+                img.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS,
+                              reducing_gap=None if img.mode.startswith("I;16") else 2.0)
             img = ImageOps.exif_transpose(img)
             rgb = _to_rgb(img)
         except Image.DecompressionBombError:
-            raise _bomb(name) from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageError(f"'{name}' is damaged or truncated and could not be decoded ({exc}).") from None
-    if max(rgb.size) > MAX_SIDE:
-        rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+            raise _too_large(name, width, height) from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
+                ZeroDivisionError, MemoryError) as exc:
+            raise ImageError(f"'{name}' is damaged or truncated and could not be decoded "
+                             f"({exc or type(exc).__name__}).") from None
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
-def _bomb(name: str, width: int | None = None, height: int | None = None) -> ImageError:
-    size = f" ({width}x{height} = {width * height / 1e6:.0f} megapixels)" if width else ""
+def _open(data: bytes, name: str) -> Image.Image:
+    """Pillow's lazy open (the header only), restricted to ALLOWED_FORMATS by content."""
+    try:
+        return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageError(_not_an_image(data, name)) from None
+    except Image.DecompressionBombError:
+        raise _too_large(name) from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken headers
+        raise ImageError(f"'{name}' could not be opened: {exc or type(exc).__name__}.") from None
+
+
+def _not_an_image(data: bytes, name: str) -> str:
+    head = data[:1024].lstrip()
+    for signature, what in _REFUSED_SIGNATURES:
+        if head.startswith(signature) or (signature == b"<svg" and b"<svg" in head):
+            why = (" Such files are programs that run to draw their picture, so cnnscope never "
+                   "opens them." if what in _RUNS_CODE else "")
+            return (f"'{name}' is {what}, not a photo; cnnscope opens {_SUPPORTED} images only."
+                    f"{why} Export it as PNG or JPEG first.")
+    return f"'{name}' is not an image cnnscope can read (supported: {_SUPPORTED})."
+
+
+def _check_budget(img: Image.Image, name: str) -> None:
+    """Refuse an image whose decoded pixels would take more than DECODE_BUDGET."""
+    width, height = img.size
+    per_pixel = _STORED_BYTES.get(img.mode, 4) * (2 if img.mode in _ALPHA_MODES else 1)
+    needed = width * height * per_pixel
+    if needed > DECODE_BUDGET:
+        raise ImageError(
+            f"'{name}' is too large to open safely: {width}x{height} {_mode_words(img.mode)} "
+            f"pixels would take {human_bytes(needed)} to decode, and cnnscope decodes at most "
+            f"{human_bytes(DECODE_BUDGET)} per image. Save a smaller or 8-bit copy (a JPEG is "
+            "decoded at a reduced scale, so any size works).")
+
+
+def _mode_words(mode: str) -> str:
+    if mode.startswith("I;16"):
+        return "16-bit"
+    return {"F": "32-bit float", "I": "32-bit integer", "1": "1-bit", "L": "8-bit grey",
+            "P": "palette", "LA": "grey + alpha", "RGBA": "RGBA", "CMYK": "CMYK"}.get(mode, mode)
+
+
+def _too_large(name: str, width: int | None = None, height: int | None = None) -> ImageError:
+    size = f" ({width}x{height} = {width * height / 1e6:.0f} megapixels)" if width and height else ""
     return ImageError(f"'{name}' is too large to open safely{size}; cnnscope opens images up to "
                       f"{MAX_PIXELS / 1e6:.0f} megapixels (larger ones are a common decompression-bomb "
                       "attack).")
@@ -100,12 +173,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def _scaled_grey(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer and float images: stretch their value range to 0..255."""
-    arr = np.asarray(img, dtype=np.float64)
+    arr = np.asarray(img, dtype=np.float32)
     if img.mode.startswith("I;16"):
         lo, hi = 0.0, 65535.0
     else:
-        finite = arr[np.isfinite(arr)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        finite = np.isfinite(arr)
+        lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 1.0)
     scaled = np.nan_to_num((arr - lo) / max(hi - lo, 1e-12), nan=0.0, posinf=1.0, neginf=0.0)
     grey = (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)
     return Image.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
+
+
+def thumbnail(path: str | os.PathLike, size: int = 72, timeout: float | None = None) -> np.ndarray:
+    """A small RGB preview of an image file (long side ``size``), through the same safe loader."""
+    rgb = Image.fromarray(open_image(path, timeout))
+    rgb.thumbnail((size, size), Image.LANCZOS)
+    return np.asarray(rgb, dtype=np.uint8).copy()

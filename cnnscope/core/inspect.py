@@ -238,6 +238,10 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         device = torch.device("cpu")
         x, logits, outputs, crop = _forward(loaded, image, device)
     probs = torch.softmax(logits.detach().float(), dim=1)[0]
+    if not bool(torch.isfinite(probs).all()):
+        raise ModelError(f"{loaded.name} ({loaded.weights_label}) gives scores that are not numbers "
+                         "(NaN or infinity) for this image: its weights are broken, or too large "
+                         "for the arithmetic. No prediction is shown.")
     maps = FeatureMaps({n: t for n, t in outputs.items() if t.dim() == 4})
     probs, crop = probs.cpu(), crop.permute(1, 2, 0).cpu().numpy()
     elapsed = (time.perf_counter() - start) * 1000

@@ -12,20 +12,34 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from .errors import OptionError
+
 GRID_BACKGROUND = 40  # grey between tiles
 GRID_PAD = 1  # pixels between the tiles of a feature grid
 MIN_TILE = 24  # feature-grid tiles are enlarged to at least this many pixels
 
 
+def check_colormap(name: str) -> str:
+    """``name`` if matplotlib knows that colormap; else OptionError naming the closest ones."""
+    import difflib
+
+    import matplotlib  # imported here: only rendering needs it, and it is slow to import
+
+    if name in matplotlib.colormaps:
+        return name
+    known = sorted(matplotlib.colormaps)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) or \
+        difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else "try viridis, magma, inferno, gray or jet"
+    raise OptionError(f"'{name}' is not a matplotlib colormap; {hint}")
+
+
 @lru_cache(maxsize=32)
 def colormap_lut(name: str) -> np.ndarray:
     """A (256, 3) uint8 lookup table for a matplotlib colormap name."""
-    import matplotlib  # imported here: only rendering needs it, and it is slow to import
+    import matplotlib
 
-    try:
-        cmap = matplotlib.colormaps[name]
-    except KeyError:
-        raise ValueError(f"Unknown colormap '{name}'; try viridis, magma, inferno, gray or jet.") from None
+    cmap = matplotlib.colormaps[check_colormap(name)]
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from .checkpoint import make_checkpoint, save_atomic
 from .datasets import Augmentation, FolderDataset, batch_transform
 from .devices import describe, is_out_of_memory, release_cached_memory
-from .errors import DatasetError, ModelError
+from .errors import DatasetError, ModelError, OptionError, TrainingError
 from .freeze import FreezePlan, apply_plan, head_name, replace_head, set_train_mode
 from .models import ModelSpec
 from .preprocess import Preprocessing
@@ -41,6 +41,18 @@ class TrainingConfig:
     mixed_precision: bool = True  # on CUDA only
     cache_features: bool = True  # when only the head learns and nothing is augmented
     seed: int = 0
+
+    def validate(self) -> None:
+        """OptionError for a setting no run can use (zero epochs, a NaN learning rate...)."""
+        if not 1 <= self.epochs <= 1000:
+            raise OptionError(f"Epochs must be between 1 and 1000, not {self.epochs}.")
+        if not 1 <= self.batch_size <= 4096:
+            raise OptionError(f"The batch size must be between 1 and 4096, not {self.batch_size}.")
+        if not 0 < self.learning_rate <= 10:  # also refuses NaN
+            raise OptionError(f"The learning rate must be above 0 and at most 10 (0.001 is usual), "
+                              f"not {self.learning_rate}.")
+        if self.optimizer not in ("adam", "sgd"):
+            raise OptionError(f"The optimizer is adam or sgd, not '{self.optimizer}'.")
 
     def as_dict(self) -> dict:
         """Plain data for a checkpoint."""
@@ -198,6 +210,7 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
     Cancel is checked before every batch; the best weights so far (or the current ones, before the
     first epoch ends) stay in the returned model. CUDA out-of-memory halves the batch and says so.
     """
+    config.validate()
     if not data.train_labels:
         raise DatasetError("There are no training images.")
     torch.manual_seed(config.seed)
@@ -233,6 +246,7 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
     history: list[EpochRecord] = []
     best: tuple[float, float, int, dict] | None = None
     cancelled = False
+    diverged: tuple[int, int] | None = None  # (epoch, batch) where the loss stopped being a number
     start_run = time.perf_counter()
     batches_done = 0
 
@@ -245,7 +259,7 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
                             device))
 
     epoch = 0
-    while epoch < config.epochs and not cancelled:
+    while epoch < config.epochs and not cancelled and diverged is None:
         epoch_start = time.perf_counter()
         order = torch.randperm(len(data.train_labels), generator=generator)
         batches = (len(order) + batch_size - 1) // batch_size
@@ -264,6 +278,9 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
                 with torch.autocast(device.type, enabled=amp):
                     logits = forward(idx, True)
                     loss = F.cross_entropy(logits.float(), train_labels[idx.to(device)])
+                if not bool(torch.isfinite(loss.detach())):  # one more step would ruin the weights
+                    diverged = (epoch + 1, b + 1)
+                    break
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -284,12 +301,12 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
             batch_size = max(1, batch_size // 2)
             notes.append(f"{describe(device)} ran out of memory; the batch size is now {batch_size}.")
             continue  # the same epoch again, with smaller batches
-        if cancelled and seen == 0:
+        if (cancelled or diverged) and seen == 0:
             break
         val_loss, val_acc, _ = _evaluate(forward, val_labels, batch_size) if len(val_labels) else (None, None, None)
         record = EpochRecord(epoch + 1, total_loss / max(1, seen), correct / max(1, seen), val_loss,
                              val_acc, time.perf_counter() - epoch_start, cached)
-        if not cancelled:  # a cut-short epoch is not a complete measurement
+        if not cancelled and diverged is None:  # a cut-short epoch is not a complete measurement
             history.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -298,6 +315,16 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
             if best is None or score > best[:2]:
                 best = (*score, epoch + 1, copy.deepcopy(model.state_dict()))
         epoch += 1
+    if diverged is not None:
+        where = f"at epoch {diverged[0]}, batch {diverged[1]}"
+        advice = (f"The learning rate ({config.learning_rate:g}) is probably too high; try "
+                  f"{min(config.learning_rate / 10, 1e-3):g}.")
+        if best is None:
+            raise TrainingError(f"Training stopped {where}: the loss became NaN or infinite (not a "
+                                f"number), so the weights were being destroyed. {advice} Nothing "
+                                "was saved.")
+        notes.append(f"Training stopped {where}: the loss became NaN or infinite. The model keeps "
+                     f"epoch {best[2]}, its best before that. {advice}")
     if best is not None:
         model.load_state_dict(best[3])
     confusion = np.zeros((len(data.classes), len(data.classes)), np.int64)
@@ -330,6 +357,11 @@ def _evaluate(forward, labels: torch.Tensor, batch_size: int) -> tuple[float, fl
 
 def save_trained(result: TrainingResult, spec: ModelSpec, path: str | Path) -> Path:
     """Write a cnnscope checkpoint (weights, architecture, classes, plan, metrics), atomically."""
+    broken = [n for n, t in result.model.state_dict().items()
+              if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:
+        raise TrainingError(f"The trained weights are not numbers (NaN or infinity) in "
+                            f"{', '.join(broken[:3])}; they were not saved.")
     last = result.history[-1] if result.history else None
     meta = {
         "freeze_plan": result.plan.as_dict(),

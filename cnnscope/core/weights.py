@@ -17,6 +17,7 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from torch import nn
 
 from .checkpoint import is_checkpoint
 from .errors import ModelError, WeightsError
+from .files import FileRefused, check_regular, human_bytes
 from .identify import identify
 from .models import ModelSpec, get_spec
 from .resources import assets_dir
@@ -174,37 +176,135 @@ def ensure_pretrained_file(spec: ModelSpec, progress: ProgressCallback | None = 
 # reading files
 
 
+#: Element types a weights tensor may have (no complex, quantized or exotic ones).
+_TENSOR_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8,
+                  torch.int8, torch.int16, torch.int32, torch.int64, torch.bool}
+#: torch.save writes its archive uncompressed: a file may unpack to at most this much more than
+#: its own size (the archive's small records) before it is taken for a zip bomb.
+_INFLATION_SLACK = 16_000_000
+
+
+def max_weights_bytes() -> int:
+    """The most a weights file may hold, unpacked: four float32 copies of the largest registry
+    model (weights plus a training run's optimizer state), plus room for metadata."""
+    from .models import REGISTRY
+
+    return 4 * 4 * max(spec.num_params for spec in REGISTRY.values()) + 256_000_000
+
+
 def read_weights_file(path: str | os.PathLike) -> dict[str, Any]:
     """Load a weights file as data only; return a dict with 'state_dict' and, if known, 'arch',
-    'classes' and 'meta'. A file that would need to run code to load is refused."""
+    'classes' and 'meta'. A file that would need to run code to load is refused, and so are
+    malformed files, zip bombs and weights that are not numbers (NaN, infinity)."""
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise WeightsError(f"'{path}' does not exist or is not a file.")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        size = check_regular(path)
+    except FileRefused as exc:
+        raise WeightsError(str(exc)) from None
+    limit = max_weights_bytes()
+    if size > limit:
+        raise WeightsError(f"'{name}' is {human_bytes(size)}, more than any model cnnscope knows "
+                           f"needs ({human_bytes(limit)}); it was not read.")
+    _check_archive(path, size, limit)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's protocol / sparse notes: not the user's business
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"'{name}' was refused: it contains Python objects other than tensors and plain data, "
-            "and loading it could run code hidden in it. Load only files you trust, saved as a "
-            f"state_dict (torch.save(model.state_dict(), ...)). Details: {str(exc).splitlines()[0]}"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise WeightsError(f"'{name}' is not a readable PyTorch weights file "
-                           f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}).") from None
+        detail = str(exc)
+        if "Unsupported global" in detail or "GLOBAL" in detail:
+            found = re.search(r"GLOBAL ([\w.]+)", detail)
+            raise WeightsError(
+                f"'{name}' was refused: besides tensors it names Python code"
+                f"{f' ({found.group(1)})' if found else ''}, so loading it could run code hidden in "
+                f"it. Load only "
+                "files you trust, saved as a state_dict (torch.save(model.state_dict(), ...)).") from None
+        raise WeightsError(f"'{name}' is not a PyTorch weights file (its contents could not be "
+                           "read as one).") from None
+    except Exception as exc:  # noqa: BLE001 - torch reports a broken archive in many ways
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"'{name}' is not a readable PyTorch weights file ({first[:200]}).") from None
+    return _validated(obj, name)
+
+
+def _check_archive(path: Path, size: int, limit: int) -> None:
+    """Refuse, before torch reads it, a file that is not a torch archive or pickle, and an
+    archive whose records claim more than ``limit`` bytes or inflate far past the file's size."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                claimed = sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise WeightsError(f"'{path.name}' is a damaged archive, not a readable PyTorch "
+                               f"weights file ({exc}).") from None
+        if claimed > limit or claimed > size + _INFLATION_SLACK:
+            raise WeightsError(
+                f"'{path.name}' was refused: it claims to unpack to {human_bytes(claimed)} from a "
+                f"{human_bytes(size)} file. PyTorch never compresses weights, so this is a "
+                "'zip bomb' meant to exhaust memory.")
+    elif not head.startswith(b"\x80"):  # the pickle protocol mark of torch's legacy format
+        raise WeightsError(f"'{path.name}' is not a PyTorch weights file (a .pt/.pth file is a "
+                           "zip archive or a pickle; this is neither).")
+
+
+def _validated(obj: Any, name: str) -> dict[str, Any]:
+    """The file's content as {'state_dict', 'arch', 'classes', 'meta'}, every part checked."""
     if is_checkpoint(obj):
-        return {"state_dict": obj["state_dict"], "arch": obj.get("arch"),
-                "classes": list(obj.get("classes") or []), "meta": obj.get("meta") or {}}
+        state = obj.get("state_dict")
+        if not isinstance(state, dict) or not state:
+            raise WeightsError(f"'{name}' is a damaged cnnscope checkpoint: it holds no weights "
+                               "(its 'state_dict' is missing or not a mapping of names to tensors).")
+        arch, classes, meta = obj.get("arch"), obj.get("classes"), obj.get("meta")
+        if arch is not None and not isinstance(arch, str):
+            raise WeightsError(f"'{name}' is a damaged cnnscope checkpoint: its architecture name "
+                               "is not text.")
+        if classes is None:
+            classes = []
+        if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+            raise WeightsError(f"'{name}' is a damaged cnnscope checkpoint: its class names are "
+                               "not a list of names.")
+        if meta is None:
+            meta = {}
+        if not isinstance(meta, dict):
+            raise WeightsError(f"'{name}' is a damaged cnnscope checkpoint: its training record "
+                               "('meta') is not a mapping.")
+        _check_tensors(state, name)
+        return {"state_dict": state, "arch": arch, "classes": list(classes), "meta": meta}
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model"):
             inner = obj.get(key)
-            if isinstance(inner, dict) and _all_tensors(inner):
+            if isinstance(inner, dict) and inner and _all_tensors(inner):
                 obj = inner
                 break
     if not (isinstance(obj, dict) and obj and _all_tensors(obj)):
         raise WeightsError(f"'{name}' does not hold a state_dict (a mapping from parameter names "
                            "to tensors), so cnnscope cannot load it into a model.")
+    _check_tensors(obj, name)
     return {"state_dict": _strip_prefix(obj, "module."), "arch": None, "classes": [], "meta": {}}
+
+
+def _check_tensors(state: Mapping[str, Any], name: str) -> None:
+    """Every value a dense, real tensor in memory on the CPU, with numbers that are finite."""
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise WeightsError(f"'{name}' is damaged: its weights are not a mapping of parameter "
+                               "names to tensors.")
+        if value.is_meta or value.layout != torch.strided or value.device.type != "cpu" \
+                or value.is_quantized or value.dtype not in _TENSOR_DTYPES:
+            kind = ("has no data (a 'meta' tensor)" if value.is_meta else
+                    "is sparse" if value.layout != torch.strided else f"is of type {value.dtype}")
+            raise WeightsError(f"'{name}' cannot be used: '{key}' {kind}, and cnnscope loads only "
+                               "dense tensors of real numbers.")
+    broken = [key for key, value in state.items()
+              if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
+        raise WeightsError(f"'{name}' holds weights that are not numbers (NaN or infinity) in "
+                           f"{', '.join(broken[:3])}{more}: the training that saved them probably "
+                           "diverged, and every prediction made with them would be meaningless.")
 
 
 def _all_tensors(d: Mapping) -> bool:
@@ -289,6 +389,9 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
                                "version of cnnscope does not know.") from None
     classes = tuple(content["classes"]) or spec.labels
     cut_after = content["meta"].get("cut_after") if content["arch"] else None
+    if cut_after is not None and not isinstance(cut_after, str):
+        raise WeightsError(f"'{path.name}' is a damaged cnnscope checkpoint: the block its network "
+                           "was cut after is not a layer name.")
     if cut_after:  # trained on early features: the network ends after that block, with a new head
         from .training import cut_network, early_features_spec
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnnscope.core import render
+from cnnscope.core.errors import OptionError
 
 
 def _tiles(grid: np.ndarray, h: int, w: int, pad: int = 1):
@@ -52,8 +53,8 @@ def test_colormaps_come_from_matplotlib():
     lut = render.colormap_lut("magma")
     expected = (np.array(matplotlib.colormaps["magma"](1.0)[:3]) * 255).round()
     assert lut.shape == (256, 3) and np.array_equal(lut[-1], expected)
-    with pytest.raises(ValueError, match="Unknown colormap"):
-        render.colormap_lut("not-a-map")
+    with pytest.raises(OptionError, match="'Magma' is not a matplotlib colormap; did you mean magma"):
+        render.colormap_lut("Magma")
 
 
 def test_overlay_blends_map_onto_photo():

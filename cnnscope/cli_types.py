@@ -1,0 +1,71 @@
+"""Argument types for the command line: every value is checked when it is parsed.
+
+A value out of range is bad input (exit 1, one line); a malformed command line is a usage error
+(exit 2, one line). Neither prints a traceback or the whole usage text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Callable, NoReturn
+
+
+class BadValue(argparse.ArgumentTypeError):
+    """An option's value is out of its range or unknown: bad input, exit 1."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse, with errors said in one line and the exit code telling bad values from usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` and exit 1 for a bad value, 2 for a usage error."""
+        cause = sys.exc_info()[1]
+        bad_value = isinstance(getattr(cause, "__context__", None), BadValue)
+        hint = "" if bad_value else f" (see '{self.prog} --help')"
+        self.exit(1 if bad_value else 2, f"{self.prog}: error: {message}{hint}\n")
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise BadValue(f"'{text}' is not a whole number") from None
+        if not low <= value <= high:
+            raise BadValue(f"must be from {low:,} to {high:,}, not {value:,}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` (excluded if ``low_open``) to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise BadValue(f"'{text}' is not a number") from None
+        if not math.isfinite(value):
+            raise BadValue(f"must be a finite number, not {text}")
+        if value < low or value > high or (low_open and value == low):
+            raise BadValue(f"must be {'above' if low_open else 'from'} {low:g} "
+                           f"{'and at most' if low_open else 'to'} {high:g}, not {value:g}")
+        return value
+
+    return parse
+
+
+def colormap(text: str) -> str:
+    """An argparse type: a matplotlib colormap name (close matches suggested)."""
+    from .core.errors import OptionError
+    from .core.render import check_colormap
+
+    try:
+        return check_colormap(text)
+    except OptionError as exc:
+        raise BadValue(str(exc)) from None
