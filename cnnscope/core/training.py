@@ -303,6 +303,7 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
             continue  # the same epoch again, with smaller batches
         if (cancelled or diverged) and seen == 0:
             break
+        model.eval()  # validation measures the network as it will be used: BN statistics, no dropout
         val_loss, val_acc, _ = _evaluate(forward, val_labels, batch_size) if len(val_labels) else (None, None, None)
         record = EpochRecord(epoch + 1, total_loss / max(1, seen), correct / max(1, seen), val_loss,
                              val_acc, time.perf_counter() - epoch_start, cached)
@@ -329,6 +330,7 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
         model.load_state_dict(best[3])
     confusion = np.zeros((len(data.classes), len(data.classes)), np.int64)
     if len(val_labels):
+        model.eval()
         _, _, predicted = _evaluate(forward, val_labels, batch_size)
         np.add.at(confusion, (val_labels.cpu().numpy(), predicted), 1)
     per_class = [float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None
@@ -343,7 +345,8 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
 
 
 def _evaluate(forward, labels: torch.Tensor, batch_size: int) -> tuple[float, float, np.ndarray]:
-    """(mean loss, accuracy, predicted classes) over the validation images, in eval mode."""
+    """(mean loss, accuracy, predicted classes) over the validation images; the caller puts the
+    model in eval mode first."""
     total, predictions = 0.0, []
     with torch.no_grad():
         for start in range(0, len(labels), batch_size):
