@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
@@ -18,4 +20,13 @@ def main(image: str | None = None) -> int:
     app.setOrganizationName("cnnscope")
     window = MainWindow(Engine(), image, QSettings())
     window.show()
-    return app.exec()
+    code = app.exec()
+    if any(t.is_alive() and t.name.startswith("cnnscope-") for t in threading.enumerate()):
+        # A worker is still inside one step it cannot leave (a forward pass, a read from a stalled
+        # drive). Tearing the interpreter down under it would abort the process; everything the
+        # user asked to keep (settings, saved files) is written by now, so end here.
+        window.settings.sync()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

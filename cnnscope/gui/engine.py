@@ -23,6 +23,9 @@ from PySide6.QtCore import QObject, Signal
 # Served in this order when several kinds wait: a model load changes what the others mean.
 KINDS = ("load", "inspect", "grid", "filters", "channel", "explain", "summary", "attribute",
          "restyle", "compare", "export_compare", "export_summary", "live")
+# A file that takes longer than this to read (a stalled network drive) is given up on, so that no
+# file can hold the engine.
+FILE_TIMEOUT = 10.0
 # A request of these kinds makes a running attribution stale: it stops at its next batch.
 _SUPERSEDE_ATTRIBUTION = ("load", "inspect", "attribute")
 
@@ -205,14 +208,18 @@ class Engine(QObject):
         with self._wake:
             self._pending.pop("load", None)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Finish the current request and end the thread."""
+    def stop(self, timeout: float = 1.5) -> bool:
+        """Cancel whatever runs (a download, a slow method, a comparison) and end the thread;
+        False if it is still busy after ``timeout`` seconds (one forward pass cannot be cut)."""
         with self._wake:
             self._stop = True
-            self._cancel_load.set()
+            self._pending.clear()
+            for event in (self._cancel_load, self._cancel_attribution, self._cancel_compare):
+                event.set()
             self._wake.notify()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # --- the thread's side -----------------------------------------------------------------
 
@@ -294,7 +301,8 @@ class Engine(QObject):
 
         if self._loaded is None:
             raise ModelError("No model is loaded yet.")
-        image = open_image(path) if path is not None else decode_image(data or b"", name)
+        image = (open_image(path, timeout=FILE_TIMEOUT) if path is not None
+                 else decode_image(data or b"", name))
         result = inspect(self._loaded, image, self._device)
         self._image, self._inspection = image, result
         self._attribution, self._serial = None, self._serial + 1
@@ -356,7 +364,7 @@ class Engine(QObject):
                     self.progress.emit(request_id, done, total)
 
             def should_cancel() -> bool:
-                return self._cancel_attribution.is_set() or any(
+                return self._cancel_attribution.is_set() or self._stop or any(
                     kind in self._pending for kind in _SUPERSEDE_ATTRIBUTION)
 
             self._attribution = None
@@ -399,7 +407,7 @@ class Engine(QObject):
         self._compare_cache = {k: v for k, v in self._compare_cache.items() if k[0] in wanted}
         image_key = source.get("path") or hash(source.get("data") or b"")
         if self._compare_image is None or self._compare_image[0] != image_key:
-            image = (open_image(source["path"]) if source.get("path")
+            image = (open_image(source["path"], timeout=FILE_TIMEOUT) if source.get("path")
                      else decode_image(source.get("data") or b"", source.get("name", "image")))
             self._compare_image = (image_key, image)
             self._compare_cache.clear()
@@ -410,7 +418,7 @@ class Engine(QObject):
         for index, key in enumerate(wanted):
             if "compare" in self._pending:
                 return  # a newer comparison makes the rest of this one stale
-            if self._cancel_compare.is_set():
+            if self._cancel_compare.is_set() or self._stop:
                 self.compare_done.emit(request_id, ["cancelled"])
                 return
             try:
@@ -441,7 +449,7 @@ class Engine(QObject):
                 self.progress.emit(request_id, done, total if total is not None else -1)
 
             def stop() -> bool:
-                return self._cancel_compare.is_set() or "compare" in self._pending
+                return self._cancel_compare.is_set() or self._stop or "compare" in self._pending
             loaded = load_model(*key, progress=progress, should_cancel=stop)
             loaded.module.to(target_device)
             prepare(loaded)

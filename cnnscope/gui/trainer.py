@@ -64,7 +64,7 @@ class Trainer(QObject):
         self.dataset_made.emit(folder)
 
     def wait(self, timeout: float = 10.0) -> None:
-        """Cancel and join (the window is closing)."""
+        """Cancel and join for at most ``timeout`` seconds (the window is closing)."""
         self._cancel.set()
         if self._thread is not None:
             self._thread.join(timeout)
