@@ -87,7 +87,7 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
             raise _too_large(name, width, height)
         try:
             img.seek(0)  # animated GIF / multi-page TIFF: the first frame
-            if img.format == "JPEG":
+            if img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at a reduced scale: fast, small
             _check_budget(img, name)
             img.load()
@@ -99,8 +99,9 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
             rgb = _to_rgb(img)
         except Image.DecompressionBombError:
             raise _too_large(name, width, height) from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
-                ZeroDivisionError, MemoryError) as exc:
+        except ImageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Pillow's decoders fail in many ways on bad data
             raise ImageError(f"'{name}' is damaged or truncated and could not be decoded "
                              f"({exc or type(exc).__name__}).") from None
     return np.asarray(rgb, dtype=np.uint8).copy()

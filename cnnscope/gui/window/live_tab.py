@@ -60,6 +60,13 @@ class LivePart:
             return
         path, _ = QFileDialog.getOpenFileName(self, "Play a video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")
         if path:
+            from cnnscope.core.files import FileRefused, check_regular
+
+            try:  # a named pipe or a device would stall the media player before it says anything
+                check_regular(path)
+            except FileRefused as exc:
+                self.banner.show_message(str(exc), "error")
+                return
             self.start_live(VideoSource(path))
 
     def start_live(self, source) -> None:
