@@ -19,6 +19,8 @@ from .errors import CnnscopeError, DatasetError
 from .images import open_image
 from .preprocess import Preprocessing
 
+#: A training set is decoded into memory (about 200 KB an image): this many at most.
+MAX_IMAGES = 10_000
 #: progress(files done, files in all)
 ProgressCallback = Callable[[int, int], None]
 
@@ -95,6 +97,9 @@ def load_folder(root: str | Path, preprocessing: Preprocessing, val_fraction: fl
         for label, name in enumerate(classes):
             if (root / "val" / name).is_dir():
                 sources += [(label + len(classes), f) for f in _files(root / "val" / name)]
+    if len(sources) > MAX_IMAGES:
+        raise DatasetError(f"'{root}' holds {len(sources):,} files; cnnscope keeps a training set in "
+                           f"memory and takes at most {MAX_IMAGES:,} images. Train on a subset.")
     images: dict[int, list[torch.Tensor]] = {}
     skipped: list[tuple[str, str]] = []
     for done, (label, path) in enumerate(sources, 1):

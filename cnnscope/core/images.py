@@ -25,6 +25,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 from .files import FileRefused, human_bytes, read_bounded
 
+# We check sizes ourselves, with clearer messages, and report damaged files as ImageError: Pillow's
+# warnings (decompression bombs, corrupt EXIF) would only reach the user's terminal as noise. A
+# filter set once here, not catch_warnings() around each decode, which is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
 #: Pillow plugins cnnscope decodes: all in-process raster decoders, none that run a program.
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF")
 #: Files larger than this are refused before they are read.
@@ -35,6 +41,14 @@ DECODE_BUDGET = 300_000_000
 MAX_PIXELS = 120_000_000
 #: Larger images are reduced so their long side is this many pixels.
 MAX_SIDE = 2048
+#: Long side over short side: beyond this an image is a strip, and scaling its short side to a
+#: network's input size would make its long side enormous.
+MAX_ASPECT = 20
+#: A progressive JPEG is decoded once per scan (ten or so in practice); thousands of empty scans
+#: make a small file take hours.
+MAX_JPEG_SCANS = 100
+#: Measured decoding cost of a WebP, bytes per pixel: libwebp holds full canvases besides the image.
+_WEBP_BYTES = 16
 #: File types the open dialogs offer.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _SUPPORTED = "JPEG, PNG, BMP, GIF, WebP, TIFF"
@@ -76,34 +90,35 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"'{name}' is {human_bytes(len(data))}; cnnscope reads images of up to "
                          f"{human_bytes(MAX_FILE_BYTES)}.")
-    with warnings.catch_warnings():
-        # We check the size ourselves, with a clearer message than Pillow's warning.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = _open(data, name)
-        width, height = img.size
-        if width == 0 or height == 0:
-            raise ImageError(f"'{name}' has no pixels ({width}x{height}).")
-        if width * height > MAX_PIXELS:
-            raise _too_large(name, width, height)
-        try:
-            img.seek(0)  # animated GIF / multi-page TIFF: the first frame
-            if img.format in ("JPEG", "MPO"):
-                img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at a reduced scale: fast, small
-            _check_budget(img, name)
-            img.load()
-            if max(img.size) > MAX_SIDE:  # reduce in the decoded mode, before any conversion
-                # Pillow's reduce() step does not take 16-bit modes; resize alone does
-                img.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS,
-                              reducing_gap=None if img.mode.startswith("I;16") else 2.0)
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
-        except Image.DecompressionBombError:
-            raise _too_large(name, width, height) from None
-        except ImageError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - Pillow's decoders fail in many ways on bad data
-            raise ImageError(f"'{name}' is damaged or truncated and could not be decoded "
-                             f"({exc or type(exc).__name__}).") from None
+    img = _open(data, name)
+    width, height = img.size
+    if width == 0 or height == 0:
+        raise ImageError(f"'{name}' has no pixels ({width}x{height}).")
+    if width * height > MAX_PIXELS:
+        raise _too_large(name, width, height)
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"'{name}' is {width}x{height} pixels: a strip, not a picture. cnnscope "
+                         f"opens images whose long side is at most {MAX_ASPECT} times the short one.")
+    try:
+        img.seek(0)  # animated GIF / multi-page TIFF: the first frame
+        if img.format in ("JPEG", "MPO"):
+            _check_jpeg_scans(data, name)
+            img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at a reduced scale: fast, small
+        _check_budget(img, name, (width, height))
+        img.load()
+        if max(img.size) > MAX_SIDE:  # reduce in the decoded mode, before any conversion
+            # Pillow's reduce() step does not take 16-bit modes; resize alone does
+            img.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS,
+                          reducing_gap=None if img.mode.startswith("I;16") else 2.0)
+        img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img)
+    except Image.DecompressionBombError:
+        raise _too_large(name, width, height) from None
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders fail in many ways on bad data
+        raise ImageError(f"'{name}' is damaged or truncated and could not be decoded "
+                         f"({exc or type(exc).__name__}).") from None
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
@@ -130,17 +145,55 @@ def _not_an_image(data: bytes, name: str) -> str:
     return f"'{name}' is not an image cnnscope can read (supported: {_SUPPORTED})."
 
 
-def _check_budget(img: Image.Image, name: str) -> None:
-    """Refuse an image whose decoded pixels would take more than DECODE_BUDGET."""
+def _check_jpeg_scans(data: bytes, name: str) -> None:
+    """Refuse a JPEG with more scans than any real one has (each scan is a full decoding pass).
+
+    Inside a JPEG's compressed data every 0xFF byte is followed by 0x00, so the bytes FF DA occur
+    only as start-of-scan markers (or in an embedded thumbnail, which has a few)."""
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(f"'{name}' is a JPEG with {scans:,} scans; real ones have at most a few "
+                         f"dozen, and decoding that many would take minutes. It was not opened.")
+
+
+def decoding_bytes(img: Image.Image, full_size: tuple[int, int]) -> int:
+    """How much memory decoding ``img`` (opened, not loaded; a JPEG maybe drafted to a smaller
+    size) takes, from its header: the pixels as Pillow stores them, plus what each format's
+    decoder holds besides. ``full_size``: the size the file's header states."""
     width, height = img.size
-    per_pixel = _STORED_BYTES.get(img.mode, 4) * (2 if img.mode in _ALPHA_MODES else 1)
-    needed = width * height * per_pixel
+    per_pixel = _STORED_BYTES.get(img.mode, 4)
+    stored = width * height * per_pixel * (2 if img.mode in _ALPHA_MODES else 1)
+    pixels = full_size[0] * full_size[1]
+    if img.format == "WEBP":
+        return pixels * _WEBP_BYTES
+    if img.format in ("JPEG", "MPO") and (img.info.get("progressive") or img.info.get("progression")):
+        # libjpeg keeps every DCT coefficient of a progressive JPEG at full size (2 bytes each),
+        # however small the output scale
+        layers = getattr(img, "layer", None) or [("", 1, 1, 0)] * len(img.getbands())
+        h_max = max(h for _, h, _, _ in layers) or 1
+        v_max = max(v for _, _, v, _ in layers) or 1
+        return stored + int(2 * pixels * sum(h * v for _, h, v, _ in layers) / (h_max * v_max))
+    if img.format == "TIFF":  # libtiff decodes a whole strip or tile at a time into a buffer
+        tags = img.tag_v2
+        if 322 in tags and 323 in tags:
+            stored += int(tags[322]) * int(tags[323]) * per_pixel
+        else:
+            stored += min(int(tags.get(278, height)), height) * width * per_pixel
+    return stored
+
+
+def _check_budget(img: Image.Image, name: str, full_size: tuple[int, int]) -> None:
+    """Refuse an image whose decoding would take more than DECODE_BUDGET."""
+    needed = decoding_bytes(img, full_size)
     if needed > DECODE_BUDGET:
+        width, height = full_size
+        kind = ("progressive JPEG" if img.format == "JPEG" else "WebP" if img.format == "WEBP"
+                else _mode_words(img.mode))
         raise ImageError(
-            f"'{name}' is too large to open safely: {width}x{height} {_mode_words(img.mode)} "
-            f"pixels would take {human_bytes(needed)} to decode, and cnnscope decodes at most "
-            f"{human_bytes(DECODE_BUDGET)} per image. Save a smaller or 8-bit copy (a JPEG is "
-            "decoded at a reduced scale, so any size works).")
+            f"'{name}' is too large to open safely: {width}x{height} {kind} pixels would take "
+            f"{human_bytes(needed)} to decode, and cnnscope decodes at most "
+            f"{human_bytes(DECODE_BUDGET)} per image. Save a smaller or 8-bit copy (a baseline "
+            "JPEG is decoded at a reduced scale, so any size works).")
 
 
 def _mode_words(mode: str) -> str:

@@ -307,6 +307,22 @@ def _check_tensors(state: Mapping[str, Any], name: str) -> None:
                            "diverged, and every prediction made with them would be meaningless.")
 
 
+#: More class names than any real classifier has (ImageNet-21k has 21,841).
+MAX_CLASSES = 100_000
+
+
+def _check_class_count(state: Mapping[str, torch.Tensor], classes: list[str], name: str) -> None:
+    """A checkpoint's class names must match its head's outputs, checked before any network is
+    built: a head made for a million invented classes would take gigabytes."""
+    head = next((t for k, t in reversed(list(state.items())) if k.endswith("weight") and t.dim() >= 2),
+                None)
+    if len(classes) > MAX_CLASSES or (head is not None and head.shape[0] != len(classes)):
+        outputs = f"its last layer gives {head.shape[0]:,} outputs" if head is not None else \
+            f"cnnscope takes at most {MAX_CLASSES:,}"
+        raise WeightsError(f"'{name}' is a damaged cnnscope checkpoint: it names {len(classes):,} "
+                           f"classes, but {outputs}.")
+
+
 def _all_tensors(d: Mapping) -> bool:
     return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
 
@@ -387,6 +403,8 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
         except ModelError:
             raise WeightsError(f"'{path.name}' is a checkpoint for '{content['arch']}', which this "
                                "version of cnnscope does not know.") from None
+    if content["classes"]:
+        _check_class_count(content["state_dict"], content["classes"], path.name)
     classes = tuple(content["classes"]) or spec.labels
     cut_after = content["meta"].get("cut_after") if content["arch"] else None
     if cut_after is not None and not isinstance(cut_after, str):

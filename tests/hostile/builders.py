@@ -105,3 +105,36 @@ def deflated_checkpoint(path: Path, megabytes: int = 256) -> Path:
             dst.writestr(info.filename, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED,
                          compresslevel=9)
     return path
+
+
+def jpeg_with_empty_scans(path: Path, scans: int = 50_000, size: tuple[int, int] = (3000, 2000)) -> Path:
+    """A progressive JPEG followed by ``scans`` empty scans: each is one more pass over the image."""
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.new("RGB", size, (120, 30, 200)).save(encoded, "JPEG", progressive=True)
+    empty_scan = b"\xff\xda\x00\x08\x01\x01\x00\x01\x3f\x00"  # one AC band, no data
+    path.write_bytes(encoded.getvalue()[:-2] + empty_scan * scans + b"\xff\xd9")
+    return path
+
+
+def progressive_jpeg_claiming(path: Path, width: int, height: int) -> Path:
+    """A small progressive JPEG whose header claims ``width`` x ``height``: libjpeg would hold
+    every DCT coefficient of that size."""
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.new("RGB", (64, 64), (120, 30, 200)).save(encoded, "JPEG", progressive=True)
+    data = bytearray(encoded.getvalue())
+    at = data.index(b"\xff\xc2")  # start of frame, progressive: FF C2, length, precision, h, w
+    data[at + 5:at + 9] = struct.pack(">HH", height, width)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def png_with_corrupt_exif(path: Path) -> Path:
+    """A small PNG whose EXIF block claims 65,535 entries it does not have."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(path, exif=b"MM\x00*\x00\x00\x00\x08\xff\xff")
+    return path

@@ -107,7 +107,7 @@ def test_a_deflate_bomb_checkpoint_is_refused_before_inflating(tmp_path):
 
 
 def test_a_big_deflate_bomb_adds_little_memory(tmp_path):
-    bomb = builders.deflated_checkpoint(tmp_path / "bomb.pt", megabytes=256)
+    bomb = builders.deflated_checkpoint(tmp_path / "bomb.pt", megabytes=128)
     peak, said = peak_memory_mb(
         "from cnnscope.core.weights import read_weights_file\nfrom cnnscope.core.errors import WeightsError",
         f"try:\n    read_weights_file({str(bomb)!r})\nexcept WeightsError as exc:\n    print(exc)")
@@ -125,3 +125,27 @@ def test_pickled_code_is_still_called_code(tmp_path):
     torch.save({"w": Evil()}, path)
     with pytest.raises(WeightsError, match="names Python code .*could run code"):
         load_model("demo_shapes", str(path))
+
+
+HEAD = {"fc.weight": torch.zeros(1000, 4), "fc.bias": torch.zeros(1000)}
+
+
+@pytest.mark.parametrize("state, classes, cut_after, message", [
+    ({"w": torch.zeros(1)}, ["x"] * 500_000, "layer4", "names 500,000 classes, but cnnscope takes at most 100,000"),
+    (HEAD, ["x"] * 500_000, "layer4", "names 500,000 classes, but its last layer gives 1,000 outputs"),
+    (HEAD, ["a", "b", "c"], None, "names 3 classes, but its last layer gives 1,000 outputs"),
+])
+def test_class_names_must_fit_the_head_before_anything_is_built(tmp_path, state, classes, cut_after,
+                                                               message):
+    """Half a million invented class names (stored once, a 1 MB file) would make a 4 GB head."""
+    from cnnscope.core.models import get_spec
+
+    meta = {"cut_after": cut_after} if cut_after else {}
+    path = tmp_path / "classes.pt"
+    torch.save({"format": "cnnscope-checkpoint", "version": 1, "arch": "resnet50", "state_dict": state,
+                "classes": classes, "meta": meta}, path)
+    assert get_spec("resnet50")  # the architecture exists: only the classes are wrong
+    started = time.monotonic()
+    with pytest.raises(WeightsError, match=message):
+        load_model("demo_shapes", str(path))
+    assert time.monotonic() - started < 3
