@@ -357,7 +357,8 @@ def _summary(args, parser) -> int:
         print(f"{'  ' * r.depth + r.name:<44} {r.type:<22} {'x'.join(map(str, r.output_shape)):<16} "
               f"{r.params:>12,} {r.macs:>15,} {rf:>5}")
     print(f"total: {table.total_params:,} parameters ({table.trainable_params:,} trainable), "
-          f"{table.total_macs:,} multiply-adds per {table.input_size} px image")
+          f"{table.total_macs:,} multiply-adds per {table.input_size} px image, "
+          f"{table.weight_layers} weight layers (convolutions and fully connected)")
     print("stages: " + " -> ".join(f"{side} px x {ch} ({name})" for side, ch, name in table.stages()))
     if args.csv:
         print(f"wrote {table.write_csv(args.csv)}")

@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ModelError, OptionError
 from .inspect import ACTIVATION_TYPES, Inspection, LayerInfo
+from .layers import weight_layers
 
 STRIDES = (2, 4, 8, 16, 32)
 
@@ -76,7 +77,7 @@ class ModelFacts:
     name: str
     weights: str
     params: int
-    layers: int  # layers with parameters
+    layers: int  # weight layers (core.layers.weight_layers)
     input_size: int
     inspect_ms: float
     memory_mb: float  # the inspection's feature maps (and, on CUDA, the peak allocated)
@@ -84,14 +85,14 @@ class ModelFacts:
     notes: list[str] = field(default_factory=list)
 
 
-def facts(inspection: Inspection, params: int, layers_with_params: int, input_size: int,
+def facts(inspection: Inspection, params: int, layer_count: int, input_size: int,
           peak_bytes: int | None = None) -> ModelFacts:
     """The facts row for one inspected model (memory: its maps, or the CUDA peak when given)."""
     # a block's output is its last layer's tensor: count each tensor once
     tensors = {t.data_ptr(): t.numel() * t.element_size() for t in inspection.activations.tensors().values()}
     maps = sum(tensors.values())
     memory = peak_bytes if peak_bytes is not None else maps
-    return ModelFacts(inspection.model_name, inspection.weights_label, params, layers_with_params,
+    return ModelFacts(inspection.model_name, inspection.weights_label, params, layer_count,
                       input_size, inspection.elapsed_ms, memory / 2**20, inspection.device,
                       list(inspection.notes))
 
@@ -137,7 +138,7 @@ def comparison_figure(columns: list[Column], path, title: str = "") -> None:
         text = figure.add_subplot(grid[0, i])
         text.axis("off")
         lines = [f"{f.name}", f"{f.weights}",
-                 f"{f.params / 1e6:.1f}M params, {f.layers} layers, {f.input_size} px",
+                 f"{f.params / 1e6:.1f}M params, {f.layers} weight layers, {f.input_size} px",
                  f"inspect {f.inspect_ms:.0f} ms on {f.device}, maps {f.memory_mb:.0f} MB", ""]
         lines += [f"{p:6.1%}  {label}" for label, p in col.predictions]
         text.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace")
@@ -157,10 +158,9 @@ _SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _sizes(module) -> tuple[int, int]:
-    """(parameters, layers with parameters) of a model, counted once per model object."""
+    """(parameters, weight layers) of a model, counted once per model object."""
     if module not in _SIZES:
-        _SIZES[module] = (sum(p.numel() for p in module.parameters()),
-                          sum(1 for m in module.modules() if next(m.parameters(recurse=False), None) is not None))
+        _SIZES[module] = (sum(p.numel() for p in module.parameters()), weight_layers(module))
     return _SIZES[module]
 
 

@@ -8,6 +8,13 @@ from torch import nn
 from .errors import ModelError
 
 
+def weight_layers(module: nn.Module) -> int:
+    """How many layers the network has, counted as its name counts them: convolutions and fully
+    connected layers (VGG-16 has 16). The one definition every view and command uses; ResNet-18
+    has 21 by it, as its name leaves out the three 1x1 shortcut convolutions."""
+    return sum(1 for m in module.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)))
+
+
 def conv_layers(module: nn.Module) -> list[str]:
     """Names of every 2-D convolution, in model order."""
     return [name for name, m in module.named_modules() if isinstance(m, nn.Conv2d)]

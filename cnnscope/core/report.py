@@ -90,7 +90,8 @@ def write_report(path: str | Path, image_name: str, inspection: Inspection, attr
         facts = figure.add_subplot(2, 1, 2)
         facts.axis("off")
         facts.text(0, 1, f"{summary.total_params:,} parameters\n{summary.total_macs / 1e9:.2f} G "
-                   f"multiply-adds per {summary.input_size} px image\n{len(summary.rows)} layers",
+                   f"multiply-adds per {summary.input_size} px image\n{summary.weight_layers} weight layers "
+                   "(convolutions and fully connected)",
                    va="top", fontsize=11)
         pdf.savefig(figure)
     return path

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .inspect import Inspection, traced_graph
+from .layers import weight_layers
 from .weights import LoadedModel
 
 _POOL_FUNCTIONS = {F.max_pool2d: "max", F.avg_pool2d: "avg"}
@@ -49,6 +50,7 @@ class Summary:
     total_params: int
     trainable_params: int
     total_macs: int
+    weight_layers: int  # convolutions and fully connected layers (core.layers.weight_layers)
 
     def stages(self) -> list[tuple[int, int, str]]:
         """(side in pixels, channels, layer) for each resolution, input to output: the small
@@ -158,4 +160,5 @@ def summarize(loaded: LoadedModel, inspection: Inspection) -> Summary:
                                fields.get(row.name), row.depth, row.has_children))
     params = list(loaded.module.parameters())
     return Summary(loaded.name, loaded.spec.input_size, rows, sum(p.numel() for p in params),
-                   sum(p.numel() for p in params if p.requires_grad), sum(own.values()))
+                   sum(p.numel() for p in params if p.requires_grad), sum(own.values()),
+                   weight_layers(loaded.module))

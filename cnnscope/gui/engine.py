@@ -470,7 +470,7 @@ class Engine(QObject):
         return CompareColumn(
             index, loaded.name, loaded.weights_label, column.layer, column.layer_shape,
             column.predictions, column.heat_label, column.heat, column.grid,
-            f"{f.params / 1e6:.1f}M params, {f.layers} layers, {f.input_size} px, "
+            f"{f.params / 1e6:.1f}M params, {f.layers} weight layers, {f.input_size} px, "
             f"inspect {f.inspect_ms:.0f} ms on {f.device}, "
             f"{'peak' if peak is not None else 'maps'} {f.memory_mb:.0f} MB", column.notes), \
             loaded.labels, inspection.predictions[0].label
@@ -504,7 +504,8 @@ class Engine(QObject):
             "rows": [(r.name, r.type, r.output_shape, r.params, r.macs, r.receptive_field, r.depth)
                      for r in table.rows],
             "total_params": table.total_params, "trainable_params": table.trainable_params,
-            "total_macs": table.total_macs, "stages": table.stages()})
+            "total_macs": table.total_macs, "stages": table.stages(),
+            "weight_layers": table.weight_layers})
 
     def _do_export_summary(self, request_id: int, path: str) -> None:
         self.summary_exported.emit(request_id, str(self._table().write_csv(path)))

@@ -74,3 +74,23 @@ def test_report_pdf_has_its_pages(tmp_path, capsys):
     assert "2 of feature maps" in capsys.readouterr().out
     assert main(["report", "--image", str(samples / "shape_star.png"), "--out", str(out),
                  "--layers", "nope"]) == 1
+
+
+def test_layer_count_is_one_definition_everywhere(capsys):
+    """'Layers' is counted once, in core, as network names count them: convolutions and fully
+    connected layers. Compare, the summary, its CLI line and the report all use it."""
+    import torch.nn as nn
+    from torchvision.models import resnet18, vgg16
+
+    from cnnscope.cli import main
+    from cnnscope.core.compare import _sizes
+    from cnnscope.core.layers import weight_layers
+
+    assert weight_layers(vgg16()) == 16  # 13 convolutions + 3 fully connected: the "16"
+    assert weight_layers(resnet18()) == 21  # 17 + 3 shortcut convolutions + the fc
+    assert weight_layers(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())) == 1
+    loaded = load_model("resnet18", "random")
+    table = summarize(loaded, inspect(loaded, np.zeros((224, 224, 3), np.uint8)))
+    assert table.weight_layers == _sizes(loaded.module)[1] == 21
+    assert main(["summary", "--model", "resnet18", "--depth", "0"]) == 0
+    assert "21 weight layers" in capsys.readouterr().out

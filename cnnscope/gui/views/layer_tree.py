@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 
@@ -18,6 +18,13 @@ class LayerTree(QTreeWidget):
         self.setHeaderLabels(["Layer", "Type", "Output", "Params"])
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
+        # Numbers are never cut: type, output and params take their contents' width and the layer
+        # name takes what is left (a long name is elided; its tooltip has it whole).
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._selectable: list[str] = []
         self.currentItemChanged.connect(self._on_current)
@@ -45,9 +52,6 @@ class LayerTree(QTreeWidget):
             (self._items[parent_name].addChild(item) if parent_name else self.addTopLevelItem(item))
             self._items[name] = item
         self.expandToDepth(0)
-        for column in range(4):
-            self.resizeColumnToContents(column)
-        self.setColumnWidth(0, max(self.columnWidth(0), 170))
         self.blockSignals(False)
         if select in self._items:
             self.select(select)

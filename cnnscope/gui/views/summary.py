@@ -89,5 +89,6 @@ class SummaryView(QWidget):
         self.totals.setText(
             f"<b>{summary['model']}</b>: {summary['total_params']:,} parameters "
             f"({summary['trainable_params']:,} trainable), {summary['total_macs'] / 1e9:.2f} G "
-            f"multiply-adds per {summary['input_size']} px image, {len(rows)} layers")
+            f"multiply-adds per {summary['input_size']} px image, {summary['weight_layers']} weight "
+            "layers (convolutions and fully connected)")
         self.diagram.set_stages(summary["stages"])
