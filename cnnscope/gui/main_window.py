@@ -58,6 +58,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._weights_file: str | None = None
         self._model_info: dict | None = None  # the model the views show (None until one loads)
         self._loading: str | None = None  # the model of the newest load request
+        self._loading_weights: str | None = None  # and its weights choice
         self._default_model: str | None = None
         self._layer: str | None = self.settings.value("layer", None)
         self._last_inspection = None
@@ -355,6 +356,8 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         device_index = self.device_box.findData(self.settings.value("device", "auto"))
         self.device_box.setCurrentIndex(max(0, device_index))
         weights = self.settings.value("weights", "pretrained")
+        if weights == "file":  # reopen the file used last time (a missing one says so, then the demo)
+            self._weights_file = self.settings.value("weights_file", None)
         self.weights_box.setCurrentIndex(max(0, self.weights_box.findData(weights)))
         self._load_selected()
 
@@ -382,7 +385,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._show_weights_choice(choice)
         self.banner.hide()  # a new choice: the last message no longer applies
         self.status.setText(f"loading {name}...")
-        self._loading = name
+        self._loading, self._loading_weights = name, choice
         self._submit("load", name=name, weights=choice, device=self.device_box.currentData())
         info = next((m for m in self._models if m.name == name), None)
         if choice == "pretrained" and info is not None and not info.weights_offline:
@@ -447,8 +450,11 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._hide_download()
         self.settings.setValue("model", info["name"])
         self.settings.setValue("device", self.device_box.currentData())
-        if self.weights_box.currentData() != "file":
-            self.settings.setValue("weights", self.weights_box.currentData())
+        if info["weights"] in ("pretrained", "random"):
+            self.settings.setValue("weights", info["weights"])
+        else:
+            self.settings.setValue("weights", "file")
+            self.settings.setValue("weights_file", info["weights"])
         self._model_info = info
         self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
         if info["notes"]:
@@ -520,7 +526,9 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         elif kind == "load":
             self._hide_download()
             failed = self._loading or ""
-            if self._model_info is None and failed != self._default_model and self._default_model:
+            fallback = (self._default_model, "pretrained")
+            if self._model_info is None and self._default_model and \
+                    (failed, self._loading_weights) != fallback:
                 # nothing to keep showing (a first launch whose remembered model is gone): the
                 # bundled demo always loads, so the window is never left empty
                 message += f" Showing the bundled {self._default_model} model meanwhile."

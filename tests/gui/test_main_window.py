@@ -371,3 +371,28 @@ def test_weights_file_of_another_architecture_switches_the_toolbar(window, qtbot
     assert "holds demo_shapes weights" in window.banner.text()
     assert window.weights_box.currentText() == "File: shapes.pth"
     qtbot.waitUntil(lambda: _top(window) == "circle", timeout=WAIT_MS)  # the first sample
+
+
+def test_a_local_weights_file_is_reopened_at_the_next_launch(make_window, qtbot, tmp_path, no_network):
+    import shutil
+
+    from cnnscope.core.resources import assets_dir
+
+    weights = tmp_path / "my_shapes.pt"
+    shutil.copy(assets_dir() / "demo_shapes.pt", weights)
+    first = make_window(settings_file="relaunch.ini")
+    qtbot.waitUntil(lambda: first.features.grid.array is not None, timeout=WAIT_MS)
+    first._load_selected(weights=str(weights))
+    qtbot.waitUntil(lambda: "my_shapes.pt" in first.status.text(), timeout=WAIT_MS)
+    first.close()
+
+    again = make_window(settings_file="relaunch.ini")  # the same file opens; nothing is downloaded
+    qtbot.waitUntil(lambda: "weights from my_shapes.pt" in again.status.text(), timeout=WAIT_MS)
+    assert "File: my_shapes.pt" in again.weights_box.currentText() and not no_network
+    again.close()
+
+    weights.unlink()  # gone: the window says so and shows the demo model meanwhile
+    last = make_window(settings_file="relaunch.ini")
+    qtbot.waitUntil(lambda: "my_shapes.pt" in last.banner.text(), timeout=WAIT_MS)
+    assert "does not exist" in last.banner.text() and "Showing the bundled" in last.banner.text()
+    qtbot.waitUntil(lambda: "bundled demo weights" in last.status.text(), timeout=WAIT_MS)
