@@ -456,6 +456,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self.settings.setValue("weights", "file")
             self.settings.setValue("weights_file", info["weights"])
         self._model_info = info
+        self._forget_channel()
         self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
         if info["notes"]:
             self.banner.show_message(" ".join(info["notes"]), "info")
@@ -497,7 +498,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._layer = layer
         self.settings.setValue("layer", layer)
         self._submit("explain", layer=layer)
-        self._channel = None
+        self._forget_channel()
         self._request_grid()
         self._submit("filters", layer=layer)
 
@@ -507,6 +508,13 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
                          sort=self.features.sort_key)
             if self._channel is not None:
                 self._request_channel(self._channel)
+
+    def _forget_channel(self) -> None:
+        """The clicked channel belonged to another layer or model: empty its pane, and drop a
+        result still on its way."""
+        self._channel = None
+        self._latest.pop("channel", None)
+        self.features.clear_channel()
 
     def _request_channel(self, channel: int | None) -> None:
         if channel is None or self._layer is None:

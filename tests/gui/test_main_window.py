@@ -396,3 +396,27 @@ def test_a_local_weights_file_is_reopened_at_the_next_launch(make_window, qtbot,
     qtbot.waitUntil(lambda: "my_shapes.pt" in last.banner.text(), timeout=WAIT_MS)
     assert "does not exist" in last.banner.text() and "Showing the bundled" in last.banner.text()
     qtbot.waitUntil(lambda: "bundled demo weights" in last.status.text(), timeout=WAIT_MS)
+
+
+def test_the_channel_pane_follows_the_image_and_clears_on_a_layer_or_model_change(window, qtbot):
+    def click_second_tile() -> int:
+        grid = window.features._geometry
+        window.features.grid.clicked.emit(grid.pad + grid.tile[1] + grid.pad + 2, grid.pad + 2)
+        channel = grid.order[1]
+        qtbot.waitUntil(lambda: f"channel {channel}:" in window.features.stats.text(), timeout=WAIT_MS)
+        return channel
+
+    channel = click_second_tile()
+    before = window.features.detail.array.copy()
+    _drop(window, SAMPLES / "shape_star.png")  # a new image: the same channel, redrawn
+    qtbot.waitUntil(lambda: not np.array_equal(window.features.detail.array, before), timeout=WAIT_MS)
+    assert f"channel {channel}:" in window.features.stats.text()
+
+    window.layers.step(-1)  # another layer: its channels are others
+    qtbot.waitUntil(lambda: window.features.detail.array is None, timeout=WAIT_MS)
+    assert window.features.stats.text() == ""
+
+    click_second_tile()
+    window._load_selected(weights="random")  # another model (the same architecture, untrained)
+    qtbot.waitUntil(lambda: "untrained" in window.status.text(), timeout=WAIT_MS)
+    assert window.features.detail.array is None and window.features.stats.text() == ""

@@ -102,6 +102,11 @@ class FeatureView(QWidget):
         self.stats.setText(f"{result.layer}, channel {result.channel}: "
                            f"min {s['min']:.3g}, max {s['max']:.3g}, mean {s['mean']:.3g}")
 
+    def clear_channel(self) -> None:
+        """Empty the channel pane (its channel belongs to a layer or model no longer shown)."""
+        self.detail.clear("Click a channel")
+        self.stats.setText("")
+
     def channel_at(self, x: int, y: int) -> int | None:
         """Which channel the grid shows at picture pixel (x, y), if any."""
         g = self._geometry

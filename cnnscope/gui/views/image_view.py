@@ -43,6 +43,12 @@ class ImageView(QScrollArea):
         self._pixmap = to_pixmap(rgb)
         self.fit() if self.fitting else self._refresh()
 
+    def clear(self, placeholder: str = "") -> None:
+        """Show no picture, only ``placeholder`` text."""
+        self._array, self._pixmap = None, None
+        self._label.setPixmap(QPixmap())
+        self._label.setText(placeholder)
+
     def set_zoom(self, zoom: float) -> None:
         """Scale the picture by ``zoom`` (the user's choice: no more fitting)."""
         self.fitting = False
