@@ -568,9 +568,11 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         return str((shapes or samples)[0]) if samples else ""
 
     def _add_to_strip(self, path: Path) -> None:
-        item = QListWidgetItem(path.name)
+        row = self.strip.count()
+        # the first nine carry the number that opens them in presentation mode (keys 1-9)
+        item = QListWidgetItem(f"{row + 1}  {path.name}" if row < 9 else path.name)
         item.setData(Qt.ItemDataRole.UserRole, str(path))
-        item.setToolTip(str(path))
+        item.setToolTip(f"{path}\n(key {row + 1} in presentation mode)" if row < 9 else str(path))
         self.strip.addItem(item)
         self.thumbnails.request(str(path))
 

@@ -61,11 +61,32 @@ def test_presentation_mode_is_driven_from_the_keyboard(window, qtbot):
     _key(qtbot, view, "Key_C")  # CAM over the photo instead of the feature maps
     qtbot.waitUntil(lambda: view.showing_cam and "Grad-CAM" in view.title.text(), timeout=WAIT_MS)
     assert view.middle.array.shape == window.attribution.overlay.shape
+    assert " ms" not in view.title.text()  # the method and the class; no timings on a projector
     samples = [window.strip.item(i).text() for i in range(window.strip.count())]
-    index = samples.index("shape_star.png")
+    index = next(i for i, text in enumerate(samples) if text.endswith("shape_star.png"))
+    assert samples[index] == f"{index + 1}  shape_star.png"  # the key that opens it, shown
     _key(qtbot, view, f"Key_{index + 1}")
     qtbot.waitUntil(lambda: view.rows[0][0].text().startswith("star"), timeout=WAIT_MS)
     _key(qtbot, view, "Key_Escape")
+    assert not view.isVisible()
+
+
+def test_presentation_keys_work_after_a_click_on_a_picture(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    view = window.presentation
+    qtbot.waitUntil(lambda: view.middle.array is not None, timeout=WAIT_MS)
+    for picture in (view.middle, view.image):
+        qtbot.mouseClick(picture.viewport(), Qt.MouseButton.LeftButton)
+        picture.setFocus()  # as a click on a focusable scroll area would
+        for forward, back in (("Key_Right", "Key_Left"), ("Key_PageDown", "Key_PageUp")):
+            first = window.layers.current_layer()
+            _key(qtbot, picture, forward)  # the key goes where the focus is: the picture
+            qtbot.waitUntil(lambda: window.layers.current_layer() != first, timeout=5000)
+            _key(qtbot, picture, back)
+            assert window.layers.current_layer() == first
+    _key(qtbot, view.middle, "Key_Escape")
     assert not view.isVisible()
 
 

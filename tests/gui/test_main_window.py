@@ -200,7 +200,7 @@ def test_paste_an_image_from_the_clipboard(window, qtbot):
 
 def test_clicking_a_sample_in_the_strip(window, qtbot):
     item = next(window.strip.item(i) for i in range(window.strip.count())
-                if window.strip.item(i).text() == "shape_hexagon.png")
+                if window.strip.item(i).text().endswith("shape_hexagon.png"))
     rect = window.strip.visualItemRect(item)
     qtbot.mouseClick(window.strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: _top(window) == "hexagon", timeout=WAIT_MS)

@@ -8,7 +8,7 @@ views already received; it asks the window for everything else.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
@@ -34,6 +34,8 @@ class PresentationView(QWidget):
         self.setStyleSheet("background: #111; color: #eee")
         self.image = ImageView("")
         self.middle = ImageView("")
+        for view in (self.image, self.middle):  # a click must not give them the arrow keys
+            view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.title = QLabel("")
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title.setWordWrap(True)
@@ -63,6 +65,19 @@ class PresentationView(QWidget):
         layout.addLayout(panes, 1)
         layout.addWidget(self.hint)
         self.showing_cam = False
+        self._add_keys()
+
+    def _add_keys(self) -> None:
+        """The pictures never keep the keys: a click gives them no focus, and a key that reaches
+        them anyway (a scroll area would scroll on arrows and Page keys) is handled here."""
+        for view in (self.image, self.middle):
+            view.installEventFilter(self)
+            view.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Type.KeyPress and self._handle_key(event.key()):
+            return True
+        return super().eventFilter(watched, event)
 
     def show_state(self, photo, middle, title: str, predictions: list[tuple[str, float]]) -> None:
         """Repaint from the main window's current pictures and predictions."""
@@ -80,8 +95,13 @@ class PresentationView(QWidget):
                 label.setText("")
                 bar.setValue(0)
 
+
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        key = event.key()
+        if not self._handle_key(event.key()):
+            super().keyPressEvent(event)
+
+    def _handle_key(self, key: int) -> bool:
+        """Act on a presentation key; False for any other key."""
         if key in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown):
             self.step_layer.emit(1)
         elif key in (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp):
@@ -93,4 +113,5 @@ class PresentationView(QWidget):
         elif key in (Qt.Key.Key_Escape, Qt.Key.Key_F11):
             self.leave.emit()
         else:
-            super().keyPressEvent(event)
+            return False
+        return True

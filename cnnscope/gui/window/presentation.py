@@ -52,7 +52,8 @@ class PresentationPart:
         result = self._last_inspection
         if view.showing_cam:
             middle = self.attribution.overlay
-            title = self.attribution.caption.text().split("<br>")[0]
+            # the method and the class, without the timing the desktop caption adds
+            title = self.attribution.caption.text().split("<br>")[0].split(" &middot; ")[0]
         else:
             middle = self.features.grid.array
             title = self.features.caption.text()
