@@ -26,6 +26,10 @@ KINDS = ("load", "inspect", "grid", "filters", "channel", "explain", "summary", 
 # A file that takes longer than this to read (a stalled network drive) is given up on, so that no
 # file can hold the engine.
 FILE_TIMEOUT = 10.0
+# Requests about the model and inspection shown: one still waiting when a new model loads was
+# made for the old one (the window asks again once the new model's first inspection arrives).
+_ABOUT_THE_SHOWN_MODEL = ("grid", "filters", "channel", "explain", "summary", "attribute", "restyle",
+                          "export_summary")
 # A request of these kinds makes a running attribution stale: it stops at its next batch.
 _SUPERSEDE_ATTRIBUTION = ("load", "inspect", "attribute")
 
@@ -284,6 +288,9 @@ class Engine(QObject):
         prepare(loaded)
         self._loaded, self._device, self._inspection = loaded, target, None
         self._attribution, self._serial, self._summary = None, self._serial + 1, None
+        with self._wake:  # asked about the previous model: it is gone, so they are stale
+            for kind in _ABOUT_THE_SHOWN_MODEL:
+                self._pending.pop(kind, None)
         self.model_loaded.emit(request_id, {"name": loaded.name, "weights_label": loaded.weights_label,
                                             "trained": loaded.trained, "device": describe(target),
                                             "labels": list(loaded.labels),

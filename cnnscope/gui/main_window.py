@@ -458,6 +458,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self.settings.setValue("weights_file", info["weights"])
         self._model_info = info
         self._forget_channel()
+        self._shown_layers = []  # the next inspection rebuilds the tree, so every layer view asks anew
         self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
         if info["notes"]:
             self.banner.show_message(" ".join(info["notes"]), "info")

@@ -420,3 +420,12 @@ def test_the_channel_pane_follows_the_image_and_clears_on_a_layer_or_model_chang
     window._load_selected(weights="random")  # another model (the same architecture, untrained)
     qtbot.waitUntil(lambda: "untrained" in window.status.text(), timeout=WAIT_MS)
     assert window.features.detail.array is None and window.features.stats.text() == ""
+
+
+def test_filters_follow_a_change_of_weights_on_the_same_architecture(window, qtbot):
+    window.tabs.setCurrentWidget(window.filters)
+    qtbot.waitUntil(lambda: window.filters.first.array is not None, timeout=WAIT_MS)
+    trained = window.filters.first.array.copy()
+    window._load_selected(weights="random")  # the same layers, other kernels
+    qtbot.waitUntil(lambda: "untrained" in window.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not np.array_equal(window.filters.first.array, trained), timeout=WAIT_MS)
