@@ -153,3 +153,28 @@ def test_cameras_are_looked_for_only_when_the_user_goes_near_them(window):
     window.tabs.setCurrentWidget(window.live)
     assert window._cameras is not None
     assert window.live.camera.count() >= 1  # cameras, or a line saying there are none
+
+
+def test_live_input_owns_the_predictions_and_stop_only_while_it_plays(window, qtbot, monkeypatch):
+    from cnnscope.core.shapes import make_samples
+    from cnnscope.gui.live import ArraySource
+    from cnnscope.gui.window import live_tab
+
+    assert not window.live.stop.isEnabled()  # nothing plays yet
+    still = window.predictions.shown()[0][0]
+    stars = [s.image for s in make_samples(30, seed=5) if s.label == 3]  # DEMO_CLASSES[3] == "star"
+    assert still != "star" and stars
+    source = ArraySource(stars * 20, interval_ms=20)
+    window.start_live(source)
+    assert window.live.stop.isEnabled()
+    qtbot.waitUntil(lambda: window.predictions.shown()[0][0] == "star", timeout=WAIT_MS)
+    window.live.stop.click()
+    assert not window.live.stop.isEnabled()
+    qtbot.waitUntil(lambda: window.predictions.shown()[0][0] == still, timeout=WAIT_MS)
+
+    offered = []
+    monkeypatch.setattr(live_tab, "multimedia_problem", lambda: None)
+    monkeypatch.setattr(live_tab.QFileDialog, "getOpenFileName",
+                        lambda *args: offered.append(args[3]) or ("", ""))
+    window.play_video()
+    assert "*.gif" in offered[0].split(";;")[0]  # an animated GIF plays as a video

@@ -24,6 +24,7 @@ class LiveView(QWidget):
         self.video = QPushButton("Play a video file...")
         self.video.setToolTip("A video instead of a camera (it loops)")
         self.stop = QPushButton("Stop")
+        self.stop.setEnabled(False)  # nothing plays yet
         self.mode = QComboBox()
         self.mode.addItem("Feature maps", "maps")
         self.mode.addItem("Grad-CAM", "cam")

@@ -15,6 +15,7 @@ class LivePart:
     def _connect_live(self) -> None:
         self.live_controller = LiveController(self.engine)
         self.live_controller.shown.connect(self.live.show_frame)
+        self.live_controller.shown.connect(self._show_live_predictions)
         self.live_controller.stats.connect(self.live.show_stats)
         self.live.camera_requested.connect(self.start_camera)
         self.live.video_requested.connect(self.play_video)
@@ -58,7 +59,7 @@ class LivePart:
         if problem:
             self.banner.show_message(problem, "info")
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Play a video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Play a video", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.gif);;All files (*)")
         if path:
             from cnnscope.core.files import FileRefused, check_regular
 
@@ -72,10 +73,27 @@ class LivePart:
     def start_live(self, source) -> None:
         """Show ``source``'s frames in the Live tab (any FrameSource: camera, video, frame list)."""
         self.tabs.setCurrentWidget(self.live)
-        source.stopped.connect(lambda why: self.live.fps.setText(f"{self.live.fps.text()}  stopped: {why}"))
+        source.stopped.connect(self._live_source_stopped)
         self.live_controller.layer = self._layer
         self.live_controller.attach(source)
+        self.live.stop.setEnabled(True)
 
     def stop_live(self) -> None:
-        """Stop the camera or video."""
+        """Stop the camera or video; the still image's predictions come back."""
         self.live_controller.detach()
+        self._live_ended()
+
+    def _live_source_stopped(self, why: str) -> None:
+        self.live.fps.setText(f"{self.live.fps.text()}  stopped: {why}")
+        self._live_ended()
+
+    def _live_ended(self) -> None:
+        self.live.stop.setEnabled(False)
+        still = self._last_inspection
+        if still is not None:
+            self.predictions.show_predictions(still.predictions, still.trained)
+
+    def _show_live_predictions(self, frame) -> None:
+        """While live input runs, the predictions panel shows the frame's top-5, not the still's."""
+        if self.live.stop.isEnabled():
+            self.predictions.show_predictions(frame.predictions, (self._model_info or {}).get("trained", True))
