@@ -456,6 +456,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         else:
             self.settings.setValue("weights", "file")
             self.settings.setValue("weights_file", info["weights"])
+            self.compare.offer_weights_file(info["weights"])
         self._model_info = info
         self._forget_channel()
         self._shown_layers = []  # the next inspection rebuilds the tree, so every layer view asks anew

@@ -12,12 +12,12 @@ WAIT_MS = 120_000
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 
-def _setup(window, qtbot, models):
+def _setup(window, qtbot, models, weights="random"):
     view = window.compare
     qtbot.waitUntil(lambda: view.model_boxes[0].count() > 1, timeout=WAIT_MS)
-    for box, name in zip(view.model_boxes, [*models, "", "", "", ""]):
+    for index, (box, name) in enumerate(zip(view.model_boxes, [*models, "", "", "", ""])):
         box.setCurrentIndex(box.findData(name))
-    view.weights.setCurrentIndex(view.weights.findData("random"))
+        view.set_weights(index, weights)
     return view
 
 
@@ -68,8 +68,7 @@ def test_fewer_than_two_models_says_so(window, qtbot):
 
 
 def test_a_model_without_weights_fails_in_its_column_only(window, qtbot, isolated_torch_home, no_network):
-    view = _setup(window, qtbot, ["resnet18", "demo_shapes"])
-    view.weights.setCurrentIndex(view.weights.findData("pretrained"))  # resnet18's are not cached
+    view = _setup(window, qtbot, ["resnet18", "demo_shapes"], "pretrained")  # resnet18's are not cached
     window.tabs.setCurrentWidget(view)
     window.run_comparison()
     qtbot.waitUntil(lambda: view.columns[1].result is not None, timeout=WAIT_MS)
@@ -81,7 +80,10 @@ def test_a_model_without_weights_fails_in_its_column_only(window, qtbot, isolate
     qtbot.waitUntil(lambda: "untrained'>" in view.status.text(), timeout=WAIT_MS)
     view.status.linkActivated.emit("untrained")
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
-    assert view.weights.currentData() == "random" and view.columns[0].heat.isVisibleTo(view)
+    # only the column whose weights were missing became untrained
+    assert [box.currentData() for box in view.weight_boxes[:2]] == ["random", "pretrained"]
+    assert view.columns[0].heat.isVisibleTo(view)
+    assert view.columns[1].result.weights == "bundled demo weights"
     assert "untrained" not in view.status.text()
 
 
@@ -99,8 +101,7 @@ def test_wide_tabs_borrow_the_layers_dock_room_and_give_it_back(window, qtbot):
 
 def test_a_download_for_a_column_shows_progress_and_cancels(window, qtbot, isolated_torch_home,
                                                             slow_squeezenet_download):
-    view = _setup(window, qtbot, ["demo_shapes", "squeezenet1_1"])
-    view.weights.setCurrentIndex(view.weights.findData("pretrained"))
+    view = _setup(window, qtbot, ["demo_shapes", "squeezenet1_1"], "pretrained")
     window.tabs.setCurrentWidget(view)
     window.run_comparison()
     qtbot.waitUntil(lambda: "downloading weights" in view.status.text(), timeout=WAIT_MS)
@@ -110,7 +111,7 @@ def test_a_download_for_a_column_shows_progress_and_cancels(window, qtbot, isola
     assert not view.cancel.isEnabled()
     assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
     view.model_boxes[1].setCurrentIndex(view.model_boxes[1].findData("resnet18"))
-    view.weights.setCurrentIndex(view.weights.findData("random"))
+    view.set_weights(1, "random")
     window.run_comparison()  # the engine is free again
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
 
@@ -127,3 +128,26 @@ def test_models_sharing_a_label_set_explain_the_same_class(window, qtbot):
     view.target.returnPressed.emit()
     qtbot.waitUntil(lambda: all(c.result is not None and "'tabby'" in c.result.heat_label
                                 for c in view.columns[:2]), timeout=WAIT_MS)
+
+
+def test_each_column_has_its_weights_and_the_main_windows_file_is_offered(window, qtbot, tmp_path,
+                                                                          isolated_torch_home, no_network):
+    import shutil
+
+    from cnnscope.core.resources import assets_dir
+
+    mine = tmp_path / "my_demo.pt"
+    shutil.copy(assets_dir() / "demo_shapes.pt", mine)
+    window._load_selected(weights=str(mine))
+    qtbot.waitUntil(lambda: "my_demo.pt" in window.status.text(), timeout=WAIT_MS)
+    view = _setup(window, qtbot, ["demo_shapes", "demo_shapes", "resnet18"])
+    assert all(box.findData(str(mine)) >= 0 for box in view.weight_boxes)
+    view.set_weights(0, str(mine))
+    view.set_weights(1, "pretrained")  # the bundled demo weights: offline too
+    view.set_weights(2, "random")  # resnet18 untrained: no download error offline
+    window.tabs.setCurrentWidget(view)
+    window.run_comparison()
+    qtbot.waitUntil(lambda: len(view.shown_layers()) == 3, timeout=WAIT_MS)
+    assert [c.result.weights for c in view.columns[:3]] == [
+        "weights from my_demo.pt", "bundled demo weights", "untrained (random weights)"]
+    assert not no_network  # nothing tried to download

@@ -83,10 +83,18 @@ class CompareView(QWidget):
         for box in self.model_boxes:
             box.setToolTip("A model to compare ((none) leaves the column out)")
             box.activated.connect(lambda _: self.run_requested.emit())
-        self.weights = QComboBox()
-        self.weights.addItem("Pretrained", "pretrained")
-        self.weights.addItem("Untrained (random)", "random")
-        self.weights.activated.connect(lambda _: self.run_requested.emit())
+        # each column its own weights: offline, one column can be untrained while another uses
+        # a file and a third its cached pretrained weights
+        self.weight_boxes = [QComboBox() for _ in range(4)]
+        for box in self.weight_boxes:
+            box.addItem("Pretrained", "pretrained")
+            box.addItem("Untrained", "random")
+            box.setToolTip("This column's weights: pretrained (downloaded once, then cached), "
+                           "untrained, or the weights file the main window uses")
+            box.activated.connect(lambda _: self.run_requested.emit())
+        for model_box, weights_box in zip(self.model_boxes, self.weight_boxes):
+            model_box.currentIndexChanged.connect(  # no model, no weights to choose
+                lambda _, m=model_box, w=weights_box: w.setEnabled(bool(m.currentData())))
         self.mode = QComboBox()
         self.mode.addItem("Same relative depth", "depth")
         self.mode.addItem("Same resolution", "stride")
@@ -112,12 +120,14 @@ class CompareView(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.linkActivated.connect(self._status_link)
-        self._weights_missing = False
+        self._missing: list[int] = []  # columns whose weights could not be had
         top = QHBoxLayout()
         top.addWidget(QLabel("Models"))
-        for box in self.model_boxes:
-            top.addWidget(box)
-        top.addWidget(self.weights)
+        for model_box, weights_box in zip(self.model_boxes, self.weight_boxes):
+            pair = QVBoxLayout()
+            pair.addWidget(model_box)
+            pair.addWidget(weights_box)
+            top.addLayout(pair)
         top.addStretch(1)
         second = QHBoxLayout()
         for widget in (self.mode, self.depth, self.resolution, QLabel("Heatmap"), self.method,
@@ -159,21 +169,38 @@ class CompareView(QWidget):
 
     def request(self) -> dict:
         """The comparison the controls describe (models, matching, heatmap)."""
-        models = [[box.currentData(), self.weights.currentData()] for box in self.model_boxes
-                  if box.currentData()]
+        models = [[box.currentData(), weights.currentData()]
+                  for box, weights in zip(self.model_boxes, self.weight_boxes) if box.currentData()]
         by_depth = self.mode.currentData() == "depth"
         return {"models": models, "depth": self.depth.value() / 100 if by_depth else None,
                 "stride": None if by_depth else self.resolution.currentData(),
                 "method": self.method.currentData(), "target": self.target.text().strip() or None}
 
+    def offer_weights_file(self, path: str) -> None:
+        """Offer the weights file the main window uses in every column (replacing an older one)."""
+        from pathlib import Path
+
+        for box in self.weight_boxes:
+            index = next((i for i in range(box.count()) if box.itemData(i) not in ("pretrained", "random")), -1)
+            if index >= 0:
+                box.removeItem(index)
+            box.addItem(f"File: {Path(path).name}", path)
+            box.setItemData(box.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+
+    def set_weights(self, index: int, weights: str) -> None:
+        """Choose column ``index``'s weights: "pretrained", "random" or an offered file."""
+        box = self.weight_boxes[index]
+        box.setCurrentIndex(max(0, box.findData(weights)))
+
     def _status_link(self, link: str) -> None:
-        if link == "untrained":
-            self.weights.setCurrentIndex(self.weights.findData("random"))
+        if link == "untrained":  # the columns whose weights are missing, untrained; the rest stay
+            for index in self._missing:
+                self.set_weights(index, "random")
             self.run_requested.emit()
 
     def start(self, models: list) -> None:
         """A comparison begins: show which columns are coming."""
-        self._weights_missing = False
+        self._missing: list[int] = []
         for i, column in enumerate(self.columns):
             column.setVisible(i < len(models))
             if i < len(models):
@@ -183,7 +210,8 @@ class CompareView(QWidget):
 
     def show_column(self, column) -> None:
         """Paint one finished column."""
-        self._weights_missing |= column.weights_missing
+        if column.weights_missing:
+            self._missing.append(column.index)
         self.columns[column.index].show(column)
 
     def done(self, notes: list[str]) -> None:
@@ -193,11 +221,11 @@ class CompareView(QWidget):
             if column.result is None and column.header.text().endswith("working..."):
                 column.header.setText(column.header.text().replace("working...", "cancelled"))
         text = "; ".join(notes)
-        if self._weights_missing and self.weights.currentData() == "pretrained":
+        if self._missing:
             # offline without cached weights (a classroom, say): the architectures can still be
             # compared, so offer that in one click rather than leave only error messages
             text = ("Some pretrained weights are not on this computer. "
-                    "<a href='untrained'>Compare the architectures with untrained weights</a>, or "
+                    "<a href='untrained'>Use untrained weights in those columns</a>, or "
                     "download them once with an internet connection." + (f" ({text})" if text else ""))
         self.status.setText(text)
 
