@@ -73,6 +73,7 @@ class GridResult:
     tile: tuple[int, int]
     pad: int
     shape: tuple[int, ...]
+    values: np.ndarray | None = None  # (C, h, w) float32: the activations, for the value under the pointer
 
 
 @dataclass
@@ -83,6 +84,7 @@ class ChannelResult:
     channel: int
     overlay: np.ndarray
     stats: dict[str, float]
+    values: np.ndarray | None = None  # (h, w) float32: the channel, for the value under the pointer
 
 
 @dataclass
@@ -331,7 +333,8 @@ class Engine(QObject):
         rows, cols = render.grid_shape(len(order))
         tile = render.upscaled_size(maps.shape[1:])
         self.grid_ready.emit(request_id, GridResult(layer, image, order.tolist(), rows, cols, tile,
-                                                    render.GRID_PAD, tuple(maps.shape)))
+                                                    render.GRID_PAD, tuple(maps.shape),
+                                                    np.asarray(maps, dtype=np.float32)))
 
     def _do_channel(self, request_id: int, layer: str, channel: int, cmap: str,
                     alpha: float) -> None:
@@ -341,7 +344,8 @@ class Engine(QObject):
         values = result.activation(layer)[channel]
         self.channel_ready.emit(request_id, ChannelResult(
             layer, channel, render.overlay(result.input_rgb, values, alpha, cmap),
-            {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean())}))
+            {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean())},
+            np.asarray(values, dtype=np.float32)))
 
     def _do_filters(self, request_id: int, layer: str | None) -> None:
         from cnnscope.core import render

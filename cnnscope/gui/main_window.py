@@ -311,6 +311,8 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
         e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
         e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
+        e.attribution_ready.connect(self._fresh("attribution view",
+                                                lambda result: self.predictions.highlight(result.label)))
         e.attribution_ready.connect(lambda *_: self._refresh_presentation())
         e.compare_column.connect(self._fresh("compare", self.compare.show_column))
         e.compare_done.connect(self._fresh("compare", self.compare.done))

@@ -429,3 +429,30 @@ def test_filters_follow_a_change_of_weights_on_the_same_architecture(window, qtb
     window._load_selected(weights="random")  # the same layers, other kernels
     qtbot.waitUntil(lambda: "untrained" in window.status.text(), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not np.array_equal(window.filters.first.array, trained), timeout=WAIT_MS)
+
+
+def test_hover_values_and_the_clicked_tile_and_explained_class_are_marked(window, qtbot):
+    features = window.features
+    grid = features._geometry
+    channel = grid.order[1]
+    x, y = grid.pad + grid.tile[1] + grid.pad, grid.pad  # second tile, its top-left pixel
+    features.grid.hovered.emit(x, y)
+    expected = float(grid.values[channel, 0, 0])
+    assert features.pointer.text() == f"channel {channel}, row 0, column 0: {expected:.4g}"
+    features.grid.hovered.emit(-1, -1)
+    assert features.pointer.text() == ""
+
+    features.grid.clicked.emit(x, y)
+    qtbot.waitUntil(lambda: f"channel {channel}:" in features.stats.text(), timeout=WAIT_MS)
+    assert features.grid._highlight == features.tile_rect(channel)
+    assert features.tile_rect(channel)[:2] == (grid.pad + grid.tile[1] + grid.pad, grid.pad)
+    values = features._channel_result.values
+    h, w = values.shape
+    big_h, big_w = features.detail.array.shape[:2]
+    features.detail.hovered.emit(big_w - 1, big_h - 1)  # the bottom-right corner
+    assert features.pointer.text().endswith(f"row {h - 1}, column {w - 1}: {float(values[-1, -1]):.4g}")
+
+    qtbot.waitUntil(lambda: window.predictions.highlighted() == _top(window), timeout=WAIT_MS)
+    window.predictions.click_row(2)  # explain the third class: its row is marked instead
+    third = window.predictions.shown()[2][0]
+    qtbot.waitUntil(lambda: window.predictions.highlighted() == third, timeout=WAIT_MS)

@@ -49,6 +49,10 @@ class FeatureView(QWidget):
         self.opacity.setToolTip("Opacity of the channel over the photo")
         self.stats = QLabel("")
         self.stats.setWordWrap(True)
+        self.pointer = QLabel("")  # the value under the mouse pointer
+        self.pointer.setStyleSheet("color: palette(mid)")
+        self._channel_result = None
+        self._shown_channel: int | None = None
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(QLabel("<b>Channel over the photo</b>"))
@@ -58,6 +62,7 @@ class FeatureView(QWidget):
         row.addWidget(self.opacity)
         side_layout.addLayout(row)
         side_layout.addWidget(self.stats)
+        side_layout.addWidget(self.pointer)
         split = QSplitter()
         split.addWidget(self.grid)
         split.addWidget(side)
@@ -74,6 +79,8 @@ class FeatureView(QWidget):
         zoom_out.clicked.connect(self.grid.zoom_out)
         fit.clicked.connect(self.grid.fit)
         self.grid.clicked.connect(self._on_grid_click)
+        self.grid.hovered.connect(self._on_grid_hover)
+        self.detail.hovered.connect(self._on_detail_hover)
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
 
     @property
@@ -92,12 +99,16 @@ class FeatureView(QWidget):
             self.grid.fitting = True  # a new layer starts fitted; a zoom holds while they tweak it
         self._geometry = result
         self.grid.set_image(result.image)
+        self._highlight_channel()
         c, h, w = result.shape
         self.caption.setText(f"<b>{result.layer}</b>: {c} channels of {h} x {w}")
 
     def show_channel(self, result) -> None:
-        """Paint an engine ChannelResult."""
+        """Paint an engine ChannelResult, and outline its tile in the grid."""
+        self._channel_result = result
+        self._shown_channel = result.channel
         self.detail.set_image(result.overlay)
+        self._highlight_channel()
         s = result.stats
         self.stats.setText(f"{result.layer}, channel {result.channel}: "
                            f"min {s['min']:.3g}, max {s['max']:.3g}, mean {s['mean']:.3g}")
@@ -106,6 +117,49 @@ class FeatureView(QWidget):
         """Empty the channel pane (its channel belongs to a layer or model no longer shown)."""
         self.detail.clear("Click a channel")
         self.stats.setText("")
+        self._channel_result, self._shown_channel = None, None
+        self.grid.set_highlight(None)
+
+    def tile_rect(self, channel: int) -> tuple[int, int, int, int] | None:
+        """Where ``channel``'s tile is in the grid picture: (x, y, w, h)."""
+        g = self._geometry
+        if g is None or channel not in g.order:
+            return None
+        index = g.order.index(channel)
+        th, tw = g.tile
+        row, col = divmod(index, g.cols)
+        return (g.pad + col * (tw + g.pad), g.pad + row * (th + g.pad), tw, th)
+
+    def _highlight_channel(self) -> None:
+        shown = self._shown_channel
+        self.grid.set_highlight(self.tile_rect(shown) if shown is not None else None)
+
+    def value_at(self, x: int, y: int) -> tuple[int, int, int, float] | None:
+        """(channel, row, column, activation) under grid picture pixel (x, y), if on a tile."""
+        g, channel = self._geometry, self.channel_at(x, y)
+        if g is None or channel is None or g.values is None:
+            return None
+        th, tw = g.tile
+        _, h, w = g.values.shape
+        tx, ty = (x - g.pad) % (tw + g.pad), (y - g.pad) % (th + g.pad)
+        row, col = min(h - 1, ty * h // th), min(w - 1, tx * w // tw)
+        return channel, row, col, float(g.values[channel, row, col])
+
+    def _on_grid_hover(self, x: int, y: int) -> None:
+        found = self.value_at(x, y) if x >= 0 else None
+        self.pointer.setText("" if found is None else
+                             f"channel {found[0]}, row {found[1]}, column {found[2]}: {found[3]:.4g}")
+
+    def _on_detail_hover(self, x: int, y: int) -> None:
+        result = self._channel_result
+        if x < 0 or result is None or result.values is None:
+            self.pointer.setText("")
+            return
+        big_h, big_w = result.overlay.shape[:2]
+        h, w = result.values.shape
+        row, col = min(h - 1, y * h // big_h), min(w - 1, x * w // big_w)
+        self.pointer.setText(f"channel {result.channel}, row {row}, column {col}: "
+                             f"{float(result.values[row, col]):.4g}")
 
     def channel_at(self, x: int, y: int) -> int | None:
         """Which channel the grid shows at picture pixel (x, y), if any."""

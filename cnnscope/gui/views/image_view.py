@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QLabel, QScrollArea
 
 from ..qimage import to_pixmap
@@ -17,6 +17,7 @@ class ImageView(QScrollArea):
     Ctrl+wheel); Fit returns to fitting. A click emits ``clicked(x, y)`` in the picture's pixels."""
 
     clicked = Signal(int, int)
+    hovered = Signal(int, int)  # picture pixel under the pointer; (-1, -1) when it leaves
     ZOOMS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
     def __init__(self, placeholder: str = "", parent=None) -> None:
@@ -24,6 +25,10 @@ class ImageView(QScrollArea):
         self._label = QLabel(placeholder)
         self._label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._label.mousePressEvent = self._on_press
+        self._label.mouseMoveEvent = self._on_move
+        self._label.leaveEvent = lambda _event: self.hovered.emit(-1, -1)
+        self._label.setMouseTracking(True)
+        self._highlight: tuple[int, int, int, int] | None = None  # x, y, w, h in picture pixels
         self.setWidget(self._label)
         self.setWidgetResizable(True)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -43,9 +48,14 @@ class ImageView(QScrollArea):
         self._pixmap = to_pixmap(rgb)
         self.fit() if self.fitting else self._refresh()
 
+    def set_highlight(self, rect: tuple[int, int, int, int] | None) -> None:
+        """Outline ``rect`` (x, y, w, h in picture pixels) over the picture, or nothing."""
+        self._highlight = rect
+        self._refresh()
+
     def clear(self, placeholder: str = "") -> None:
         """Show no picture, only ``placeholder`` text."""
-        self._array, self._pixmap = None, None
+        self._array, self._pixmap, self._highlight = None, None, None
         self._label.setPixmap(QPixmap())
         self._label.setText(placeholder)
 
@@ -83,8 +93,15 @@ class ImageView(QScrollArea):
         if self._pixmap is None:
             return
         size = self._pixmap.size() * self.zoom
-        self._label.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                                  Qt.TransformationMode.FastTransformation))
+        shown = self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.FastTransformation)
+        if self._highlight is not None:
+            x, y, w, h = (round(v * self.zoom) for v in self._highlight)
+            painter = QPainter(shown)
+            painter.setPen(QPen(QColor("#ff2d55"), 3))
+            painter.drawRect(QRect(x, y, w, h).adjusted(1, 1, -2, -2))
+            painter.end()
+        self._label.setPixmap(shown)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
         # Constant: a new picture of another size must not make the whole window lay itself out
@@ -98,14 +115,22 @@ class ImageView(QScrollArea):
         else:
             super().wheelEvent(event)
 
-    def _on_press(self, event) -> None:
+    def _picture_point(self, event) -> tuple[int, int] | None:
+        """The picture pixel under a mouse event, or None outside the picture."""
         if self._pixmap is None or self._label.pixmap() is None:
-            return
+            return None
         shown = self._label.pixmap().size()
         offset = QPoint((self._label.width() - shown.width()) // 2,
                         (self._label.height() - shown.height()) // 2)
         pos = event.position().toPoint() - offset
         x, y = int(pos.x() / self.zoom), int(pos.y() / self.zoom)
         h, w = self._array.shape[:2]
-        if 0 <= x < w and 0 <= y < h:
-            self.clicked.emit(x, y)
+        return (x, y) if 0 <= x < w and 0 <= y < h else None
+
+    def _on_press(self, event) -> None:
+        point = self._picture_point(event)
+        if point is not None:
+            self.clicked.emit(*point)
+
+    def _on_move(self, event) -> None:
+        self.hovered.emit(*(self._picture_point(event) or (-1, -1)))

@@ -40,6 +40,7 @@ class PredictionsView(QWidget):
             self._rows.append((label, bar))
         layout.addStretch(1)
         self._shown: list[tuple[str, float]] = []
+        self._highlighted: str | None = None
 
     def set_classes(self, labels: list[str]) -> None:
         """Say what the model can answer: a photo of a cat is still 'star' to a shapes model."""
@@ -65,6 +66,23 @@ class PredictionsView(QWidget):
             else:
                 label.hide()
                 bar.hide()
+        self._paint_highlight()
+
+    def highlight(self, label: str | None) -> None:
+        """Mark the row of ``label``: the class the heatmaps explain (None: no row)."""
+        self._highlighted = label
+        self._paint_highlight()
+
+    def highlighted(self) -> str | None:
+        """The label of the marked row, if it is shown."""
+        return next((name for name, _ in self._shown if name == self._highlighted), None)
+
+    def _paint_highlight(self) -> None:
+        for i, (label, _bar) in enumerate(self._rows):
+            chosen = i < len(self._shown) and self._shown[i][0] == self._highlighted
+            label.setStyleSheet("font-weight: bold; color: palette(highlight)" if chosen else "")
+            label.setToolTip("The class the heatmaps explain" if chosen else
+                             "Click to see where the network found this class")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
         """A click on a row's label or bar picks that row's class."""
