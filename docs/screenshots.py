@@ -100,9 +100,9 @@ def main() -> int:
 
         def compare() -> None:
             view = window.compare
-            for box, name in zip(view.model_boxes, ("mobilenet_v2", "demo_shapes", "", "")):
-                box.setCurrentIndex(box.findData(name))
-            view.weights.setCurrentIndex(view.weights.findData("pretrained"))
+            for index, name in enumerate(("mobilenet_v2", "demo_shapes", "", "")):
+                view.model_boxes[index].setCurrentIndex(view.model_boxes[index].findData(name))
+                view.set_weights(index, "pretrained")
             view.mode.setCurrentIndex(view.mode.findData("stride"))
             view.resolution.setCurrentIndex(view.resolution.findData(8))
             window.tabs.setCurrentWidget(view)
