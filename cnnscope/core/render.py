@@ -134,7 +134,17 @@ def overlay(photo: np.ndarray, values: np.ndarray, alpha: float = 0.5,
     return heat_overlay(photo, normalise_channels(resize_map(values, h, w)[None])[0], alpha, cmap)
 
 
-def side_by_side(images: list[np.ndarray], pad: int = 6,
+def colorbar(cmap: str = "jet", height: int = 256, width: int = 16) -> np.ndarray:
+    """A vertical colour bar, (height, width, 3) uint8: 1 (high) at the top, 0 at the bottom."""
+    ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(width, axis=1)
+    return apply_colormap(ramp, cmap)
+
+
+#: Pixels around and between the pictures of a panel (side_by_side).
+PANEL_PAD = 6
+
+
+def side_by_side(images: list[np.ndarray], pad: int = PANEL_PAD,
                  background: int = GRID_BACKGROUND) -> np.ndarray:
     """Equal-height uint8 RGB images in a row, ``pad`` pixels apart."""
     height = max(image.shape[0] for image in images)

@@ -111,6 +111,9 @@ class AttributionResult:
     overlay: np.ndarray
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    heatmap: np.ndarray | None = None  # (S, S) float32 in 0..1 over the photo: the value under the pointer
+    colorbar: np.ndarray | None = None  # the colormap's scale, 1 at the top
+    panel_pad: int = 6  # pixels around and between photo | heatmap | overlay
 
 
 @dataclass
@@ -401,7 +404,9 @@ class Engine(QObject):
             label=found.target_label, probability=found.probability, layer=found.layer,
             panel=render.attribution_panel(photo, found.heatmap, alpha, cmap),
             overlay=render.heat_overlay(photo, found.heatmap, alpha, cmap),
-            elapsed_ms=found.elapsed_ms, notes=found.notes))
+            elapsed_ms=found.elapsed_ms, notes=found.notes,
+            heatmap=np.asarray(found.heatmap, dtype=np.float32),
+            colorbar=render.colorbar(cmap), panel_pad=render.PANEL_PAD))
 
     def _do_compare(self, request_id: int, models: list, source: dict, depth: float | None,
                     stride: float | None, method: str, target: str | None, device: str) -> None:

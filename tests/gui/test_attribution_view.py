@@ -146,3 +146,24 @@ def test_the_view_offers_every_core_method(window):
 
     view = window.attribution
     assert [view.method.itemData(i) for i in range(view.method.count())] == list(METHODS)
+
+
+def test_the_heatmap_has_a_scale_and_shows_its_value_under_the_pointer(window, qtbot):
+    import numpy as np
+
+    from cnnscope.core import render
+
+    view = window.attribution
+    _wait_caption(window, qtbot, "Grad-CAM")
+    result = view._result
+    assert view.scale.pixmap() is not None and not view.scale.pixmap().isNull()
+    assert np.array_equal(result.colorbar[0, 0], render.colormap_lut(view.cmap.currentText())[255])
+    h, w = result.overlay.shape[:2]
+    pad = render.PANEL_PAD
+    row, col = np.unravel_index(np.argmax(result.heatmap), result.heatmap.shape)
+    y = pad + row * h // result.heatmap.shape[0]
+    for left in (pad + w + pad, pad + 2 * (w + pad)):  # the same place on the heatmap and the overlay
+        view.picture.hovered.emit(left + col * w // result.heatmap.shape[1], y)
+        assert view.pointer.text() == f"heatmap here: {result.heatmap.max():.2f} (0 least, 1 most)"
+    view.picture.hovered.emit(pad + 1, pad + 1)  # the photo itself: no heatmap value
+    assert view.pointer.text() == ""

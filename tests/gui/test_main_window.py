@@ -456,3 +456,19 @@ def test_hover_values_and_the_clicked_tile_and_explained_class_are_marked(window
     window.predictions.click_row(2)  # explain the third class: its row is marked instead
     third = window.predictions.shown()[2][0]
     qtbot.waitUntil(lambda: window.predictions.highlighted() == third, timeout=WAIT_MS)
+
+
+def test_tiles_can_show_their_channel_numbers_in_the_grids_order(window, qtbot):
+    features = window.features
+    assert features.grid.labels() == []
+    features.numbers.setChecked(True)
+    grid = features._geometry
+    labels = features.grid.labels()
+    assert [text for _x, _y, text in labels] == [str(c) for c in grid.order]
+    assert labels[1][:2] == (grid.pad + grid.tile[1] + grid.pad, grid.pad)  # each at its tile's corner
+    features.sort.setCurrentIndex(features.sort.findData("mean"))  # most active first: numbers follow
+    qtbot.waitUntil(lambda: features._geometry is not grid, timeout=WAIT_MS)
+    assert [t for _x, _y, t in features.grid.labels()] == [str(c) for c in features._geometry.order]
+    assert features._geometry.order != grid.order
+    features.numbers.setChecked(False)
+    assert features.grid.labels() == []

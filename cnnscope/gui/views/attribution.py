@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QSlider, QVBoxLayout, QWidget)
 
+from ..qimage import to_pixmap
 from .image_view import ImageView
 
 HEAT_COLORMAPS = ("jet", "turbo", "inferno", "magma", "viridis", "hot")
@@ -73,12 +74,34 @@ class AttributionView(QWidget):
         status.addWidget(self.cancel)
         self.picture = ImageView("The heatmap appears here once an image is inspected")
         self.picture.setToolTip("The photo as the network saw it | the heatmap | the heatmap over the photo")
+        self.picture.hovered.connect(self._on_hover)
+        # the colour scale: 1 is where the method found the most evidence for the class, 0 none
+        self.scale = QLabel()
+        self.scale.setScaledContents(True)  # the bar stretches with the pane; it adds no width
+        self.scale.setFixedWidth(14)
+        self.scale.setMinimumHeight(40)
+        self.scale.setToolTip("The heatmap's scale: each map is scaled to 0..1, so colours compare "
+                              "places within one map, not across maps")
+        self.scale_top, self.scale_bottom = QLabel("1"), QLabel("0")
+        for end in (self.scale_top, self.scale_bottom):
+            end.setToolTip(self.scale.toolTip())
+        self.pointer = QLabel("")  # the heatmap's value under the mouse pointer
+        self.pointer.setStyleSheet("color: palette(mid)")
+        self._result = None
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addLayout(style)
         layout.addLayout(status)
         layout.addWidget(self.summary)
-        layout.addWidget(self.picture, 1)
+        scale = QVBoxLayout()
+        scale.addWidget(self.scale_top)
+        scale.addWidget(self.scale, 1)
+        scale.addWidget(self.scale_bottom)
+        pictures = QHBoxLayout()
+        pictures.addWidget(self.picture, 1)
+        pictures.addLayout(scale)
+        layout.addLayout(pictures, 1)
+        layout.addWidget(self.pointer)
         self.set_busy(False)
         self.overlay = None  # the last heatmap over the photo, for export
         self._cam_layer: str | None = None
@@ -195,11 +218,31 @@ class AttributionView(QWidget):
         """Paint an engine AttributionResult."""
         self.set_busy(False)
         self.overlay = result.overlay
+        self._result = result
         self.picture.set_image(result.panel)
+        if result.colorbar is not None:
+            self.scale.setPixmap(to_pixmap(result.colorbar))
         where = f" at <b>{result.layer}</b>" if result.layer else ""
         notes = "".join(f"<br><i>{note}</i>" for note in result.notes)
         self.caption.setText(f"<b>{result.method_label}</b> for <b>{result.label}</b> "
                              f"({result.probability:.1%}){where} &middot; {result.elapsed_ms:.0f} ms{notes}")
+
+    def value_at(self, x: int, y: int) -> float | None:
+        """The heatmap's value (0..1) under panel pixel (x, y): on the heatmap or the overlay."""
+        result = self._result
+        if result is None or result.heatmap is None:
+            return None
+        pad = result.panel_pad
+        h, w = result.overlay.shape[:2]
+        for left in (pad + (w + pad), pad + 2 * (w + pad)):  # the heatmap, the overlay
+            if left <= x < left + w and pad <= y < pad + h:
+                rows, cols = result.heatmap.shape
+                return float(result.heatmap[(y - pad) * rows // h, (x - left) * cols // w])
+        return None
+
+    def _on_hover(self, x: int, y: int) -> None:
+        value = self.value_at(x, y) if x >= 0 else None
+        self.pointer.setText("" if value is None else f"heatmap here: {value:.2f} (0 least, 1 most)")
 
     def show_message(self, text: str, error: bool = True) -> None:
         """A refusal, a failure or a cancel, in the caption (the picture keeps the last map)."""

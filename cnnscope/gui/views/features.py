@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QSplitter, QVBoxLayout, QWidget)
 
 from .image_view import ImageView
 
@@ -35,8 +35,12 @@ class FeatureView(QWidget):
         zoom_out.setToolTip("Zoom out (Ctrl+- or Ctrl+wheel)")
         fit.setToolTip("Fit the whole grid in the view")
         self.caption = QLabel("")
+        self.caption.setWordWrap(True)  # a long layer name wraps instead of widening the window
+        self.numbers = QCheckBox("Numbers")
+        self.numbers.setToolTip("Write each tile's channel number on it")
         bar = QHBoxLayout()
-        for w in (QLabel("Colormap"), self.cmap, QLabel("Order"), self.sort, zoom_out, zoom_in, fit):
+        for w in (QLabel("Colormap"), self.cmap, QLabel("Order"), self.sort, self.numbers, zoom_out,
+                  zoom_in, fit):
             bar.addWidget(w)
         bar.addWidget(self.caption, 1)
 
@@ -79,6 +83,7 @@ class FeatureView(QWidget):
         zoom_out.clicked.connect(self.grid.zoom_out)
         fit.clicked.connect(self.grid.fit)
         self.grid.clicked.connect(self._on_grid_click)
+        self.numbers.toggled.connect(lambda _: self._label_tiles())
         self.grid.hovered.connect(self._on_grid_hover)
         self.detail.hovered.connect(self._on_detail_hover)
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
@@ -100,6 +105,7 @@ class FeatureView(QWidget):
         self._geometry = result
         self.grid.set_image(result.image)
         self._highlight_channel()
+        self._label_tiles()
         c, h, w = result.shape
         self.caption.setText(f"<b>{result.layer}</b>: {c} channels of {h} x {w}")
 
@@ -129,6 +135,18 @@ class FeatureView(QWidget):
         th, tw = g.tile
         row, col = divmod(index, g.cols)
         return (g.pad + col * (tw + g.pad), g.pad + row * (th + g.pad), tw, th)
+
+    def _label_tiles(self) -> None:
+        """Channel numbers on the tiles when Numbers is ticked (in the grid's own order)."""
+        g = self._geometry
+        if g is None or not self.numbers.isChecked():
+            self.grid.set_labels([])
+            return
+        labels = []
+        for channel in g.order:
+            x, y, _w, _h = self.tile_rect(channel)
+            labels.append((x, y, str(channel)))
+        self.grid.set_labels(labels)
 
     def _highlight_channel(self) -> None:
         shown = self._shown_channel

@@ -29,6 +29,7 @@ class ImageView(QScrollArea):
         self._label.leaveEvent = lambda _event: self.hovered.emit(-1, -1)
         self._label.setMouseTracking(True)
         self._highlight: tuple[int, int, int, int] | None = None  # x, y, w, h in picture pixels
+        self._labels: list[tuple[int, int, str]] = []  # (x, y, text) in picture pixels
         self.setWidget(self._label)
         self.setWidgetResizable(True)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -48,6 +49,15 @@ class ImageView(QScrollArea):
         self._pixmap = to_pixmap(rgb)
         self.fit() if self.fitting else self._refresh()
 
+    def set_labels(self, labels: list[tuple[int, int, str]]) -> None:
+        """Write each text at its (x, y) picture pixel over the picture (an empty list: none)."""
+        self._labels = list(labels)
+        self._refresh()
+
+    def labels(self) -> list[tuple[int, int, str]]:
+        """The texts written over the picture."""
+        return list(self._labels)
+
     def set_highlight(self, rect: tuple[int, int, int, int] | None) -> None:
         """Outline ``rect`` (x, y, w, h in picture pixels) over the picture, or nothing."""
         self._highlight = rect
@@ -55,7 +65,7 @@ class ImageView(QScrollArea):
 
     def clear(self, placeholder: str = "") -> None:
         """Show no picture, only ``placeholder`` text."""
-        self._array, self._pixmap, self._highlight = None, None, None
+        self._array, self._pixmap, self._highlight, self._labels = None, None, None, []
         self._label.setPixmap(QPixmap())
         self._label.setText(placeholder)
 
@@ -95,11 +105,22 @@ class ImageView(QScrollArea):
         size = self._pixmap.size() * self.zoom
         shown = self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
                                     Qt.TransformationMode.FastTransformation)
-        if self._highlight is not None:
-            x, y, w, h = (round(v * self.zoom) for v in self._highlight)
+        if self._highlight is not None or self._labels:
             painter = QPainter(shown)
-            painter.setPen(QPen(QColor("#ff2d55"), 3))
-            painter.drawRect(QRect(x, y, w, h).adjusted(1, 1, -2, -2))
+            if self._labels:
+                font = painter.font()
+                font.setPixelSize(max(9, min(14, round(12 * self.zoom))))
+                painter.setFont(font)
+                for x, y, text in self._labels:
+                    at = QPoint(round(x * self.zoom) + 2, round(y * self.zoom) + font.pixelSize())
+                    painter.setPen(QColor(0, 0, 0))  # a dark edge keeps it readable on any colour
+                    painter.drawText(at + QPoint(1, 1), text)
+                    painter.setPen(QColor(255, 255, 255))
+                    painter.drawText(at, text)
+            if self._highlight is not None:
+                x, y, w, h = (round(v * self.zoom) for v in self._highlight)
+                painter.setPen(QPen(QColor("#ff2d55"), 3))
+                painter.drawRect(QRect(x, y, w, h).adjusted(1, 1, -2, -2))
             painter.end()
         self._label.setPixmap(shown)
 
