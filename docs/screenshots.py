@@ -1,5 +1,5 @@
 """Redraw the README's screenshots: the window on the demo model, and on MobileNetV2 with real
-ImageNet weights (needs ../shared/weights or $CNNSCOPE_TEST_WEIGHTS; skipped without). With
+ImageNet weights (needs $CNNSCOPE_TEST_WEIGHTS naming a folder with them; skipped without). With
 --dark, one shot in a dark Fusion palette instead; run it scaled to check HiDPI:
 
     xvfb-run -s "-screen 0 1600x900x24" python docs/screenshots.py
