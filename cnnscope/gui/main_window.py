@@ -15,6 +15,7 @@ from ..core.render import save_png  # numpy + Pillow only: no torch on the windo
 from ..core.resources import sample_images
 from .engine import Engine
 from .qimage import to_pixmap
+from .session import Session
 from .thumbnails import ThumbnailLoader
 from .window.attribution_tab import HeatmapsPart
 from .window.compare_tab import ComparePart
@@ -48,20 +49,17 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         super().__init__()
         self.engine = engine
         self.settings = settings or QSettings("cnnscope", "cnnscope")
+        self.session = Session(layer=self.settings.value("layer", None))  # what the views show
         self.setWindowTitle("cnnscope")
         self.setAcceptDrops(True)
         self.resize(1400, 880)
         self._latest: dict[str, int] = {}  # kind -> id of the newest request
-        self._source: dict | None = None  # the image the views show
         self._wanted: dict | None = None  # the newest image asked for (may still be pending)
         self._models: list = []
         self._weights_file: str | None = None
-        self._model_info: dict | None = None  # the model the views show (None until one loads)
         self._loading: str | None = None  # the model of the newest load request
         self._loading_weights: str | None = None  # and its weights choice
         self._default_model: str | None = None
-        self._layer: str | None = self.settings.value("layer", None)
-        self._last_inspection = None
         self._shown_layers: list = []
         self._build()
         self._connect_engine()
@@ -153,8 +151,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self.layers.layer_selected.connect(self._on_layer_selected)
         self.features.settings_changed.connect(self._request_grid)
         self.features.channel_clicked.connect(self._request_channel)
-        self.features.opacity_changed.connect(lambda _: self._request_channel(self._channel))
-        self._channel: int | None = None
+        self.features.opacity_changed.connect(lambda _: self._request_channel(self.session.channel))
         self.predictions.class_clicked.connect(self.explain_class)
         self.attribution.request_changed.connect(self._request_attribution)
         self.attribution.style_changed.connect(self._restyle_attribution)
@@ -312,7 +309,9 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
         e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
         e.attribution_ready.connect(self._fresh("attribution view",
-                                                lambda result: self.predictions.highlight(result.label)))
+                                                lambda result: setattr(self.session, "explained_class",
+                                                                       result.label)))
+        self.session.explained_class_changed.connect(self.predictions.highlight)
         e.attribution_ready.connect(lambda *_: self._refresh_presentation())
         e.compare_column.connect(self._fresh("compare", self.compare.show_column))
         e.compare_done.connect(self._fresh("compare", self.compare.done))
@@ -406,7 +405,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
     def _show_loaded_choice(self) -> None:
         """Put the toolbar back on the model that is really loaded (after a failed or cancelled
         load the boxes would otherwise name a model the views do not show)."""
-        info = self._model_info
+        info = self.session.model
         if info is None:
             return
         self.model_box.setCurrentIndex(self.model_box.findData(info["name"]))
@@ -459,7 +458,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self.settings.setValue("weights", "file")
             self.settings.setValue("weights_file", info["weights"])
             self.compare.offer_weights_file(info["weights"])
-        self._model_info = info
+        self.session.model = info
         self._forget_channel()
         self._shown_layers = []  # the next inspection rebuilds the tree, so every layer view asks anew
         self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
@@ -478,8 +477,8 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._submit("inspect", **source)
 
     def _on_inspected(self, result) -> None:
-        self._source = self._wanted
-        self._last_inspection = result
+        self.session.image = self._wanted
+        self.session.inspection = result
         self._compare_if_stale()
         self._summary_if_stale()
         self.input_view.set_image(result.input_rgb)
@@ -488,7 +487,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self._request_grid()  # same model: keep the tree (rebuilding it stalls the window)
         else:
             names = {row[0] for row in result.layers if len(row[2]) == 3}
-            layer = self._layer if self._layer in names else result.default_layer
+            layer = self.session.layer if self.session.layer in names else result.default_layer
             self._shown_layers = result.layers
             self.layers.show_layers(result.layers, layer)
             self.attribution.set_layers([row[0] for row in result.layers if len(row[2]) == 3])
@@ -500,7 +499,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._refresh_presentation()
 
     def _on_layer_selected(self, layer: str) -> None:
-        self._layer = layer
+        self.session.layer = layer
         self.settings.setValue("layer", layer)
         self._submit("explain", layer=layer)
         self._forget_channel()
@@ -508,24 +507,24 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self._submit("filters", layer=layer)
 
     def _request_grid(self) -> None:
-        if self._layer and self._last_inspection is not None:
-            self._submit("grid", layer=self._layer, cmap=self.features.colormap,
+        if self.session.layer and self.session.inspection is not None:
+            self._submit("grid", layer=self.session.layer, cmap=self.features.colormap,
                          sort=self.features.sort_key)
-            if self._channel is not None:
-                self._request_channel(self._channel)
+            if self.session.channel is not None:
+                self._request_channel(self.session.channel)
 
     def _forget_channel(self) -> None:
         """The clicked channel belonged to another layer or model: empty its pane, and drop a
         result still on its way."""
-        self._channel = None
+        self.session.channel = None
         self._latest.pop("channel", None)
         self.features.clear_channel()
 
     def _request_channel(self, channel: int | None) -> None:
-        if channel is None or self._layer is None:
+        if channel is None or self.session.layer is None:
             return
-        self._channel = channel
-        self._submit("channel", layer=self._layer, channel=channel, cmap=self.features.colormap,
+        self.session.channel = channel
+        self._submit("channel", layer=self.session.layer, channel=channel, cmap=self.features.colormap,
                      alpha=self.features.opacity.value() / 100)
 
     def _on_failed(self, request_id: int, kind: str, message: str) -> None:
@@ -540,7 +539,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self._hide_download()
             failed = self._loading or ""
             fallback = (self._default_model, "pretrained")
-            if self._model_info is None and self._default_model and \
+            if self.session.model is None and self._default_model and \
                     (failed, self._loading_weights) != fallback:
                 # nothing to keep showing (a first launch whose remembered model is gone): the
                 # bundled demo always loads, so the window is never left empty
@@ -553,16 +552,16 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
             self._update_status()
         else:
             if kind == "inspect":
-                self._wanted = self._source  # a bad file: the last good image stays wanted
+                self._wanted = self.session.image  # a bad file: the last good image stays wanted
             self.banner.show_message(message, "error")
 
     def _update_status(self) -> None:
-        info = self._model_info
+        info = self.session.model
         if info is None:
             return
         parts = [f"Device: {info['device']}", f"Model: {info['name']} ({info['weights_label']})"]
-        if self._last_inspection is not None:
-            parts.append(f"Inspection: {self._last_inspection.elapsed_ms:.0f} ms")
+        if self.session.inspection is not None:
+            parts.append(f"Inspection: {self.session.inspection.elapsed_ms:.0f} ms")
         self.status.setText("   |   ".join(parts))
 
     # --- images in ---------------------------------------------------------------------------

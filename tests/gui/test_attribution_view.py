@@ -117,7 +117,7 @@ def test_cam_refusal_is_explained_in_the_view(window, qtbot):
     window.model_box.setCurrentIndex(window.model_box.findData("alexnet"))
     window.weights_box.setCurrentIndex(window.weights_box.findData("random"))
     window._load_selected(weights="random")
-    qtbot.waitUntil(lambda: getattr(window._last_inspection, "model", None) == "alexnet",
+    qtbot.waitUntil(lambda: getattr(window.session.inspection, "model", None) == "alexnet",
                     timeout=WAIT_MS)
     view = window.attribution
     view.method.setCurrentIndex(view.method.findData("cam"))

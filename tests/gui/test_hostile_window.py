@@ -51,7 +51,7 @@ def fifo_that_cannot_hang(tmp_path):
 
 
 def _shown_file(window) -> str:
-    return Path((window._source or {}).get("path") or "").name
+    return Path((window.session.image or {}).get("path") or "").name
 
 
 def test_a_fifo_dropped_with_a_photo_freezes_nothing(window, qtbot, fifo_that_cannot_hang):

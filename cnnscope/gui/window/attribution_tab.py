@@ -26,7 +26,7 @@ class HeatmapsPart:
     def _request_attribution(self) -> None:
         """Compute the heatmap for the current choices; a slow method only when its tab shows."""
         view = self.attribution
-        if self._last_inspection is None or view.method_key is None:
+        if self.session.inspection is None or view.method_key is None:
             return
         if view.is_slow and self.tabs.currentWidget() is not view:
             self._attribution_stale = True
@@ -39,7 +39,7 @@ class HeatmapsPart:
         view.set_busy(True, view.is_slow)
 
     def _restyle_attribution(self) -> None:
-        if self._last_inspection is not None and self.attribution.method_key is not None:
+        if self.session.inspection is not None and self.attribution.method_key is not None:
             self._latest["attribution view"] = self._submit("restyle", **self._attribution_params())
 
     def _cancel_attribution(self) -> None:

@@ -14,7 +14,7 @@ class ComparePart:
 
     def run_comparison(self) -> None:
         """Run the comparison the compare view describes on the image shown."""
-        source = self._source or self._wanted
+        source = self.session.image or self._wanted
         request = self.compare.request()
         if source is None:
             self.compare.status.setText("Open or drop an image first.")
@@ -31,7 +31,7 @@ class ComparePart:
         self.compare.done(["cancelled"])
 
     def _compare_if_stale(self) -> None:
-        if self.tabs.currentWidget() is self.compare and (self._source or self._wanted) != self._compared_source:
+        if self.tabs.currentWidget() is self.compare and (self.session.image or self._wanted) != self._compared_source:
             self.run_comparison()
 
     def export_comparison(self) -> None:

@@ -74,7 +74,7 @@ class LivePart:
         """Show ``source``'s frames in the Live tab (any FrameSource: camera, video, frame list)."""
         self.tabs.setCurrentWidget(self.live)
         source.stopped.connect(self._live_source_stopped)
-        self.live_controller.layer = self._layer
+        self.live_controller.layer = self.session.layer
         self.live_controller.attach(source)
         self.live.stop.setEnabled(True)
 
@@ -89,11 +89,11 @@ class LivePart:
 
     def _live_ended(self) -> None:
         self.live.stop.setEnabled(False)
-        still = self._last_inspection
+        still = self.session.inspection
         if still is not None:
             self.predictions.show_predictions(still.predictions, still.trained)
 
     def _show_live_predictions(self, frame) -> None:
         """While live input runs, the predictions panel shows the frame's top-5, not the still's."""
         if self.live.stop.isEnabled():
-            self.predictions.show_predictions(frame.predictions, (self._model_info or {}).get("trained", True))
+            self.predictions.show_predictions(frame.predictions, (self.session.model or {}).get("trained", True))

@@ -49,7 +49,7 @@ class PresentationPart:
         view = self.presentation
         if view is None or not view.isVisible():
             return
-        result = self._last_inspection
+        result = self.session.inspection
         if view.showing_cam:
             middle = self.attribution.overlay
             # the method and the class, without the timing the desktop caption adds
@@ -57,6 +57,6 @@ class PresentationPart:
         else:
             middle = self.features.grid.array
             title = self.features.caption.text()
-        model = (self._model_info or {}).get("name", "")
+        model = (self.session.model or {}).get("name", "")
         view.show_state(self.input_view.array, middle, f"{model}: {title}" if title else model,
                         result.predictions if result is not None else [])

@@ -11,9 +11,9 @@ class SummaryPart:
     """The Summary tab's side of the window (see the module docstring)."""
 
     def _summary_if_stale(self) -> None:
-        info = self._model_info
+        info = self.session.model
         if (self.tabs.currentWidget() is self.summary and info is not None
-                and self._last_inspection is not None and self.summary.shown_model != info["name"]):
+                and self.session.inspection is not None and self.summary.shown_model != info["name"]):
             self._submit("summary")
 
     def export_summary(self) -> None:

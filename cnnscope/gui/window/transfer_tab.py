@@ -53,7 +53,7 @@ class TransferPart:
 
     def start_training(self) -> None:
         """Train the shown model on the chosen folder with the panel's plan and settings."""
-        info = self._model_info
+        info = self.session.model
         folder = self.transfer.folder.text().strip()
         if info is None:
             self.transfer.show_error("No model is loaded yet.")

@@ -1,0 +1,27 @@
+"""The session: one signal per field, fired on a change only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnscope.gui.session import Session
+
+
+def test_each_field_signals_its_changes_and_only_its_changes(qtbot):
+    session = Session(layer="features.0")
+    seen: list[tuple[str, object]] = []
+    for field in ("image", "model", "inspection", "layer", "channel", "explained_class"):
+        getattr(session, f"{field}_changed").connect(lambda value, f=field: seen.append((f, value)))
+    session.layer = "features.0"  # the same value: nothing fires
+    session.channel = 3
+    session.channel = 3
+    session.model = {"name": "demo_shapes"}
+    session.model = {"name": "demo_shapes"}  # an equal dict: nothing fires
+    result = type("Result", (), {"input_rgb": np.zeros((2, 2, 3), np.uint8)})()
+    session.inspection = result
+    session.inspection = result  # the same result object
+    session.explained_class = "star"
+    session.layer = "features.1"
+    assert seen == [("channel", 3), ("model", {"name": "demo_shapes"}), ("inspection", result),
+                    ("explained_class", "star"), ("layer", "features.1")]
+    assert session.layer == "features.1" and session.channel == 3 and session.image is None
