@@ -14,6 +14,7 @@ from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
+from .panels.summary import SummaryPanel
 from .qimage import to_pixmap
 from .session import Session
 from .thumbnails import ThumbnailLoader
@@ -21,7 +22,6 @@ from .window.attribution_tab import HeatmapsPart
 from .window.compare_tab import ComparePart
 from .window.live_tab import LivePart
 from .window.presentation import PresentationPart
-from .window.summary_tab import SummaryPart
 from .window.transfer_tab import TransferPart
 from .views.attribution import AttributionView
 from .views.banner import Banner
@@ -33,15 +33,13 @@ from .views.layer_tree import LayerTree
 from .views.live import LiveView
 from .views.predictions import PredictionsView
 from .views.presentation import PresentationView
-from .views.summary import SummaryView
 from .views.transfer import TransferPanel
 
 WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)"),
                   ("file", "Load file..."))
 
 
-class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, ComparePart, TransferPart,
-                 QMainWindow):
+class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, TransferPart, QMainWindow):
     """Drop an image, see inside the network."""
 
     def __init__(self, engine: Engine, image: str | None = None,
@@ -87,7 +85,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self.compare = CompareView()
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.setTabToolTip(4, "The same image through 2 to 4 models side by side")
-        self.summary = SummaryView()
+        self.summary = SummaryPanel(self.session, self.engine)
         self.tabs.addTab(self.summary, "Summary")
         self.live = LiveView()
         self.tabs.addTab(self.live, "Live")
@@ -164,10 +162,8 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self.compare.run_requested.connect(self.run_comparison)
         self.compare.export_requested.connect(self.export_comparison)
         self.compare.cancel_requested.connect(self._cancel_comparison)
-        self.tabs.currentChanged.connect(lambda _: self._summary_if_stale())
         self.presentation: PresentationView | None = None
         self._connect_live()
-        self.summary.export_requested.connect(self.export_summary)
         self._connect_trainer()
         self._attribution_stale = False  # a slow method waits until its tab is shown
 
@@ -317,8 +313,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         e.compare_done.connect(self._fresh("compare", self.compare.done))
         e.compare_exported.connect(lambda _id, path: self.compare.status.setText(f"saved {path}"))
         e.explained.connect(self._fresh("explain", self.explanation.setPlainText))
-        e.summary_ready.connect(self._fresh("summary", self.summary.show_summary))
-        e.summary_exported.connect(lambda _id, path: self.summary.totals.setToolTip(f"saved {path}"))
         e.failed.connect(self._on_failed)
 
     def _submit(self, kind: str, **params) -> int:
@@ -467,7 +461,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self.predictions.set_classes(info["labels"])
         self.attribution.set_model(info["labels"], info["cam_layer"], info["cam_refusal"])
         self._set_transfer_model(info["freeze"], info["name"])
-        self.summary.shown_model = None
         self._update_status()
         # the newest image asked for, even one dropped while the model was loading
         self._inspect(self._wanted or {"path": str(self._initial_image)})
@@ -480,7 +473,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, SummaryPart, CompareP
         self.session.image = self._wanted
         self.session.inspection = result
         self._compare_if_stale()
-        self._summary_if_stale()
         self.input_view.set_image(result.input_rgb)
         self.predictions.show_predictions(result.predictions, result.trained)
         if result.layers == self._shown_layers:

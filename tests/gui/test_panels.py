@@ -1,0 +1,56 @@
+"""Panels are built from (session, engine) alone, and never import each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+WAIT_MS = 60_000
+PANELS = Path(__file__).resolve().parents[2] / "cnnscope" / "gui" / "panels"
+
+
+def test_no_panel_imports_another():
+    names = {p.stem for p in PANELS.glob("*.py")} - {"__init__"}
+    assert names, "no panels found"
+    for path in PANELS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                imported = {module.rsplit(".", 1)[-1]} | {a.name for a in node.names}
+                if node.level == 1 or "panels" in module:
+                    assert not (imported & (names - {path.stem})), f"{path.name} imports {module}"
+
+
+def test_the_summary_panel_works_without_the_main_window(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from cnnscope.core.resources import sample_images
+    from cnnscope.gui.engine import Engine
+    from cnnscope.gui.panels.summary import SummaryPanel
+    from cnnscope.gui.session import Session
+
+    session, engine = Session(), Engine()
+    panel = SummaryPanel(session, engine)
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
+        engine.start()
+    try:
+        with qtbot.waitSignal(engine.model_loaded, timeout=WAIT_MS) as loaded:
+            engine.submit("load", name="demo_shapes", weights="pretrained", device="cpu")
+        with qtbot.waitSignal(engine.inspected, timeout=WAIT_MS) as inspected:
+            engine.submit("inspect", path=str(sample_images()[0]))
+        session.model = loaded.args[1]
+        session.inspection = inspected.args[1]  # the panel asks for its table by itself
+        qtbot.waitUntil(lambda: panel.table.rowCount() > 10, timeout=WAIT_MS)
+        assert panel.shown_model == "demo_shapes" and "weight layers" in panel.totals.text()
+
+        session.model = dict(loaded.args[1], name="another")  # a new model: the table is stale
+        assert panel.shown_model is None
+        target = tmp_path / "summary.csv"
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV"))
+        panel.export.click()
+        qtbot.waitUntil(lambda: "saved" in panel.totals.toolTip(), timeout=WAIT_MS)
+        assert target.read_text().startswith("layer")
+    finally:
+        engine.stop()
