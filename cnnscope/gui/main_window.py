@@ -14,6 +14,7 @@ from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
+from .panels.filters import FiltersPanel
 from .panels.summary import SummaryPanel
 from .qimage import to_pixmap
 from .session import Session
@@ -27,7 +28,6 @@ from .views.attribution import AttributionView
 from .views.banner import Banner
 from .views.compare import CompareView
 from .views.features import FeatureView
-from .views.filters import FiltersView
 from .views.image_view import ImageView
 from .views.layer_tree import LayerTree
 from .views.live import LiveView
@@ -72,7 +72,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
         self.input_view.setToolTip("The image as the network sees it (resized and cropped)")
         self.predictions = PredictionsView()
         self.features = FeatureView()
-        self.filters = FiltersView()
+        self.filters = FiltersPanel(self.session, self.engine)
         self.attribution = AttributionView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.features, "Feature maps")
@@ -302,7 +302,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
         e.grid_ready.connect(self._fresh("grid", self.features.show_grid))
         e.grid_ready.connect(lambda *_: self._refresh_presentation())
         e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
-        e.filters_ready.connect(self._fresh("filters", self.filters.show_filters))
         e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
         e.attribution_ready.connect(self._fresh("attribution view",
                                                 lambda result: setattr(self.session, "explained_class",
@@ -496,7 +495,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
         self._submit("explain", layer=layer)
         self._forget_channel()
         self._request_grid()
-        self._submit("filters", layer=layer)
 
     def _request_grid(self) -> None:
         if self.session.layer and self.session.inspection is not None:

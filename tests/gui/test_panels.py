@@ -54,3 +54,34 @@ def test_the_summary_panel_works_without_the_main_window(qtbot, tmp_path, monkey
         assert target.read_text().startswith("layer")
     finally:
         engine.stop()
+
+
+def test_the_filters_panel_follows_the_sessions_model_and_layer(qtbot):
+    import numpy as np
+
+    from cnnscope.gui.engine import Engine
+    from cnnscope.gui.panels.filters import FiltersPanel
+    from cnnscope.gui.session import Session
+
+    session, engine = Session(), Engine()
+    panel = FiltersPanel(session, engine)
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
+        engine.start()
+    try:
+        with qtbot.waitSignal(engine.model_loaded, timeout=WAIT_MS) as loaded:
+            engine.submit("load", name="demo_shapes", weights="pretrained", device="cpu")
+        session.model = loaded.args[1]
+        qtbot.waitUntil(lambda: panel.first.array is not None, timeout=WAIT_MS)
+        trained = panel.first.array.copy()
+        assert panel.selected.isHidden()
+        session.layer = "features.block2.conv"  # a convolution: its kernels too
+        qtbot.waitUntil(lambda: "features.block2.conv" in panel.selected_title.text(), timeout=WAIT_MS)
+        assert panel.selected.array is not None and not panel.selected.isHidden()
+        with qtbot.waitSignal(engine.model_loaded, timeout=WAIT_MS) as untrained:
+            engine.submit("load", name="demo_shapes", weights="random", device="cpu")
+        session.model = untrained.args[1]  # other weights: other kernels
+        qtbot.waitUntil(lambda: not np.array_equal(panel.first.array, trained), timeout=WAIT_MS)
+    finally:
+        engine.stop()
