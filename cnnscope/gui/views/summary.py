@@ -59,6 +59,7 @@ class SummaryView(QWidget):
         self.table.setToolTip("Receptive field: how many input pixels along a side can influence "
                               "one value of the layer's output")
         self.totals = QLabel("")
+        self.totals.setWordWrap(True)  # long totals wrap instead of widening the window
         self.diagram = StagesDiagram()
         self.export = QPushButton("Export CSV...")
         self.export.clicked.connect(self.export_requested.emit)
