@@ -12,6 +12,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 
+def _field(name: str, doc: str) -> property:
+    """A session field: reading returns it, writing sets it and signals a change."""
+    return property(lambda self: self._values[name], lambda self, value: self._set(name, value),
+                    doc=doc)
+
+
 class Session(QObject):
     """The image, model, inspection, layer, channel and explained class the views show."""
 
@@ -37,17 +43,9 @@ class Session(QObject):
         self._values[field] = value
         getattr(self, f"{field}_changed").emit(value)
 
-    image = property(lambda self: self._values["image"], lambda self, v: self._set("image", v),
-                     doc="The image the views show (what was inspected last).")
-    model = property(lambda self: self._values["model"], lambda self, v: self._set("model", v),
-                     doc="The model the views show; None until one loads.")
-    inspection = property(lambda self: self._values["inspection"],
-                          lambda self, v: self._set("inspection", v),
-                          doc="The latest inspection of the image by the model.")
-    layer = property(lambda self: self._values["layer"], lambda self, v: self._set("layer", v),
-                     doc="The selected layer.")
-    channel = property(lambda self: self._values["channel"], lambda self, v: self._set("channel", v),
-                       doc="The clicked channel of the selected layer, or None.")
-    explained_class = property(lambda self: self._values["explained_class"],
-                               lambda self, v: self._set("explained_class", v),
-                               doc="The class the heatmaps explain.")
+    image = _field("image", "The image the views show (what was inspected last).")
+    model = _field("model", "The model the views show; None until one loads.")
+    inspection = _field("inspection", "The latest inspection of the image by the model.")
+    layer = _field("layer", "The selected layer.")
+    channel = _field("channel", "The clicked channel of the selected layer, or None.")
+    explained_class = _field("explained_class", "The class the heatmaps explain.")
