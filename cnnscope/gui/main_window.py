@@ -8,12 +8,13 @@ from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel,
                                QListWidget, QListWidgetItem, QMainWindow, QProgressBar, QPushButton,
-                               QSplitter, QTabWidget, QTextBrowser, QToolBar, QVBoxLayout, QWidget)
+                               QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from ..core.images import IMAGE_SUFFIXES
 from ..core.render import save_png  # numpy + Pillow only: no torch on the window's side
 from ..core.resources import sample_images
 from .engine import Engine
+from .panels.explanation import ExplanationPanel
 from .panels.filters import FiltersPanel
 from .panels.summary import SummaryPanel
 from .qimage import to_pixmap
@@ -130,8 +131,7 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
 
         dock = self.layers_dock = QDockWidget("Layers", self)
         dock.setObjectName("layers")
-        self.explanation = QTextBrowser()
-        self.explanation.setPlaceholderText("Select a layer: what it does, in plain words, with its numbers")
+        self.explanation = ExplanationPanel(self.session, self.engine)
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.layers)
         side.addWidget(self.explanation)
@@ -311,7 +311,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
         e.compare_column.connect(self._fresh("compare", self.compare.show_column))
         e.compare_done.connect(self._fresh("compare", self.compare.done))
         e.compare_exported.connect(lambda _id, path: self.compare.status.setText(f"saved {path}"))
-        e.explained.connect(self._fresh("explain", self.explanation.setPlainText))
         e.failed.connect(self._on_failed)
 
     def _submit(self, kind: str, **params) -> int:
@@ -492,7 +491,6 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
     def _on_layer_selected(self, layer: str) -> None:
         self.session.layer = layer
         self.settings.setValue("layer", layer)
-        self._submit("explain", layer=layer)
         self._forget_channel()
         self._request_grid()
 

@@ -90,3 +90,23 @@ def test_the_filters_panel_follows_the_sessions_model_and_layer(qtbot, engine):
     assert panel.selected.array is not None and not panel.selected.isHidden()
     session.model = _load(qtbot, engine, "random")  # other weights: other kernels
     qtbot.waitUntil(lambda: not np.array_equal(panel.first.array, trained), timeout=WAIT_MS)
+
+
+def test_the_explanation_panel_explains_the_sessions_layer(qtbot, engine):
+    from cnnscope.core.resources import sample_images
+    from cnnscope.gui.panels.explanation import ExplanationPanel
+    from cnnscope.gui.session import Session
+
+    session = Session(layer="features.block2.conv")
+    panel = _shown(qtbot, ExplanationPanel(session, engine))
+    session.model = _load(qtbot, engine)
+    assert panel.toPlainText() == ""  # nothing to say before an inspection gives the numbers
+    with qtbot.waitSignal(engine.inspected, timeout=WAIT_MS) as inspected:
+        engine.submit("inspect", path=str(sample_images()[0]))
+    session.inspection = inspected.args[1]
+    qtbot.waitUntil(lambda: panel.toPlainText().startswith("features.block2.conv (Conv2d)"),
+                    timeout=WAIT_MS)
+    session.layer = "features.block2.pool"
+    qtbot.waitUntil(lambda: "max pooling" in panel.toPlainText(), timeout=WAIT_MS)
+    session.model = _load(qtbot, engine, "random")  # another model: the old text goes at once
+    assert panel.toPlainText() == ""
