@@ -23,8 +23,8 @@ _NOT_REGULAR = (
     (stat.S_ISSOCK, "a socket"),
 )
 
-#: How long a read may take before it is abandoned (seconds), where the caller asks for a limit.
-DEFAULT_TIMEOUT = 20.0
+#: How long the window lets a read take before giving up (a stalled network drive), seconds.
+READ_TIMEOUT = 10.0
 
 
 class FileRefused(Exception):

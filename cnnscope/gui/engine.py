@@ -23,9 +23,6 @@ from PySide6.QtCore import QObject, Signal
 # Served in this order when several kinds wait: a model load changes what the others mean.
 KINDS = ("load", "inspect", "grid", "filters", "channel", "explain", "summary", "attribute",
          "restyle", "compare", "export_compare", "export_summary", "live")
-# A file that takes longer than this to read (a stalled network drive) is given up on, so that no
-# file can hold the engine.
-FILE_TIMEOUT = 10.0
 # Requests about the model and inspection shown: one still waiting when a new model loads was
 # made for the old one (the window asks again once the new model's first inspection arrives).
 _ABOUT_THE_SHOWN_MODEL = ("grid", "filters", "channel", "explain", "summary", "attribute", "restyle",
@@ -308,12 +305,13 @@ class Engine(QObject):
     def _do_inspect(self, request_id: int, path: str | None = None, data: bytes | None = None,
                     name: str = "image") -> None:
         from cnnscope.core.errors import ModelError
+        from cnnscope.core.files import READ_TIMEOUT
         from cnnscope.core.images import decode_image, open_image
         from cnnscope.core.inspect import default_feature_layer, inspect
 
         if self._loaded is None:
             raise ModelError("No model is loaded yet.")
-        image = (open_image(path, timeout=FILE_TIMEOUT) if path is not None
+        image = (open_image(path, timeout=READ_TIMEOUT) if path is not None
                  else decode_image(data or b"", name))
         result = inspect(self._loaded, image, self._device)
         self._image, self._inspection = image, result
@@ -412,6 +410,7 @@ class Engine(QObject):
                     stride: float | None, method: str, target: str | None, device: str) -> None:
         from cnnscope.core.devices import pick_device
         from cnnscope.core.errors import CnnscopeError, WeightsError
+        from cnnscope.core.files import READ_TIMEOUT
         from cnnscope.core.images import decode_image, open_image
 
         self._cancel_compare.clear()
@@ -423,7 +422,7 @@ class Engine(QObject):
         self._compare_cache = {k: v for k, v in self._compare_cache.items() if k[0] in wanted}
         image_key = source.get("path") or hash(source.get("data") or b"")
         if self._compare_image is None or self._compare_image[0] != image_key:
-            image = (open_image(source["path"], timeout=FILE_TIMEOUT) if source.get("path")
+            image = (open_image(source["path"], timeout=READ_TIMEOUT) if source.get("path")
                      else decode_image(source.get("data") or b"", source.get("name", "image")))
             self._compare_image = (image_key, image)
             self._compare_cache.clear()

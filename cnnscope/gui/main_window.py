@@ -302,16 +302,17 @@ class MainWindow(HeatmapsPart, LivePart, PresentationPart, ComparePart, Transfer
         e.grid_ready.connect(self._fresh("grid", self.features.show_grid))
         e.grid_ready.connect(lambda *_: self._refresh_presentation())
         e.channel_ready.connect(self._fresh("channel", self.features.show_channel))
-        e.attribution_ready.connect(self._fresh("attribution view", self.attribution.show_result))
-        e.attribution_ready.connect(self._fresh("attribution view",
-                                                lambda result: setattr(self.session, "explained_class",
-                                                                       result.label)))
+        e.attribution_ready.connect(self._fresh("attribution view", self._on_attribution))
         self.session.explained_class_changed.connect(self.predictions.highlight)
         e.attribution_ready.connect(lambda *_: self._refresh_presentation())
         e.compare_column.connect(self._fresh("compare", self.compare.show_column))
         e.compare_done.connect(self._fresh("compare", self.compare.done))
         e.compare_exported.connect(lambda _id, path: self.compare.status.setText(f"saved {path}"))
         e.failed.connect(self._on_failed)
+
+    def _on_attribution(self, result) -> None:
+        self.attribution.show_result(result)
+        self.session.explained_class = result.label
 
     def _submit(self, kind: str, **params) -> int:
         self._latest[kind] = self.engine.submit(kind, **params)

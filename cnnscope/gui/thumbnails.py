@@ -15,8 +15,6 @@ from PySide6.QtCore import QObject, Signal
 
 #: Long side of a thumbnail, pixels.
 THUMBNAIL_SIZE = 72
-#: A file that takes longer to read gets no thumbnail (it will say why when clicked).
-READ_TIMEOUT = 10.0
 
 
 class ThumbnailLoader(QObject):
@@ -41,6 +39,7 @@ class ThumbnailLoader(QObject):
 
     def _run(self) -> None:
         from cnnscope.core.errors import CnnscopeError
+        from cnnscope.core.files import READ_TIMEOUT  # a slower file gets no thumbnail
         from cnnscope.core.images import thumbnail
 
         while (path := self._paths.get()) is not None and not self._closed.is_set():
