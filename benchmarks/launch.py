@@ -35,7 +35,7 @@ def painted(*_):
     if "painted" not in marks and window.features.grid.array is not None:
         marks["painted"] = time.time() - t0
         QTimer.singleShot(0, app.quit)
-window.engine.grid_ready.connect(lambda *_: QTimer.singleShot(0, painted))
+window.session.grid_changed.connect(lambda *_: QTimer.singleShot(0, painted))
 QTimer.singleShot(120_000, app.quit)
 app.exec()
 window.close()

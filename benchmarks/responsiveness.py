@@ -50,12 +50,12 @@ def main() -> None:
     def on_grid(*_):
         state["painted"] += 1
 
-    window.engine.grid_ready.connect(on_grid)
+    window.session.grid_changed.connect(on_grid)
 
     def step() -> None:
         if state["phase"] == "start" and window.features.grid.array is not None:
-            window.model_box.setCurrentIndex(window.model_box.findData(args.model))
-            window._load_selected(weights="random")
+            window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData(args.model))
+            window.model_bar.load(weights="random")
             state["phase"] = "loading"
             timer.start()
         elif (state["phase"] == "loading" and args.model in window.status.text()

@@ -59,7 +59,7 @@ def main() -> int:
             (lambda: True, window.toggle_presentation),
             (lambda: window.presentation.middle.array is not None,
              lambda: window.presentation.grab().save(str(HERE / "window-presentation.png"))),
-            (lambda: True, window.leave_presentation),
+            (lambda: True, window.toggle_presentation),
         ]
         panel = window.transfer
         dataset = Path(tempfile.mkdtemp()) / "cnnscope-shapes"
@@ -74,17 +74,15 @@ def main() -> int:
             panel.flip.setChecked(True)
             panel.start.click()
         steps += [
-            (lambda: True, lambda: window.trainer.make_dataset(str(dataset))),
-            (lambda: dataset.is_dir() and not window.trainer.running, train),
+            (lambda: True, lambda: window.transfer.trainer.make_dataset(str(dataset))),
+            (lambda: dataset.is_dir() and not window.transfer.trainer.running, train),
             (lambda: panel.curve_points() >= 4,
              lambda: window.grab().save(str(HERE / "window-transfer-running.png"))),
             (lambda: panel.save.isEnabled(), lambda: window.grab().save(str(HERE / "window-transfer-done.png"))),
         ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
-            window.model_box.setCurrentIndex(window.model_box.findData("mobilenet_v2"))
-            window._weights_file = str(mobilenet)
-            window._load_selected(weights=str(mobilenet))
+            window.model_bar.load_file("mobilenet_v2", str(mobilenet))
             window.open_path(str(SAMPLES / "chelsea.png"))
         steps += [
             (lambda: True, switch),
@@ -94,7 +92,7 @@ def main() -> int:
             (lambda: "channel" in window.features.stats.text() and "features.7" in window.features.stats.text(),
              lambda: window.grab().save(str(HERE / "window-mobilenet.png"))),
             (lambda: True, lambda: window.predictions.click_row(1)),  # "tiger cat"
-            (lambda: "tiger cat" in window.attribution.caption.text(),
+            (lambda: "tiger cat" in window.heatmaps.caption.text(),
              lambda: window.grab().save(str(HERE / "window-gradcam.png"))),
         ]
 
@@ -106,7 +104,7 @@ def main() -> int:
             view.mode.setCurrentIndex(view.mode.findData("stride"))
             view.resolution.setCurrentIndex(view.resolution.findData(8))
             window.tabs.setCurrentWidget(view)
-            window.run_comparison()
+            window.compare.run()
         steps += [
             (lambda: True, lambda: window.tabs.setCurrentWidget(window.summary)),
             (lambda: window.summary.shown_model == "mobilenet_v2" and window.summary.table.rowCount() > 10,
@@ -122,12 +120,12 @@ def main() -> int:
 
             photos = [open_image(SAMPLES / n) for n in ("coffee.jpg", "chelsea.png", "astronaut.jpg")]
             window.live.mode.setCurrentIndex(window.live.mode.findData("cam"))
-            window.start_live(ArraySource(photos, interval_ms=15, loop=True))
+            window.live.start_live(ArraySource(photos, interval_ms=15, loop=True))
         steps += [
             (lambda: True, live),
-            (lambda: window.live_controller.shown_count >= 12 and "espresso" in window.live.predictions.text(),
+            (lambda: window.live.controller.shown_count >= 12 and "espresso" in window.live.predictions.text(),
              lambda: window.grab().save(str(HERE / "window-live.png"))),
-            (lambda: True, window.stop_live),
+            (lambda: True, window.live.stop_live),
         ]
 
     def tick() -> None:

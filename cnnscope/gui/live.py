@@ -13,6 +13,9 @@ from collections import deque
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from .requester import Requester
+from .services.live import LiveFrameRequest
+
 
 def multimedia_problem() -> str | None:
     """None when Qt Multimedia loads, else a sentence saying why it does not."""
@@ -156,15 +159,13 @@ class LiveController(QObject):
 
     def __init__(self, engine, window_seconds: float = 2.0) -> None:
         super().__init__()
-        self.engine = engine
+        self.requests = Requester(engine, self)
         self.source: FrameSource | None = None
         self.mode, self.layer = "maps", None
-        self._in_flight: int | None = None
+        self._in_flight = False
         self._done: deque[float] = deque()
         self._window = window_seconds
         self.shown_count = self.dropped = 0
-        engine.live_ready.connect(self._on_result)
-        engine.failed.connect(self._on_failed)
 
     def attach(self, source: FrameSource) -> None:
         """Start taking frames from ``source`` (stopping the previous one)."""
@@ -192,20 +193,19 @@ class LiveController(QObject):
         return (len(self._done) - 1) / max(1e-6, self._done[-1] - self._done[0])
 
     def _on_frame(self, frame: np.ndarray) -> None:
-        if self._in_flight is not None:
+        if self._in_flight:
             self.dropped += 1
             return
-        self._in_flight = self.engine.submit("live", frame=frame, mode=self.mode, layer=self.layer)
+        self._in_flight = True
+        self.requests.ask(LiveFrameRequest(frame, self.mode, self.layer), self._on_result,
+                          self._on_failed)
 
-    def _on_result(self, request_id: int, result) -> None:
-        if request_id != self._in_flight:
-            return
-        self._in_flight = None
+    def _on_result(self, result) -> None:
+        self._in_flight = False
         self.shown_count += 1
         self._done.append(time.monotonic())
         self.shown.emit(result)
         self.stats.emit(self.fps(), self.shown_count, self.dropped)
 
-    def _on_failed(self, request_id: int, _kind: str, _message: str) -> None:
-        if request_id == self._in_flight:
-            self._in_flight = None
+    def _on_failed(self, _message: str) -> None:
+        self._in_flight = False

@@ -7,6 +7,7 @@ knows no widgets and holds only plain data from the engine (no tensors).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -21,23 +22,29 @@ def _field(name: str, doc: str) -> property:
 class Session(QObject):
     """The image, model, inspection, layer, channel and explained class the views show."""
 
-    image_changed = Signal(object)  # dict: {"path": ...} or {"data": ..., "name": ...}, or None
-    model_changed = Signal(object)  # dict from Engine.model_loaded (name, weights, labels...)
-    inspection_changed = Signal(object)  # engine.InspectionResult
+    image_changed = Signal(object)  # services.base.ImageSource of the inspection shown
+    model_changed = Signal(object)  # services.model.ModelLoaded (name, weights, labels...)
+    inspection_changed = Signal(object)  # services.model.InspectionResult
     layer_changed = Signal(object)  # str: the selected layer's full name
     channel_changed = Signal(object)  # int: the clicked channel of that layer, or None
-    explained_class_changed = Signal(object)  # str: the class the heatmaps explain
+    explained_class_changed = Signal(object)  # str: the class the heatmaps explain (or are asked to)
+    grid_changed = Signal(object)  # services.maps.GridResult: the feature grid on screen
+    heatmap_changed = Signal(object)  # services.attribution.AttributionResult on screen
+    live_predictions_changed = Signal(object)  # a live frame's top-5 while live input runs, or None
 
     def __init__(self, layer: str | None = None) -> None:
         super().__init__()
         self._values: dict[str, Any] = {"image": None, "model": None, "inspection": None,
-                                        "layer": layer, "channel": None, "explained_class": None}
+                                        "layer": layer, "channel": None, "explained_class": None,
+                                        "grid": None, "heatmap": None, "live_predictions": None}
 
     def _set(self, field: str, value: Any) -> None:
         current = self._values[field]
-        # plain values compare by value; results (which hold arrays) by identity
-        same = current is value or (isinstance(value, (str, int, float, dict))
-                                    and type(current) is type(value) and current == value)
+        # plain values and frozen dataclasses compare by value; results (which hold arrays) by
+        # identity: a new model or inspection is news even when it equals the last one
+        by_value = isinstance(value, (str, int, float)) or (
+            dataclasses.is_dataclass(value) and value.__dataclass_params__.frozen)
+        same = current is value or (by_value and type(current) is type(value) and current == value)
         if same:
             return
         self._values[field] = value
@@ -49,3 +56,6 @@ class Session(QObject):
     layer = _field("layer", "The selected layer.")
     channel = _field("channel", "The clicked channel of the selected layer, or None.")
     explained_class = _field("explained_class", "The class the heatmaps explain.")
+    grid = _field("grid", "The feature grid on screen (presentation mode mirrors it).")
+    heatmap = _field("heatmap", "The heatmap on screen (presentation mode mirrors it).")
+    live_predictions = _field("live_predictions", "The live frame's top-5 while live input runs.")

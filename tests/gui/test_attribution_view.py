@@ -13,7 +13,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 
 def _caption(window) -> str:
-    return window.attribution.caption.text()
+    return window.heatmaps.caption.text()
 
 
 def _open(window, qtbot, name: str, top: str) -> None:
@@ -29,7 +29,7 @@ def _wait_caption(window, qtbot, *parts: str) -> None:
 def test_gradcam_for_the_top_class_comes_with_every_inspection(window, qtbot):
     _open(window, qtbot, "shape_star.png", "star")
     _wait_caption(window, qtbot, "Grad-CAM", "star", "features.block4")
-    panel = window.attribution.picture.array
+    panel = window.heatmaps.picture.array
     photo = window.input_view.array
     assert panel.shape[1] > 3 * photo.shape[1]  # photo | heatmap | overlay
     # the left third is the photo itself
@@ -39,19 +39,19 @@ def test_gradcam_for_the_top_class_comes_with_every_inspection(window, qtbot):
 def test_clicking_a_prediction_shows_the_map_for_that_class(window, qtbot):
     _open(window, qtbot, "shape_star.png", "star")
     _wait_caption(window, qtbot, "star")
-    first = window.attribution.picture.array.copy()
+    first = window.heatmaps.picture.array.copy()
     second = window.predictions.shown()[1][0]
     window.predictions.click_row(1)
-    assert window.tabs.currentWidget() is window.attribution
+    assert window.tabs.currentWidget() is window.heatmaps
     _wait_caption(window, qtbot, f"for <b>{second}</b>")
-    assert not np.array_equal(window.attribution.picture.array, first)
+    assert not np.array_equal(window.heatmaps.picture.array, first)
     # a new image keeps the chosen class: the map follows the user's question
     _open(window, qtbot, "shape_cross.png", "cross")
     _wait_caption(window, qtbot, f"for <b>{second}</b>")
 
 
 def test_method_and_layer_choices_recompute(window, qtbot):
-    view = window.attribution
+    view = window.heatmaps
     _wait_caption(window, qtbot, "Grad-CAM")
     view.method.setCurrentIndex(view.method.findData("cam"))
     _wait_caption(window, qtbot, "<b>CAM</b>")
@@ -68,7 +68,7 @@ def test_method_and_layer_choices_recompute(window, qtbot):
 
 
 def test_typing_a_class_name_explains_it(window, qtbot):
-    view = window.attribution
+    view = window.heatmaps
     _wait_caption(window, qtbot, "Grad-CAM")
     view.target.setEditText("hexagon")
     view.target.lineEdit().returnPressed.emit()
@@ -85,12 +85,12 @@ def test_opacity_and_colormap_redraw_without_recomputing(window, qtbot, monkeypa
     calls = []
     real = attribution.attribute
     monkeypatch.setattr(attribution, "attribute", lambda *a, **k: calls.append(1) or real(*a, **k))
-    before = window.attribution.picture.array.copy()
-    window.attribution.opacity.setValue(90)
-    qtbot.waitUntil(lambda: not np.array_equal(window.attribution.picture.array, before), timeout=WAIT_MS)
-    redrawn = window.attribution.picture.array.copy()
-    window.attribution.cmap.setCurrentText("inferno")
-    qtbot.waitUntil(lambda: not np.array_equal(window.attribution.picture.array, redrawn), timeout=WAIT_MS)
+    before = window.heatmaps.picture.array.copy()
+    window.heatmaps.opacity.setValue(90)
+    qtbot.waitUntil(lambda: not np.array_equal(window.heatmaps.picture.array, before), timeout=WAIT_MS)
+    redrawn = window.heatmaps.picture.array.copy()
+    window.heatmaps.cmap.setCurrentText("inferno")
+    qtbot.waitUntil(lambda: not np.array_equal(window.heatmaps.picture.array, redrawn), timeout=WAIT_MS)
     assert calls == []
 
 
@@ -98,7 +98,7 @@ def test_slow_method_shows_progress_and_cancels(window, qtbot, monkeypatch):
     from cnnscope.core import attribution
 
     monkeypatch.setattr(attribution, "SCORECAM_BATCH", 1)  # one pass per channel: time to cancel
-    view = window.attribution
+    view = window.heatmaps
     _wait_caption(window, qtbot, "Grad-CAM")
     view.method.setCurrentIndex(view.method.findData("scorecam"))  # not shown: waits for its tab
     _wait_caption(window, qtbot, "runs when this tab is shown")
@@ -114,12 +114,12 @@ def test_slow_method_shows_progress_and_cancels(window, qtbot, monkeypatch):
 
 
 def test_cam_refusal_is_explained_in_the_view(window, qtbot):
-    window.model_box.setCurrentIndex(window.model_box.findData("alexnet"))
-    window.weights_box.setCurrentIndex(window.weights_box.findData("random"))
-    window._load_selected(weights="random")
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("alexnet"))
+    window.model_bar.weights_box.setCurrentIndex(window.model_bar.weights_box.findData("random"))
+    window.model_bar.load(weights="random")
     qtbot.waitUntil(lambda: getattr(window.session.inspection, "model", None) == "alexnet",
                     timeout=WAIT_MS)
-    view = window.attribution
+    view = window.heatmaps
     view.method.setCurrentIndex(view.method.findData("cam"))
     _wait_caption(window, qtbot, "fully connected")
     assert "Grad-CAM" in view.summary.text()
@@ -133,7 +133,7 @@ def test_exported_overlay_is_the_pixels_the_cli_writes(window, qtbot, tmp_path, 
     _wait_caption(window, qtbot, "for <b>triangle</b>")
     target = tmp_path / "gui.png"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG"))
-    window.export_overlay()
+    window.heatmaps.export_overlay()
     out = tmp_path / "cli"
     assert main(["render", "--image", str(SAMPLES / "shape_triangle.png"), "--out", str(out),
                  "--cam", "gradcam", "--alpha", "0.5", "--heat-cmap", "jet"]) == 0
@@ -144,7 +144,7 @@ def test_exported_overlay_is_the_pixels_the_cli_writes(window, qtbot, tmp_path, 
 def test_the_view_offers_every_core_method(window):
     from cnnscope.core.attribution import METHODS
 
-    view = window.attribution
+    view = window.heatmaps
     assert [view.method.itemData(i) for i in range(view.method.count())] == list(METHODS)
 
 
@@ -153,7 +153,7 @@ def test_the_heatmap_has_a_scale_and_shows_its_value_under_the_pointer(window, q
 
     from cnnscope.core import render
 
-    view = window.attribution
+    view = window.heatmaps
     _wait_caption(window, qtbot, "Grad-CAM")
     result = view._result
     assert view.scale.pixmap() is not None and not view.scale.pixmap().isNull()

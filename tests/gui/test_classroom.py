@@ -60,7 +60,7 @@ def test_presentation_mode_is_driven_from_the_keyboard(window, qtbot):
     assert window.layers.current_layer() == first
     _key(qtbot, view, "Key_C")  # CAM over the photo instead of the feature maps
     qtbot.waitUntil(lambda: view.showing_cam and "Grad-CAM" in view.title.text(), timeout=WAIT_MS)
-    assert view.middle.array.shape == window.attribution.overlay.shape
+    assert view.middle.array.shape == window.heatmaps.overlay.shape
     assert " ms" not in view.title.text()  # the method and the class; no timings on a projector
     samples = [window.strip.item(i).text() for i in range(window.strip.count())]
     index = next(i for i, text in enumerate(samples) if text.endswith("shape_star.png"))
@@ -98,11 +98,11 @@ def test_live_frames_are_dropped_while_the_engine_is_busy_and_fps_is_counted(win
 
     frames = [s.image for s in make_samples(12, seed=3)] * 10
     source = ArraySource(frames, interval_ms=1)  # far faster than the network can go
-    window.start_live(source)
+    window.live.start_live(source)
     assert window.tabs.currentWidget() is window.live
     qtbot.waitUntil(lambda: source.emitted == len(frames), timeout=WAIT_MS)
     qtbot.wait(500)  # the last frame in flight comes back
-    controller = window.live_controller
+    controller = window.live.controller
     assert controller.dropped > 0 and controller.shown_count > 0
     assert controller.shown_count + controller.dropped == source.emitted  # none queued, none lost
     assert "fps" in window.live.fps.text() and window.live.picture.array is not None
@@ -110,21 +110,21 @@ def test_live_frames_are_dropped_while_the_engine_is_busy_and_fps_is_counted(win
     # Grad-CAM instead of the maps, and Stop stops
     window.live.mode.setCurrentIndex(window.live.mode.findData("cam"))
     again = ArraySource(frames[:20], interval_ms=5)
-    window.start_live(again)
+    window.live.start_live(again)
     qtbot.waitUntil(lambda: "Grad-CAM" in window.live.caption.text(), timeout=WAIT_MS)
-    window.stop_live()
+    window.live.stop_live()
     sent = again.emitted
     qtbot.wait(100)
     assert again.emitted == sent
 
 
 def test_no_camera_is_said_in_the_menu(window, qtbot, monkeypatch):
-    from cnnscope.gui.window import live_tab
+    from cnnscope.gui.panels import live as live_panel
 
-    monkeypatch.setattr(live_tab, "cameras", lambda: [])
-    window.discover_cameras()
-    assert "none found" in window.camera_action.text()
-    window.start_camera()
+    monkeypatch.setattr(live_panel, "cameras", lambda: [])
+    window.live.discover_cameras()
+    assert "none found" in window.live.camera_action.text()
+    window.live.open_camera()
     assert window.banner.isVisible() and "camera" in window.banner.text().lower()
 
 
@@ -142,30 +142,30 @@ def test_a_video_file_feeds_the_live_view(window, qtbot, tmp_path, monkeypatch):
     frames = [Image.fromarray(s.image) for s in make_samples(20, seed=1)]
     frames[0].save(video, save_all=True, append_images=frames[1:], duration=40, loop=0)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(video), ""))
-    window.play_video()
-    qtbot.waitUntil(lambda: window.live_controller.shown_count >= 5, timeout=WAIT_MS)
+    window.live.play_video()
+    qtbot.waitUntil(lambda: window.live.controller.shown_count >= 5, timeout=WAIT_MS)
     assert window.live.frame.array.shape == (96, 96, 3)
-    window.stop_live()
+    window.live.stop_live()
 
 
 def test_cameras_are_looked_for_only_when_the_user_goes_near_them(window):
-    assert window._cameras is None  # nothing asked of Qt Multimedia at start-up
+    assert window.live._cameras is None  # nothing asked of Qt Multimedia at start-up
     window.tabs.setCurrentWidget(window.live)
-    assert window._cameras is not None
+    assert window.live._cameras is not None
     assert window.live.camera.count() >= 1  # cameras, or a line saying there are none
 
 
 def test_live_input_owns_the_predictions_and_stop_only_while_it_plays(window, qtbot, monkeypatch):
     from cnnscope.core.shapes import make_samples
     from cnnscope.gui.live import ArraySource
-    from cnnscope.gui.window import live_tab
+    from cnnscope.gui.panels import live as live_panel
 
     assert not window.live.stop.isEnabled()  # nothing plays yet
     still = window.predictions.shown()[0][0]
     stars = [s.image for s in make_samples(30, seed=5) if s.label == 3]  # DEMO_CLASSES[3] == "star"
     assert still != "star" and stars
     source = ArraySource(stars * 20, interval_ms=20)
-    window.start_live(source)
+    window.live.start_live(source)
     assert window.live.stop.isEnabled()
     qtbot.waitUntil(lambda: window.predictions.shown()[0][0] == "star", timeout=WAIT_MS)
     window.live.stop.click()
@@ -173,8 +173,8 @@ def test_live_input_owns_the_predictions_and_stop_only_while_it_plays(window, qt
     qtbot.waitUntil(lambda: window.predictions.shown()[0][0] == still, timeout=WAIT_MS)
 
     offered = []
-    monkeypatch.setattr(live_tab, "multimedia_problem", lambda: None)
-    monkeypatch.setattr(live_tab.QFileDialog, "getOpenFileName",
+    monkeypatch.setattr(live_panel, "multimedia_problem", lambda: None)
+    monkeypatch.setattr(live_panel.QFileDialog, "getOpenFileName",
                         lambda *args: offered.append(args[3]) or ("", ""))
-    window.play_video()
+    window.live.play_video()
     assert "*.gif" in offered[0].split(";;")[0]  # an animated GIF plays as a video

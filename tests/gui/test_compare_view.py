@@ -26,7 +26,7 @@ def test_three_models_in_three_columns_with_matched_layers(window, qtbot, tmp_pa
     view.mode.setCurrentIndex(view.mode.findData("stride"))
     view.resolution.setCurrentIndex(view.resolution.findData(8))  # 28 px maps for a 224 px input
     window.tabs.setCurrentWidget(view)
-    window.run_comparison()
+    window.compare.run()
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 3, timeout=WAIT_MS)
     # by hand from the architectures: ResNet-18's layer2 ends at 28 px, VGG-11's 4th stage ReLU,
     # the demo model's block 4 (12 px of its 96 px input: also 1/8)
@@ -52,7 +52,7 @@ def test_three_models_in_three_columns_with_matched_layers(window, qtbot, tmp_pa
 def test_a_new_image_reruns_every_column(window, qtbot):
     view = _setup(window, qtbot, ["squeezenet1_1", "demo_shapes"])
     window.tabs.setCurrentWidget(view)
-    window.run_comparison()
+    window.compare.run()
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
     before = view.columns[1].result.predictions
     window.open_path(str(SAMPLES / "shape_triangle.png"))
@@ -63,14 +63,14 @@ def test_a_new_image_reruns_every_column(window, qtbot):
 
 def test_fewer_than_two_models_says_so(window, qtbot):
     view = _setup(window, qtbot, ["resnet18"])
-    window.run_comparison()
+    window.compare.run()
     assert "2 to 4 models" in view.status.text()
 
 
 def test_a_model_without_weights_fails_in_its_column_only(window, qtbot, isolated_torch_home, no_network):
     view = _setup(window, qtbot, ["resnet18", "demo_shapes"], "pretrained")  # resnet18's are not cached
     window.tabs.setCurrentWidget(view)
-    window.run_comparison()
+    window.compare.run()
     qtbot.waitUntil(lambda: view.columns[1].result is not None, timeout=WAIT_MS)
     assert view.columns[0].result is None and "untrained" in view.columns[0].header.text()
     assert view.columns[1].result.model == "demo_shapes"
@@ -103,7 +103,7 @@ def test_a_download_for_a_column_shows_progress_and_cancels(window, qtbot, isola
                                                             slow_squeezenet_download):
     view = _setup(window, qtbot, ["demo_shapes", "squeezenet1_1"], "pretrained")
     window.tabs.setCurrentWidget(view)
-    window.run_comparison()
+    window.compare.run()
     qtbot.waitUntil(lambda: "downloading weights" in view.status.text(), timeout=WAIT_MS)
     assert view.columns[0].result is not None and view.cancel.isEnabled()  # the demo is already painted
     view.cancel.click()
@@ -112,14 +112,14 @@ def test_a_download_for_a_column_shows_progress_and_cancels(window, qtbot, isola
     assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
     view.model_boxes[1].setCurrentIndex(view.model_boxes[1].findData("resnet18"))
     view.set_weights(1, "random")
-    window.run_comparison()  # the engine is free again
+    window.compare.run()  # the engine is free again
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
 
 
 def test_models_sharing_a_label_set_explain_the_same_class(window, qtbot):
     view = _setup(window, qtbot, ["resnet18", "vgg11"])
     window.tabs.setCurrentWidget(view)
-    window.run_comparison()
+    window.compare.run()
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 2, timeout=WAIT_MS)
     first_top = view.columns[0].result.predictions[0][0]
     assert f"'{first_top}'" in view.columns[0].result.heat_label
@@ -138,7 +138,7 @@ def test_each_column_has_its_weights_and_the_main_windows_file_is_offered(window
 
     mine = tmp_path / "my_demo.pt"
     shutil.copy(assets_dir() / "demo_shapes.pt", mine)
-    window._load_selected(weights=str(mine))
+    window.model_bar.load(weights=str(mine))
     qtbot.waitUntil(lambda: "my_demo.pt" in window.status.text(), timeout=WAIT_MS)
     view = _setup(window, qtbot, ["demo_shapes", "demo_shapes", "resnet18"])
     assert all(box.findData(str(mine)) >= 0 for box in view.weight_boxes)
@@ -146,7 +146,7 @@ def test_each_column_has_its_weights_and_the_main_windows_file_is_offered(window
     view.set_weights(1, "pretrained")  # the bundled demo weights: offline too
     view.set_weights(2, "random")  # resnet18 untrained: no download error offline
     window.tabs.setCurrentWidget(view)
-    window.run_comparison()
+    window.compare.run()
     qtbot.waitUntil(lambda: len(view.shown_layers()) == 3, timeout=WAIT_MS)
     assert [c.result.weights for c in view.columns[:3]] == [
         "weights from my_demo.pt", "bundled demo weights", "untrained (random weights)"]

@@ -1,39 +1,131 @@
-"""The engine's queue: requests made for a model that is replaced before they run are dropped."""
+"""The engine's queue: typed requests, the newest of a type wins, and requests made for a model
+that is replaced before they run are dropped."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 WAIT_MS = 60_000
 
 
-def test_requests_for_the_old_model_are_dropped_when_a_new_one_loads(qtbot, monkeypatch):
+def _is(kind):
+    return lambda _id, result: isinstance(result, kind)
+
+
+@pytest.fixture
+def engine(qtbot):
     from cnnscope.gui.engine import Engine
 
     engine = Engine()
+    with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
+        engine.start()
+    yield engine
+    engine.stop()
+
+
+def _load_and_inspect(qtbot, engine):
+    from cnnscope.core.resources import sample_images
+    from cnnscope.gui.services.base import ImageSource
+    from cnnscope.gui.services.model import Inspect, InspectionResult, LoadModel
+
+    with qtbot.waitSignal(engine.finished, check_params_cb=_is(InspectionResult), timeout=WAIT_MS):
+        engine.submit(LoadModel("demo_shapes", "pretrained", "cpu"))
+        engine.submit(Inspect(ImageSource(path=str(sample_images()[0]))))
+
+
+def test_requests_for_the_old_model_are_dropped_when_a_new_one_loads(qtbot, monkeypatch, engine):
+    from cnnscope.gui.services.architecture import ArchitectureService, Summarize
+    from cnnscope.gui.services.maps import Grid, GridResult
+    from cnnscope.gui.services.model import LoadModel, ModelLoaded
+
     failures, grids = [], []
-    engine.failed.connect(lambda rid, kind, message: failures.append((kind, message)))
-    engine.grid_ready.connect(lambda rid, result: grids.append(result))
+    engine.failed.connect(lambda rid, request, message: failures.append((request, message)))
+    engine.finished.connect(lambda rid, result: isinstance(result, GridResult) and grids.append(result))
+    _load_and_inspect(qtbot, engine)
+    real_run = ArchitectureService.run
+
+    def slow_run(self, request, job):  # holds the engine while the window asks for more
+        time.sleep(0.5)
+        return real_run(self, request, job)
+    monkeypatch.setattr(ArchitectureService, "run", slow_run)
+    engine.submit(Summarize())
+    time.sleep(0.1)
+    engine.submit(Grid("features.block1"))  # about the old model
+    with qtbot.waitSignal(engine.finished, check_params_cb=_is(ModelLoaded), timeout=WAIT_MS):
+        engine.submit(LoadModel("demo_shapes", "random", "cpu"))  # served before the grid
+    qtbot.wait(300)
+    assert failures == [] and grids == []  # not "Nothing has been inspected yet."
+
+
+def test_the_newest_request_of_a_type_wins_per_asker(qtbot, monkeypatch, engine):
+    from cnnscope.gui.services.architecture import ArchitectureService, Summarize
+    from cnnscope.gui.services.maps import Grid, GridResult
+
+    _load_and_inspect(qtbot, engine)
+    real_run = ArchitectureService.run
+    monkeypatch.setattr(ArchitectureService, "run",
+                        lambda self, r, j: (time.sleep(0.4), real_run(self, r, j))[1])
+    grids: list = []
+    engine.finished.connect(lambda rid, result: isinstance(result, GridResult) and grids.append(result))
+    engine.submit(Summarize())  # keeps the engine busy while the grids queue up
+    time.sleep(0.1)
+    for layer in ("features.block1", "features.block2", "features.block3"):
+        engine.submit(Grid(layer), lane=1)  # one asker: only its last counts
+    engine.submit(Grid("features.block1"), lane=2)  # another asker's request is its own
+    qtbot.waitUntil(lambda: len(grids) == 2, timeout=WAIT_MS)
+    qtbot.wait(200)
+    assert sorted(g.layer for g in grids) == ["features.block1", "features.block3"]
+
+
+def test_a_request_no_service_handles_is_refused_at_once(engine):
+    from dataclasses import dataclass
+
+    from cnnscope.gui.services.base import Request
+
+    @dataclass(frozen=True)
+    class Unknown(Request):
+        pass
+
+    with pytest.raises(TypeError, match="no service handles Unknown"):
+        engine.submit(Unknown())
+
+
+def test_cancel_stops_a_running_request_and_the_next_one_runs(qtbot):
+    """With a service of the test's own: it works until its job says it is cancelled."""
+    from dataclasses import dataclass
+
+    from cnnscope.gui.engine import Engine
+    from cnnscope.gui.services.base import Request, Service
+
+    @dataclass(frozen=True)
+    class Count(Request):
+        to: int
+
+    class Counting(Service):
+        handles = (Count,)
+
+        def run(self, request, job):
+            for i in range(request.to):
+                if job.cancelled():
+                    return f"stopped at {i}"
+                time.sleep(0.01)
+            return f"counted to {request.to}"
+
+    engine = Engine(services=[Counting(None)])
+    results: list[str] = []
+    engine.finished.connect(lambda rid, result: results.append(result))
     with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
         engine.start()
     try:
-        with qtbot.waitSignal(engine.inspected, timeout=WAIT_MS):
-            engine.submit("load", name="demo_shapes", weights="pretrained", device="cpu")
-            from cnnscope.core.resources import sample_images
-
-            engine.submit("inspect", path=str(sample_images()[0]))
-        real_summary = engine._do_summary
-
-        def slow_summary(request_id):  # holds the engine while the window asks for more
-            time.sleep(0.5)
-            real_summary(request_id)
-        monkeypatch.setattr(engine, "_do_summary", slow_summary)
-        engine.submit("summary")
-        time.sleep(0.1)
-        engine.submit("grid", layer="features.block1", cmap="viridis", sort="none")  # old model
-        with qtbot.waitSignal(engine.model_loaded, timeout=WAIT_MS):  # served before the grid
-            engine.submit("load", name="demo_shapes", weights="random", device="cpu")
-        qtbot.wait(300)
-        assert failures == [] and grids == []  # not "Nothing has been inspected yet."
+        engine.submit(Count(10_000))  # 100 s unless cancelled
+        qtbot.wait(100)
+        engine.cancel(Count)
+        qtbot.waitUntil(lambda: bool(results), timeout=5_000)
+        assert results[0].startswith("stopped at")
+        engine.submit(Count(3))  # the cancel was for the one before
+        qtbot.waitUntil(lambda: len(results) == 2, timeout=5_000)
+        assert results[1] == "counted to 3"
     finally:
         engine.stop()

@@ -51,7 +51,7 @@ def fifo_that_cannot_hang(tmp_path):
 
 
 def _shown_file(window) -> str:
-    return Path((window.session.image or {}).get("path") or "").name
+    return Path(window.session.image.path or "").name if window.session.image else ""
 
 
 def test_a_fifo_dropped_with_a_photo_freezes_nothing(window, qtbot, fifo_that_cannot_hang):
@@ -100,7 +100,7 @@ def test_broken_checkpoints_give_a_plain_banner_and_keep_the_model(window, qtbot
     }
     before = window.status.text()
     for path, message in cases.items():
-        window._load_selected(weights=path)
+        window.model_bar.load(weights=path)
         qtbot.waitUntil(lambda: message in window.banner.text(), timeout=WAIT_MS)
         assert "Error" not in window.banner.text() and "Traceback" not in window.banner.text()
     assert window.status.text() == before  # the demo model, as before
@@ -120,15 +120,15 @@ def test_closing_during_training_and_a_download_takes_under_2_s(make_window, qtb
     window = make_window()
     qtbot.waitUntil(lambda: window.features.grid.array is not None, timeout=WAIT_MS)
     batches = []
-    window.trainer.batch_done.connect(batches.append)
+    window.transfer.trainer.batch_done.connect(batches.append)
     panel = window.transfer
     panel.folder.setText(str(data))
     panel.epochs.setValue(panel.epochs.maximum())
     panel.batch.setValue(panel.batch.minimum())
     panel.start.click()
-    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
-    window._load_selected(weights="pretrained")
-    qtbot.waitUntil(lambda: window.download.value() > 0 and len(batches) > 2, timeout=WAIT_MS)
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("squeezenet1_1"))
+    window.model_bar.load(weights="pretrained")
+    qtbot.waitUntil(lambda: window.model_bar.download.value() > 0 and len(batches) > 2, timeout=WAIT_MS)
     started = time.monotonic()
     window.close()
     while _threads() and time.monotonic() - started < 2:
@@ -157,7 +157,7 @@ SCORECAM_CLOSE = textwrap.dedent("""
         window = next((w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)), None)
         if window is None or window.features.grid.array is None:
             return
-        view = window.attribution
+        view = window.heatmaps
         if view.method.currentData() != "scorecam":
             view.method.setCurrentIndex(view.method.findData("scorecam"))
             window.tabs.setCurrentWidget(view)

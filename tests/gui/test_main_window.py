@@ -33,7 +33,7 @@ def _action(window, text: str) -> QAction:
 
 
 def test_starts_offline_with_the_demo_model_and_a_sample(window):
-    assert window.model_box.currentData() == "demo_shapes"
+    assert window.model_bar.model_box.currentData() == "demo_shapes"
     assert _top(window) == "circle"  # the first shape sample
     layer = window.layers.current_layer()
     grid = window.features._geometry
@@ -103,7 +103,7 @@ def test_several_dropped_files_queue_in_the_strip(window, qtbot):
 
 
 def test_untrained_weights_are_flagged(window, qtbot):
-    window._use_untrained()
+    window.model_bar.use_untrained()
     qtbot.waitUntil(lambda: window.predictions.untrained_warning_visible(), timeout=WAIT_MS)
     assert "untrained" in window.status.text()
 
@@ -112,16 +112,16 @@ def test_offline_download_failure_offers_the_alternatives(make_window, qtbot, mo
                                                           isolated_torch_home, no_network):
     window = make_window()
     qtbot.waitUntil(lambda: window.features.grid.array is not None, timeout=WAIT_MS)
-    window.model_box.setCurrentIndex(window.model_box.findData("resnet18"))
-    window._load_selected()
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("resnet18"))
+    window.model_bar.load()
     qtbot.waitUntil(lambda: "could not be fetched" in window.banner.text(), timeout=WAIT_MS)
     buttons = [b.text() for b in window.banner._actions]
     assert buttons == ["Load weights file...", "Use untrained weights"]
     assert "demo_shapes" in window.status.text()  # the previous model stays
     # and the toolbar names it again, not the model that failed
-    assert window.model_box.currentData() == "demo_shapes"
-    assert window.weights_box.currentData() == "pretrained"
-    qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
+    assert window.model_bar.model_box.currentData() == "demo_shapes"
+    assert window.model_bar.weights_box.currentData() == "pretrained"
+    qtbot.waitUntil(lambda: not window.model_bar.download.isVisible(), timeout=WAIT_MS)
 
 
 def test_first_launch_whose_remembered_model_is_gone_shows_the_demo(make_window, qtbot, tmp_path,
@@ -135,13 +135,13 @@ def test_first_launch_whose_remembered_model_is_gone_shows_the_demo(make_window,
     window = make_window(image=str(SAMPLES / "shape_star.png"), settings_file="gone.ini")
     qtbot.waitUntil(lambda: _top(window) == "star", timeout=WAIT_MS)  # never an empty window
     assert "could not be fetched" in window.banner.text() and "demo_shapes" in window.banner.text()
-    assert window.model_box.currentData() == "demo_shapes"
+    assert window.model_bar.model_box.currentData() == "demo_shapes"
     # the banner's buttons still act on the model the user wanted
     untrained = next(b for b in window.banner._actions if b.text() == "Use untrained weights")
     qtbot.mouseClick(untrained, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "resnet18" in window.status.text() and "untrained" in window.status.text(),
                     timeout=WAIT_MS)
-    assert window.model_box.currentData() == "resnet18"
+    assert window.model_bar.model_box.currentData() == "resnet18"
 
 
 def test_settings_remember_model_and_layer(make_window, qtbot):
@@ -156,13 +156,13 @@ def test_settings_remember_model_and_layer(make_window, qtbot):
 
 
 def test_real_mobilenet_on_a_photo(window, qtbot, mobilenet_file):
-    window.model_box.setCurrentIndex(window.model_box.findData("mobilenet_v2"))
-    window._weights_file = str(mobilenet_file)
-    window._load_selected(weights=str(mobilenet_file))
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("mobilenet_v2"))
+    window.model_bar.weights_file = str(mobilenet_file)
+    window.model_bar.load(weights=str(mobilenet_file))
     _drop(window, SAMPLES / "coffee.jpg")  # while the model is still loading: it must not be lost
     qtbot.waitUntil(lambda: _top(window) == "espresso", timeout=WAIT_MS)
     assert window.input_view.array.shape == (224, 224, 3)
-    assert window.weights_box.currentText() == "File: mobilenet_v2-b0353104.pth"
+    assert window.model_bar.weights_box.currentText() == "File: mobilenet_v2-b0353104.pth"
 
 
 def test_window_opens_before_torch_is_imported():
@@ -238,21 +238,21 @@ def test_conv_layer_kernels_show_in_the_filters_tab(window, qtbot):
 
 
 def test_every_model_is_in_the_model_menu(window):
-    names = [a.text() for a in window.models_menu.actions()]
+    names = [a.text() for a in window.model_bar.models_menu.actions()]
     assert names[0] == "demo_shapes" and {"vgg16", "resnet50", "inception_v3"} <= set(names)
-    assert all(a.toolTip() for a in window.models_menu.actions())
+    assert all(a.toolTip() for a in window.model_bar.models_menu.actions())
 
 
 def test_download_shows_progress_and_can_be_cancelled(window, qtbot, isolated_torch_home,
                                                       slow_squeezenet_download):
-    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
-    window._load_selected(weights="pretrained")
-    qtbot.waitUntil(lambda: window.download.value() > 0, timeout=WAIT_MS)
-    assert window.download.isVisible() and window.cancel.isVisible() and window.cancel.isEnabled()
-    assert "MB" in window.download.format()
-    qtbot.mouseClick(window.cancel, Qt.MouseButton.LeftButton)  # a real click, as a user would
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("squeezenet1_1"))
+    window.model_bar.load(weights="pretrained")
+    qtbot.waitUntil(lambda: window.model_bar.download.value() > 0, timeout=WAIT_MS)
+    assert window.model_bar.download.isVisible() and window.model_bar.cancel.isVisible() and window.model_bar.cancel.isEnabled()
+    assert "MB" in window.model_bar.download.format()
+    qtbot.mouseClick(window.model_bar.cancel, Qt.MouseButton.LeftButton)  # a real click, as a user would
     assert "cancelled" in window.status.text()
-    qtbot.waitUntil(lambda: not window.download.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.model_bar.download.isVisible(), timeout=WAIT_MS)
     qtbot.wait(1000)
     assert not list((isolated_torch_home / "hub" / "checkpoints").glob("*.pth"))
     _drop(window, SAMPLES / "shape_star.png")  # the previous model still works
@@ -277,13 +277,13 @@ def test_file_open(window, qtbot, monkeypatch):
 def test_device_choice_lists_only_devices_present(window):
     from cnnscope.core.devices import available_devices
 
-    items = [window.device_box.itemData(i) for i in range(window.device_box.count())]
+    items = [window.model_bar.device_box.itemData(i) for i in range(window.model_bar.device_box.count())]
     assert items == ["auto"] + available_devices()
 
 
 def test_layer_tree_nests_as_the_model_does(window, qtbot):
-    window.model_box.setCurrentIndex(window.model_box.findData("resnet18"))
-    window._use_untrained()
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("resnet18"))
+    window.model_bar.use_untrained()
     qtbot.waitUntil(lambda: window.layers.topLevelItemCount() > 5, timeout=WAIT_MS)
     top = [window.layers.topLevelItem(i).text(0) for i in range(window.layers.topLevelItemCount())]
     assert top[:4] == ["conv1", "bn1", "relu", "maxpool"] and "layer4" in top and top[-1] == "fc"
@@ -309,22 +309,22 @@ def test_colormap_and_order_redraw_the_grid(window, qtbot):
 def test_model_and_weights_are_remembered(make_window, qtbot):
     first = make_window(settings_file="model.ini")
     qtbot.waitUntil(lambda: first.features.grid.array is not None, timeout=WAIT_MS)
-    first.model_box.setCurrentIndex(first.model_box.findData("squeezenet1_1"))
-    first._use_untrained()
+    first.model_bar.model_box.setCurrentIndex(first.model_bar.model_box.findData("squeezenet1_1"))
+    first.model_bar.use_untrained()
     qtbot.waitUntil(lambda: "squeezenet1_1" in first.status.text() and "Inspection" in first.status.text(),
                     timeout=WAIT_MS)
     first.close()
     second = make_window(settings_file="model.ini")
     qtbot.waitUntil(lambda: "squeezenet1_1" in second.status.text(), timeout=WAIT_MS)
-    assert second.weights_box.currentData() == "random"
+    assert second.model_bar.weights_box.currentData() == "random"
 
 
 def test_every_menu_action_has_a_tooltip(window):
-    actions = [a for menu in window.menuBar().findChildren(type(window.models_menu))
+    actions = [a for menu in window.menuBar().findChildren(type(window.model_bar.models_menu))
                for a in menu.actions() if not a.isSeparator() and a.menu() is None]
     assert len(actions) > 20
     assert all(a.toolTip() and a.toolTip() != a.text().replace("&", "") for a in actions
-               if a.text() not in {m.name for m in window._models})
+               if a.text() not in {m.name for m in window.model_bar.models})
 
 
 def test_page_down_key_steps_through_layers(window, qtbot):
@@ -344,7 +344,7 @@ def test_page_down_key_steps_through_layers(window, qtbot):
 def test_toolbar_and_view_choices_have_menu_entries(window, qtbot):
     from cnnscope.core.devices import available_devices
 
-    devices = [a.text() for a in window.devices_menu.actions()]
+    devices = [a.text() for a in window.model_bar.devices_menu.actions()]
     assert devices == ["Auto"] + [d.upper() for d in available_devices()]
     for text in ("Use pretrained weights", "Use untrained weights", "Load weights file...",
                  "Cancel download", "Fit feature grid", "magma"):
@@ -363,13 +363,13 @@ def test_weights_file_of_another_architecture_switches_the_toolbar(window, qtbot
 
     file = tmp_path / "shapes.pth"  # a bare state_dict: it names no architecture
     torch.save(load_model("demo_shapes", "pretrained").module.state_dict(), file)
-    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))  # the wrong one
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("squeezenet1_1"))  # the wrong one
     monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda *a, **k: (str(file), ""))
-    window._choose_weights_file()
+    window.model_bar.choose_weights_file()
     qtbot.waitUntil(lambda: "shapes.pth" in window.status.text(), timeout=WAIT_MS)
-    assert "demo_shapes" in window.status.text() and window.model_box.currentData() == "demo_shapes"
+    assert "demo_shapes" in window.status.text() and window.model_bar.model_box.currentData() == "demo_shapes"
     assert "holds demo_shapes weights" in window.banner.text()
-    assert window.weights_box.currentText() == "File: shapes.pth"
+    assert window.model_bar.weights_box.currentText() == "File: shapes.pth"
     qtbot.waitUntil(lambda: _top(window) == "circle", timeout=WAIT_MS)  # the first sample
 
 
@@ -382,13 +382,13 @@ def test_a_local_weights_file_is_reopened_at_the_next_launch(make_window, qtbot,
     shutil.copy(assets_dir() / "demo_shapes.pt", weights)
     first = make_window(settings_file="relaunch.ini")
     qtbot.waitUntil(lambda: first.features.grid.array is not None, timeout=WAIT_MS)
-    first._load_selected(weights=str(weights))
+    first.model_bar.load(weights=str(weights))
     qtbot.waitUntil(lambda: "my_shapes.pt" in first.status.text(), timeout=WAIT_MS)
     first.close()
 
     again = make_window(settings_file="relaunch.ini")  # the same file opens; nothing is downloaded
     qtbot.waitUntil(lambda: "weights from my_shapes.pt" in again.status.text(), timeout=WAIT_MS)
-    assert "File: my_shapes.pt" in again.weights_box.currentText() and not no_network
+    assert "File: my_shapes.pt" in again.model_bar.weights_box.currentText() and not no_network
     again.close()
 
     weights.unlink()  # gone: the window says so and shows the demo model meanwhile
@@ -417,7 +417,7 @@ def test_the_channel_pane_follows_the_image_and_clears_on_a_layer_or_model_chang
     assert window.features.stats.text() == ""
 
     click_second_tile()
-    window._load_selected(weights="random")  # another model (the same architecture, untrained)
+    window.model_bar.load(weights="random")  # another model (the same architecture, untrained)
     qtbot.waitUntil(lambda: "untrained" in window.status.text(), timeout=WAIT_MS)
     assert window.features.detail.array is None and window.features.stats.text() == ""
 
@@ -426,7 +426,7 @@ def test_filters_follow_a_change_of_weights_on_the_same_architecture(window, qtb
     window.tabs.setCurrentWidget(window.filters)
     qtbot.waitUntil(lambda: window.filters.first.array is not None, timeout=WAIT_MS)
     trained = window.filters.first.array.copy()
-    window._load_selected(weights="random")  # the same layers, other kernels
+    window.model_bar.load(weights="random")  # the same layers, other kernels
     qtbot.waitUntil(lambda: "untrained" in window.status.text(), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not np.array_equal(window.filters.first.array, trained), timeout=WAIT_MS)
 
@@ -472,3 +472,25 @@ def test_tiles_can_show_their_channel_numbers_in_the_grids_order(window, qtbot):
     assert features._geometry.order != grid.order
     features.numbers.setChecked(False)
     assert features.grid.labels() == []
+
+
+def test_a_new_model_empties_every_view_of_the_old_one_at_once(window, qtbot):
+    """Checked inside the model change itself, after every panel has heard it: nothing of the old
+    model is left on screen while the new one's first inspection runs."""
+    window.tabs.setCurrentWidget(window.summary)
+    qtbot.waitUntil(lambda: window.summary.table.rowCount() > 0 and window.heatmaps.overlay is not None
+                    and bool(window.explanation.toPlainText()), timeout=WAIT_MS)
+    seen = {}
+
+    def check(_model) -> None:
+        seen.update(grid=window.features.grid.array, heatmap=window.heatmaps.overlay,
+                    predictions=window.predictions.shown(), filters=window.filters.first.array,
+                    summary=window.summary.table.rowCount(), explanation=window.explanation.toPlainText(),
+                    channel=window.session.channel)
+    window.session.model_changed.connect(check)
+    window.model_bar.use_untrained()
+    qtbot.waitUntil(lambda: bool(seen), timeout=WAIT_MS)
+    assert seen == {"grid": None, "heatmap": None, "predictions": [], "filters": None, "summary": 0,
+                    "explanation": "", "channel": None}
+    qtbot.waitUntil(lambda: window.features.grid.array is not None and window.summary.table.rowCount() > 0,
+                    timeout=WAIT_MS)  # and the new model's views come

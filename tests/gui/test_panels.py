@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,27 @@ def engine(qtbot):
     engine.stop()
 
 
-def _load(qtbot, engine, weights: str = "pretrained") -> dict:
-    with qtbot.waitSignal(engine.model_loaded, timeout=WAIT_MS) as loaded:
-        engine.submit("load", name="demo_shapes", weights=weights, device="cpu")
-    return loaded.args[1]
+def _answer(qtbot, engine, request, kind):
+    """Submit ``request`` and wait for its result of type ``kind``."""
+    with qtbot.waitSignal(engine.finished, timeout=WAIT_MS,
+                          check_params_cb=lambda _id, result: isinstance(result, kind)) as answer:
+        engine.submit(request)
+    return answer.args[1]
+
+
+def _load(qtbot, engine, weights: str = "pretrained"):
+    from cnnscope.gui.services.model import LoadModel, ModelLoaded
+
+    return _answer(qtbot, engine, LoadModel("demo_shapes", weights, "cpu"), ModelLoaded)
+
+
+def _inspect(qtbot, engine, index: int = 0):
+    from cnnscope.core.resources import sample_images
+    from cnnscope.gui.services.base import ImageSource
+    from cnnscope.gui.services.model import Inspect, InspectionResult
+
+    source = ImageSource(path=str(sample_images()[index]))
+    return _answer(qtbot, engine, Inspect(source), InspectionResult)
 
 
 def _shown(qtbot, panel):
@@ -50,22 +68,20 @@ def _shown(qtbot, panel):
 def test_the_summary_panel_works_without_the_main_window(qtbot, tmp_path, monkeypatch, engine):
     from PySide6.QtWidgets import QFileDialog
 
-    from cnnscope.core.resources import sample_images
     from cnnscope.gui.panels.summary import SummaryPanel
     from cnnscope.gui.session import Session
 
     session = Session()
     panel = _shown(qtbot, SummaryPanel(session, engine))
     model = _load(qtbot, engine)
-    with qtbot.waitSignal(engine.inspected, timeout=WAIT_MS) as inspected:
-        engine.submit("inspect", path=str(sample_images()[0]))
+    inspection = _inspect(qtbot, engine)
     session.model = model
-    session.inspection = inspected.args[1]  # the panel asks for its table by itself
+    session.inspection = inspection  # the panel asks for its table by itself
     qtbot.waitUntil(lambda: panel.table.rowCount() > 10, timeout=WAIT_MS)
     assert panel.shown_model == "demo_shapes" and "weight layers" in panel.totals.text()
 
-    session.model = dict(model, name="another")  # a new model: the table is stale
-    assert panel.shown_model is None
+    session.model = dataclasses.replace(model, name="another")  # a new model: the table is stale
+    assert panel.shown_model is None and panel.table.rowCount() == 0
     target = tmp_path / "summary.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV"))
     panel.export.click()
@@ -93,7 +109,6 @@ def test_the_filters_panel_follows_the_sessions_model_and_layer(qtbot, engine):
 
 
 def test_the_explanation_panel_explains_the_sessions_layer(qtbot, engine):
-    from cnnscope.core.resources import sample_images
     from cnnscope.gui.panels.explanation import ExplanationPanel
     from cnnscope.gui.session import Session
 
@@ -101,12 +116,127 @@ def test_the_explanation_panel_explains_the_sessions_layer(qtbot, engine):
     panel = _shown(qtbot, ExplanationPanel(session, engine))
     session.model = _load(qtbot, engine)
     assert panel.toPlainText() == ""  # nothing to say before an inspection gives the numbers
-    with qtbot.waitSignal(engine.inspected, timeout=WAIT_MS) as inspected:
-        engine.submit("inspect", path=str(sample_images()[0]))
-    session.inspection = inspected.args[1]
+    session.inspection = _inspect(qtbot, engine)
     qtbot.waitUntil(lambda: panel.toPlainText().startswith("features.block2.conv (Conv2d)"),
                     timeout=WAIT_MS)
     session.layer = "features.block2.pool"
     qtbot.waitUntil(lambda: "max pooling" in panel.toPlainText(), timeout=WAIT_MS)
     session.model = _load(qtbot, engine, "random")  # another model: the old text goes at once
     assert panel.toPlainText() == ""
+
+
+def _catalogue():
+    from cnnscope.gui.services.model import catalogue
+
+    return catalogue()
+
+
+def test_the_viewer_panels_follow_the_session_and_clear_on_a_new_model(qtbot, engine):
+    """Input, predictions, layers, feature maps and heatmaps on one session, no main window."""
+    from cnnscope.gui.panels.features import FeatureMapsPanel
+    from cnnscope.gui.panels.heatmaps import HeatmapsPanel
+    from cnnscope.gui.panels.input_image import InputImagePanel
+    from cnnscope.gui.panels.layers import LayersPanel
+    from cnnscope.gui.panels.predictions import PredictionsPanel
+    from cnnscope.gui.session import Session
+
+    session = Session(layer="no.such.layer")
+    image, top5 = _shown(qtbot, InputImagePanel(session, engine)), _shown(qtbot, PredictionsPanel(session, engine))
+    tree, maps = _shown(qtbot, LayersPanel(session, engine)), _shown(qtbot, FeatureMapsPanel(session, engine))
+    heat = _shown(qtbot, HeatmapsPanel(session, engine))
+    heat.set_methods(_catalogue().methods, "gradcam")
+    session.model = _load(qtbot, engine)
+    inspection = _inspect(qtbot, engine)
+    session.image, session.inspection = inspection.source, inspection
+    # the remembered layer is not in this model: the tree falls back to the default one
+    assert session.layer == inspection.default_layer == tree.current_layer()
+    assert image.array is not None and top5.shown()[0][0] == inspection.predictions[0][0]
+    qtbot.waitUntil(lambda: maps.grid.array is not None and heat.overlay is not None, timeout=WAIT_MS)
+    assert session.grid.layer == session.layer and session.explained_class == top5.highlighted()
+
+    other = inspection.predictions[1][0]
+    top5.click_row(1)  # a click on a prediction: the heatmap explains that class
+    qtbot.waitUntil(lambda: session.heatmap.label == other, timeout=WAIT_MS)
+    assert top5.highlighted() == other
+    grid = maps._geometry
+    maps.grid.clicked.emit(grid.pad + 2, grid.pad + 2)  # the first tile
+    qtbot.waitUntil(lambda: maps.detail.array is not None, timeout=WAIT_MS)
+    assert session.channel == grid.order[0]
+
+    session.layer = tree._selectable[0]  # another layer: the channel pane empties at once
+    assert maps.detail.array is None and session.channel is None
+    session.model = _load(qtbot, engine, "random")  # another model: every view of the old one empties
+    assert top5.shown() == [] and maps.grid.array is None and heat.overlay is None
+    assert session.grid is None and session.heatmap is None
+
+
+def test_the_compare_panel_compares_the_sessions_image_column_by_column(qtbot, engine):
+    from cnnscope.gui.panels.compare import ComparePanel
+    from cnnscope.gui.session import Session
+
+    session = Session()
+    panel = _shown(qtbot, ComparePanel(session, engine))
+    panel.set_models(["demo_shapes"], ("demo_shapes", "demo_shapes"))
+    panel.set_weights(1, "random")
+    panel.run()
+    assert "image first" in panel.status.text()
+    session.model = _load(qtbot, engine)
+    session.image = _inspect(qtbot, engine).source  # shown, with a new image: it compares
+    qtbot.waitUntil(lambda: len(panel.shown_layers()) == 2, timeout=WAIT_MS)
+    assert [c.result.weights for c in panel.columns[:2]] == ["bundled demo weights", "untrained (random weights)"]
+
+
+def test_the_live_panel_owns_the_predictions_only_while_it_plays(qtbot, engine):
+    from cnnscope.core.shapes import make_samples
+    from cnnscope.gui.live import ArraySource
+    from cnnscope.gui.panels.live import LivePanel
+    from cnnscope.gui.session import Session
+
+    session = Session()
+    panel = _shown(qtbot, LivePanel(session, engine))
+    session.model = _load(qtbot, engine)
+    frames = [s.image for s in make_samples(4, seed=2)]
+    panel.start_live(ArraySource(frames * 50, interval_ms=20))
+    qtbot.waitUntil(lambda: session.live_predictions is not None, timeout=WAIT_MS)
+    assert panel.frame.array is not None and panel.stop.isEnabled()
+    panel.stop.click()
+    assert session.live_predictions is None and not panel.stop.isEnabled()
+
+
+def test_presentation_mirrors_the_session_without_timings(qtbot, engine):
+    from cnnscope.gui.panels.presentation import PresentationPanel
+    from cnnscope.gui.services.maps import Grid, GridResult
+    from cnnscope.gui.session import Session
+
+    session = Session()
+    panel = PresentationPanel(session, engine)
+    qtbot.addWidget(panel)
+    panel.show()
+    session.model = _load(qtbot, engine)
+    session.inspection = inspection = _inspect(qtbot, engine)
+    session.grid = _answer(qtbot, engine, Grid(inspection.default_layer), GridResult)
+    assert panel.middle.array is not None and panel.image.array is not None
+    assert panel.title.text().startswith(f"demo_shapes: {inspection.default_layer}: ")
+    wanted = []
+    panel.heatmap_wanted.connect(lambda: wanted.append(True))
+    panel._handle_key(__import__("PySide6.QtCore").QtCore.Qt.Key.Key_C)  # no heatmap yet: ask
+    assert wanted and panel.showing_cam and panel.middle.array is None
+    assert "ms" not in panel.title.text()
+
+
+def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, engine):
+    from cnnscope.gui.panels.transfer import TransferLearningPanel
+    from cnnscope.gui.session import Session
+
+    session = Session()
+    panel = _shown(qtbot, TransferLearningPanel(session, engine))
+    panel.set_presets(_catalogue().presets)
+    model = _load(qtbot, engine)
+    session.model = model
+    assert panel.tree.topLevelItemCount() > 0
+    panel.set_running(True)  # as while a run trains
+    session.model = dataclasses.replace(model, name="another", freeze=None)
+    assert "still training" in panel.status.text() and panel.tree.topLevelItemCount() > 0
+    panel.set_running(False)
+    panel.trainer.failed.emit("stopped")  # the run ends: the waiting model's layers show
+    assert panel.tree.topLevelItemCount() == 0

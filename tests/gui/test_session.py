@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnscope.gui.services.base import ImageSource
 from cnnscope.gui.session import Session
 
 
@@ -15,13 +16,15 @@ def test_each_field_signals_its_changes_and_only_its_changes(qtbot):
     session.layer = "features.0"  # the same value: nothing fires
     session.channel = 3
     session.channel = 3
-    session.model = {"name": "demo_shapes"}
-    session.model = {"name": "demo_shapes"}  # an equal dict: nothing fires
+    session.image = ImageSource(path="a.png")
+    session.image = ImageSource(path="a.png")  # an equal frozen value: nothing fires
+    model = type("Loaded", (), {"name": "demo_shapes"})()
+    session.model = model
     result = type("Result", (), {"input_rgb": np.zeros((2, 2, 3), np.uint8)})()
     session.inspection = result
     session.inspection = result  # the same result object
     session.explained_class = "star"
     session.layer = "features.1"
-    assert seen == [("channel", 3), ("model", {"name": "demo_shapes"}), ("inspection", result),
+    assert seen == [("channel", 3), ("image", ImageSource(path="a.png")), ("model", model), ("inspection", result),
                     ("explained_class", "star"), ("layer", "features.1")]
-    assert session.layer == "features.1" and session.channel == 3 and session.image is None
+    assert session.layer == "features.1" and session.channel == 3 and session.grid is None

@@ -45,7 +45,7 @@ def test_presets_tick_the_layers_they_name_and_counts_follow(window, qtbot):
 def test_train_watch_cancel_save_and_reload(window, qtbot, tmp_path, monkeypatch):
     panel = _panel_ready(window, qtbot)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
-    window.make_sample_dataset()
+    window.transfer.make_sample_dataset()
     qtbot.waitUntil(lambda: panel.folder.text().endswith("cnnscope-shapes"), timeout=WAIT_MS)
     assert window.tabs.currentWidget() is panel
 
@@ -76,13 +76,13 @@ def test_train_watch_cancel_save_and_reload(window, qtbot, tmp_path, monkeypatch
     qtbot.waitUntil(lambda: panel.open.isEnabled(), timeout=WAIT_MS)
     assert target.is_file()
     panel.open.click()
-    qtbot.waitUntil(lambda: window.predictions.shown()
+    qtbot.waitUntil(lambda: bool(window.predictions.shown())
                     and window.predictions.shown()[0][0] in ("arrow", "moon", "diamond"), timeout=WAIT_MS)
     assert "only 3 classes" in window.predictions._vocabulary.text()
     assert window.tabs.currentWidget() is window.features
-    window.tabs.setCurrentWidget(window.attribution)
-    qtbot.waitUntil(lambda: "Grad-CAM" in window.attribution.caption.text()
-                    and any(c in window.attribution.caption.text() for c in ("arrow", "moon", "diamond")),
+    window.tabs.setCurrentWidget(window.heatmaps)
+    qtbot.waitUntil(lambda: "Grad-CAM" in window.heatmaps.caption.text()
+                    and any(c in window.heatmaps.caption.text() for c in ("arrow", "moon", "diamond")),
                     timeout=WAIT_MS)
 
 
@@ -105,14 +105,14 @@ def test_a_bad_folder_fails_with_the_reason(window, qtbot, tmp_path):
 def test_loading_another_model_mid_run_keeps_the_run_and_its_plan(window, qtbot, tmp_path, monkeypatch):
     panel = _panel_ready(window, qtbot)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
-    window.make_sample_dataset()
+    window.transfer.make_sample_dataset()
     qtbot.waitUntil(lambda: panel.folder.text().endswith("cnnscope-shapes"), timeout=WAIT_MS)
     panel.epochs.setValue(200)
     panel.batch.setValue(8)
     panel.start.click()
     qtbot.waitUntil(lambda: panel.curve_points() >= 1, timeout=WAIT_MS)
-    window.model_box.setCurrentIndex(window.model_box.findData("squeezenet1_1"))
-    window._use_untrained()
+    window.model_bar.model_box.setCurrentIndex(window.model_bar.model_box.findData("squeezenet1_1"))
+    window.model_bar.use_untrained()
     qtbot.waitUntil(lambda: "squeezenet1_1" in window.status.text(), timeout=WAIT_MS)
     # the run goes on, the panel still shows the demo's blocks, and Train stays off
     blocks = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]

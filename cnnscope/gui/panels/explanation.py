@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QTextBrowser
 
+from ..requester import Requester
+from ..services.architecture import Explain
 from ..session import Session
 
 
@@ -15,19 +17,17 @@ class ExplanationPanel(QTextBrowser):
 
     def __init__(self, session: Session, engine, parent=None) -> None:
         super().__init__(parent)
-        self.session, self.engine = session, engine
+        self.session, self.requests = session, Requester(engine, self)
         self.setPlaceholderText("Select a layer: what it does, in plain words, with its numbers")
-        self._request_id: int | None = None
         session.layer_changed.connect(lambda _layer: self.refresh())
-        session.model_changed.connect(lambda _model: self.clear())  # the old model's layer
+        session.model_changed.connect(self._on_model)
         session.inspection_changed.connect(lambda _inspection: self.refresh())
-        engine.explained.connect(self._on_explained)
+
+    def _on_model(self, _model) -> None:
+        self.requests.forget(Explain)  # an answer on its way is about the old model
+        self.clear()
 
     def refresh(self) -> None:
         """Ask for the session's layer explained (the engine needs an inspection for its numbers)."""
         if self.session.layer and self.session.inspection is not None:
-            self._request_id = self.engine.submit("explain", layer=self.session.layer)
-
-    def _on_explained(self, request_id: int, text: str) -> None:
-        if request_id == self._request_id:
-            self.setPlainText(text)
+            self.requests.ask(Explain(self.session.layer), lambda found: self.setPlainText(found.text))

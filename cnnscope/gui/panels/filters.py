@@ -5,6 +5,8 @@ for the kernels; only the answer to its newest request is painted."""
 
 from __future__ import annotations
 
+from ..requester import Requester
+from ..services.maps import Filters
 from ..session import Session
 from ..views.filters import FiltersView
 
@@ -14,22 +16,18 @@ class FiltersPanel(FiltersView):
 
     def __init__(self, session: Session, engine, parent=None) -> None:
         super().__init__(parent)
-        self.session, self.engine = session, engine
-        self._request_id: int | None = None
-        session.model_changed.connect(lambda _model: self.refresh())
+        self.session, self.requests = session, Requester(engine, self)
+        session.model_changed.connect(self._on_model)
         session.layer_changed.connect(lambda _layer: self.refresh())
-        engine.filters_ready.connect(self._on_filters)
-        engine.failed.connect(self._on_failed)
+
+    def _on_model(self, _model) -> None:
+        self.clear()  # the old model's kernels
+        self.refresh()
 
     def refresh(self) -> None:
         """Ask for the kernels of the session's model (and its layer, when that is a conv)."""
         if self.session.model is not None:
-            self._request_id = self.engine.submit("filters", layer=self.session.layer)
+            self.requests.ask(Filters(self.session.layer), self.show_filters, self._on_failed)
 
-    def _on_filters(self, request_id: int, result) -> None:
-        if request_id == self._request_id:
-            self.show_filters(result)
-
-    def _on_failed(self, request_id: int, _kind: str, message: str) -> None:
-        if request_id == self._request_id:  # a model without convolutions, say
-            self.first_title.setText(f"<span style='color:#c92a2a'>{message}</span>")
+    def _on_failed(self, message: str) -> None:  # a model without convolutions, say
+        self.first_title.setText(f"<span style='color:#c92a2a'>{message}</span>")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog
 
+from ..requester import Requester
+from ..services.architecture import ExportSummary, Summarize
 from ..session import Session
 from ..views.summary import SummaryView
 
@@ -17,18 +19,14 @@ class SummaryPanel(SummaryView):
 
     def __init__(self, session: Session, engine, parent=None) -> None:
         super().__init__(parent)
-        self.session, self.engine = session, engine
-        self._table_id: int | None = None  # the newest table request
-        self._export_id: int | None = None
+        self.session, self.requests = session, Requester(engine, self)
         session.model_changed.connect(self._on_model_changed)
         session.inspection_changed.connect(lambda _inspection: self.refresh_if_stale())
-        engine.summary_ready.connect(self._on_table)
-        engine.summary_exported.connect(self._on_exported)
-        engine.failed.connect(self._on_failed)
         self.export_requested.connect(self.export_csv)
 
     def _on_model_changed(self, _model) -> None:
-        self.shown_model = None  # the table on screen is the previous model's
+        self.requests.forget(Summarize)
+        self.clear()  # the table on screen is the previous model's
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)
@@ -38,23 +36,16 @@ class SummaryPanel(SummaryView):
         """Ask for the table when shown, a model is inspected, and the table is not its own."""
         model, inspection = self.session.model, self.session.inspection
         if self.isVisible() and model is not None and inspection is not None \
-                and self.shown_model != model["name"]:
-            self._table_id = self.engine.submit("summary")
-
-    def _on_table(self, request_id: int, summary: dict) -> None:
-        if request_id == self._table_id:
-            self.show_summary(summary)
+                and self.shown_model != model.name:
+            self.requests.ask(Summarize(), self.show_summary, self._show_error)
 
     def export_csv(self) -> None:
         """Save the table as CSV (the engine writes it)."""
         path, _ = QFileDialog.getSaveFileName(self, "Save summary", "cnnscope-summary.csv", "CSV (*.csv)")
         if path:
-            self._export_id = self.engine.submit("export_summary", path=path)
+            self.requests.ask(ExportSummary(path),
+                              lambda done: self.totals.setToolTip(f"saved {done.path}"),
+                              self._show_error)
 
-    def _on_exported(self, request_id: int, path: str) -> None:
-        if request_id == self._export_id:
-            self.totals.setToolTip(f"saved {path}")
-
-    def _on_failed(self, request_id: int, _kind: str, message: str) -> None:
-        if request_id in (self._table_id, self._export_id):
-            self.totals.setText(f"<span style='color:#c92a2a'>{message}</span>")
+    def _show_error(self, message: str) -> None:
+        self.totals.setText(f"<span style='color:#c92a2a'>{message}</span>")

@@ -227,6 +227,13 @@ class AttributionView(QWidget):
         self.caption.setText(f"<b>{result.method_label}</b> for <b>{result.label}</b> "
                              f"({result.probability:.1%}){where} &middot; {result.elapsed_ms:.0f} ms{notes}")
 
+    def clear(self) -> None:
+        """No heatmap (the one shown explained a model or image no longer shown)."""
+        self.set_busy(False)
+        self.overlay, self._result = None, None
+        self.picture.clear("The heatmap appears here once an image is inspected")
+        self.caption.setText("")
+
     def value_at(self, x: int, y: int) -> float | None:
         """The heatmap's value (0..1) under panel pixel (x, y): on the heatmap or the overlay."""
         result = self._result

@@ -119,6 +119,13 @@ class FeatureView(QWidget):
         self.stats.setText(f"{result.layer}, channel {result.channel}: "
                            f"min {s['min']:.3g}, max {s['max']:.3g}, mean {s['mean']:.3g}")
 
+    def clear(self) -> None:
+        """Empty the grid and the channel pane (they showed a model or image no longer shown)."""
+        self.clear_channel()
+        self.grid.clear("Drop an image to see its feature maps")
+        self._geometry = None
+        self.caption.setText("")
+
     def clear_channel(self) -> None:
         """Empty the channel pane (its channel belongs to a layer or model no longer shown)."""
         self.detail.clear("Click a channel")

@@ -24,6 +24,14 @@ class FiltersView(QWidget):
         layout.setStretch(1, 1)
         layout.setStretch(3, 2)
 
+    def clear(self) -> None:
+        """No kernels (they were a model's no longer shown)."""
+        self.first_title.setText("<b>First-layer filters</b>")
+        self.first.clear()
+        self.selected_title.setText("Select a convolution layer to see its kernels")
+        self.selected.clear()
+        self.selected.hide()
+
     def show_filters(self, result) -> None:
         """Paint an engine FiltersResult."""
         self.first_title.setText(f"<b>First-layer filters</b> ({result.first_name})")

@@ -68,6 +68,10 @@ class PredictionsView(QWidget):
                 bar.hide()
         self._paint_highlight()
 
+    def clear(self) -> None:
+        """No rows (the predictions shown belonged to a model no longer shown)."""
+        self.show_predictions([], True)
+
     def highlight(self, label: str | None) -> None:
         """Mark the row of ``label``: the class the heatmaps explain (None: no row)."""
         self._highlighted = label

@@ -81,10 +81,8 @@ class PresentationView(QWidget):
 
     def show_state(self, photo, middle, title: str, predictions: list[tuple[str, float]]) -> None:
         """Repaint from the main window's current pictures and predictions."""
-        if photo is not None:
-            self.image.set_image(photo)
-        if middle is not None:
-            self.middle.set_image(middle)
+        for view, picture in ((self.image, photo), (self.middle, middle)):
+            view.set_image(picture) if picture is not None else view.clear()
         self.title.setText(title)
         for i, (label, bar) in enumerate(self.rows):
             if i < len(predictions):

@@ -72,10 +72,17 @@ class SummaryView(QWidget):
         layout.addWidget(self.table, 1)
         self.shown_model: str | None = None
 
-    def show_summary(self, summary: dict) -> None:
-        """Fill the table from the engine's summary (plain data)."""
-        self.shown_model = summary["model"]
-        rows = summary["rows"]
+    def clear(self) -> None:
+        """An empty table (it described a model no longer shown)."""
+        self.shown_model = None
+        self.table.setRowCount(0)
+        self.totals.setText("")
+        self.diagram.set_stages([])
+
+    def show_summary(self, summary) -> None:
+        """Fill the table from the engine's services.architecture.SummaryTable."""
+        self.shown_model = summary.model
+        rows = summary.rows
         self.table.setRowCount(len(rows))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for i, (name, kind, shape, params, macs, field, depth) in enumerate(rows):
@@ -88,8 +95,8 @@ class SummaryView(QWidget):
                 self.table.setItem(i, j, item)
         self.table.resizeColumnsToContents()
         self.totals.setText(
-            f"<b>{summary['model']}</b>: {summary['total_params']:,} parameters "
-            f"({summary['trainable_params']:,} trainable), {summary['total_macs'] / 1e9:.2f} G "
-            f"multiply-adds per {summary['input_size']} px image, {summary['weight_layers']} weight "
+            f"<b>{summary.model}</b>: {summary.total_params:,} parameters "
+            f"({summary.trainable_params:,} trainable), {summary.total_macs / 1e9:.2f} G "
+            f"multiply-adds per {summary.input_size} px image, {summary.weight_layers} weight "
             "layers (convolutions and fully connected)")
-        self.diagram.set_stages(summary["stages"])
+        self.diagram.set_stages(summary.stages)

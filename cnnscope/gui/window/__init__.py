@@ -1,1 +1,2 @@
-"""The main window's parts, one per tab or mode (mixins of MainWindow)."""
+"""What the main window assembles besides its panels: the model toolbar, the image strip, the
+inspector that turns chosen images into inspections, and the menus."""

@@ -1,0 +1,67 @@
+"""The Feature maps panel: every channel of the session's layer as a grid, and the clicked channel
+large over the photo.
+
+It follows the session: a new inspection or layer redraws the grid; a new layer or model empties
+the channel pane (its channel belonged to the old one); a new image redraws the clicked channel
+for it. The grid on screen is published as the session's ``grid`` (presentation mode mirrors it).
+"""
+
+from __future__ import annotations
+
+from ..requester import Requester
+from ..services.maps import Channel, Grid
+from ..session import Session
+from ..views.features import FeatureView
+
+
+class FeatureMapsPanel(FeatureView):
+    """See the module docstring."""
+
+    def __init__(self, session: Session, engine, parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.requests = session, Requester(engine, self)
+        session.model_changed.connect(self._on_model)
+        session.inspection_changed.connect(lambda _result: self.refresh())
+        session.layer_changed.connect(self._on_layer)
+        self.settings_changed.connect(self.refresh)
+        self.channel_clicked.connect(self._on_channel_clicked)
+        self.opacity_changed.connect(lambda _alpha: self._ask_channel())
+
+    def _on_model(self, _model) -> None:
+        self.forget_channel()
+        self.requests.forget(Grid)
+        self.clear()
+        self.session.grid = None
+
+    def _on_layer(self, _layer) -> None:
+        self.forget_channel()
+        self.refresh()
+
+    def forget_channel(self) -> None:
+        """The clicked channel belonged to another layer or model: empty its pane, and drop a
+        result still on its way."""
+        self.session.channel = None
+        self.requests.forget(Channel)
+        self.clear_channel()
+
+    def refresh(self) -> None:
+        """Ask for the session's layer drawn (and its clicked channel, for a new image or colormap)."""
+        inspection, layer = self.session.inspection, self.session.layer
+        if inspection is None or layer not in inspection.map_layers():
+            return  # the layers panel is about to pick one this model has
+        self.requests.ask(Grid(layer, self.colormap, self.sort_key), self._show)
+        self._ask_channel()
+
+    def _show(self, result) -> None:
+        self.show_grid(result)
+        self.session.grid = result
+
+    def _on_channel_clicked(self, channel: int) -> None:
+        self.session.channel = channel
+        self._ask_channel()
+
+    def _ask_channel(self) -> None:
+        channel, layer = self.session.channel, self.session.layer
+        if channel is not None and layer is not None and self.session.inspection is not None:
+            self.requests.ask(Channel(layer, channel, self.colormap, self.opacity.value() / 100),
+                              self.show_channel)

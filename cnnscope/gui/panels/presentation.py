@@ -1,0 +1,66 @@
+"""Presentation mode: full screen, large type, driven from the keyboard. It mirrors the session:
+the photo, the feature grid or the heatmap on screen, and the predictions.
+
+Keys it cannot act on alone go out as signals the window wires: stepping layers (the layers
+panel), opening sample 1-9 (the strip), and asking for a heatmap when none is on screen."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+
+from ..session import Session
+from ..views.presentation import PresentationView
+
+
+class PresentationPanel(PresentationView):
+    """See the module docstring."""
+
+    heatmap_wanted = Signal()
+
+    def __init__(self, session: Session, engine=None, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        for changed in (session.inspection_changed, session.grid_changed, session.heatmap_changed,
+                        session.model_changed, session.live_predictions_changed):
+            changed.connect(lambda _value: self.refresh())
+        self.toggle_cam.connect(self._toggle_cam)
+        self.leave.connect(self.hide)
+
+    def enter(self) -> None:
+        """Full screen, with the keys."""
+        self.showFullScreen()
+        self.activateWindow()
+        self.setFocus()
+        self.refresh()
+
+    def _toggle_cam(self) -> None:
+        self.showing_cam = not self.showing_cam
+        if self.showing_cam and self.session.heatmap is None:
+            self.heatmap_wanted.emit()
+        self.refresh()
+
+    def title_text(self) -> str:
+        """The model and what the middle picture shows; never a timing."""
+        s = self.session
+        model = s.model.name if s.model is not None else ""
+        if self.showing_cam and s.heatmap is not None:
+            h = s.heatmap
+            what = f"{h.method_label} for {h.label} ({h.probability:.0%})"
+        elif not self.showing_cam and s.grid is not None:
+            c, height, width = s.grid.shape
+            what = f"{s.grid.layer}: {c} channels of {height} x {width}"
+        else:
+            what = ""
+        return f"{model}: {what}" if what and model else model or what
+
+    def refresh(self) -> None:
+        """Repaint from the session (only while on screen)."""
+        if not self.isVisible():
+            return
+        s = self.session
+        middle = s.heatmap.overlay if self.showing_cam and s.heatmap is not None else (
+            s.grid.image if not self.showing_cam and s.grid is not None else None)
+        predictions = s.live_predictions if s.live_predictions is not None else (
+            s.inspection.predictions if s.inspection is not None else [])
+        self.show_state(s.inspection.input_rgb if s.inspection is not None else None, middle,
+                        self.title_text(), predictions)

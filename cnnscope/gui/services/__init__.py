@@ -1,0 +1,21 @@
+"""The engine's work, one service per feature, each owning its requests, results and caches.
+
+A service module imports no torch at the top: the window imports the request and result classes,
+and torch loads on the engine thread only."""
+
+from __future__ import annotations
+
+from .architecture import ArchitectureService
+from .attribution import AttributionService
+from .base import EngineState, Service
+from .compare import CompareService
+from .live import LiveService
+from .maps import MapsService
+from .model import ModelService
+
+
+def default_services(state: EngineState) -> list[Service]:
+    """Every feature's service, in the order the engine serves their requests when several wait:
+    a model load first (it changes what the others mean), the live camera last."""
+    return [ModelService(state), MapsService(state), ArchitectureService(state),
+            AttributionService(state), CompareService(state), LiveService(state)]

@@ -1,0 +1,174 @@
+"""Loading the model shown, and inspecting images with it (one forward pass feeds every view)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .base import ImageSource, Job, Request, Service
+
+
+@dataclass(frozen=True)
+class LoadModel(Request):
+    """Load a registry model with "pretrained", "random" or a weights file's path, on a device."""
+
+    name: str
+    weights: str
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Inspect(Request):
+    """Run the loaded model once on an image."""
+
+    source: ImageSource
+
+
+@dataclass
+class ModelInfo:
+    """What the window shows about a registry model before it is loaded."""
+
+    name: str
+    family: str
+    description: str
+    num_params: int
+    weights_offline: bool  # pretrained weights need no download
+
+
+@dataclass
+class Catalogue:
+    """What the engine can do, announced once torch has loaded."""
+
+    models: list[ModelInfo]
+    devices: list[str]  # "auto" is not in it
+    methods: list  # core.attribution.Method
+    presets: dict  # freeze presets
+    comparison: tuple[str, ...]  # the models the Compare tab starts with
+    default_model: str  # the bundled model that always loads
+
+
+@dataclass
+class ModelLoaded:
+    """A model is loaded and shown: plain data about it."""
+
+    name: str
+    weights: str  # as asked: "pretrained", "random" or a file path
+    weights_label: str
+    trained: bool
+    device: str  # described, e.g. "cpu"
+    device_choice: str  # as asked, e.g. "auto"
+    labels: list[str]
+    cam_layer: str | None
+    cam_refusal: str | None
+    freeze: dict | None  # freeze_layout()
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InspectionResult:
+    """Plain data from one inspection: no tensors cross into the window."""
+
+    source: ImageSource
+    model: str
+    weights_label: str
+    trained: bool
+    device: str
+    input_rgb: np.ndarray
+    predictions: list  # [(label, probability)]
+    layers: list  # [(name, type, shape tuple, params, has_children)]
+    default_layer: str
+    elapsed_ms: float
+    notes: list[str] = field(default_factory=list)
+
+    def map_layers(self) -> list[str]:
+        """The layers whose output is a stack of maps (C, H, W)."""
+        return [row[0] for row in self.layers if len(row[2]) == 3]
+
+
+def catalogue() -> Catalogue:
+    """The models, devices, heatmap methods and freeze presets (imports torch)."""
+    from cnnscope.core.attribution import METHODS
+    from cnnscope.core.devices import available_devices
+    from cnnscope.core.freeze import PRESETS
+    from cnnscope.core.models import DEFAULT_COMPARISON, DEFAULT_MODEL, REGISTRY, model_names
+    from cnnscope.core.weights import is_available_offline
+
+    models = [ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description, REGISTRY[n].num_params,
+                        is_available_offline(REGISTRY[n])) for n in model_names()]
+    return Catalogue(models, available_devices(), list(METHODS.values()), PRESETS,
+                     DEFAULT_COMPARISON, DEFAULT_MODEL)
+
+
+class ModelService(Service):
+    """Owns the model shown: loads it, inspects images with it."""
+
+    handles = (LoadModel, Inspect)
+
+    def run(self, request: Request, job: Job) -> Any:
+        """Serve a load or an inspection."""
+        if isinstance(request, LoadModel):
+            return self._load(request, job)
+        return self._inspect(request)
+
+    def _load(self, request: LoadModel, job: Job) -> ModelLoaded:
+        from cnnscope.core.attribution import cam_refusal
+        from cnnscope.core.devices import describe, pick_device
+        from cnnscope.core.inspect import prepare
+        from cnnscope.core.weights import load_model
+
+        target = pick_device(request.device)
+        loaded = load_model(request.name, request.weights, progress=job.progress,
+                            should_cancel=job.cancelled)
+        loaded.module.to(target)
+        # Trace before announcing the model: the window then repaints while this thread is idle,
+        # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
+        prepare(loaded)
+        state = self.state
+        state.loaded, state.device, state.inspection = loaded, target, None
+        state.serial += 1
+        job.drop_pending_about_the_shown_model()
+        return ModelLoaded(name=loaded.name, weights=request.weights,
+                           weights_label=loaded.weights_label, trained=loaded.trained,
+                           device=describe(target), device_choice=request.device,
+                           labels=list(loaded.labels), cam_layer=loaded.spec.cam_layer,
+                           cam_refusal=cam_refusal(loaded.spec), freeze=freeze_layout(loaded.module),
+                           notes=list(loaded.notes))
+
+    def _inspect(self, request: Inspect) -> InspectionResult:
+        from cnnscope.core.inspect import default_feature_layer, inspect
+
+        loaded = self.state.model()
+        result = inspect(loaded, request.source.decode(), self.state.device)
+        self.state.inspection = result
+        self.state.serial += 1
+        self.state.device = next(loaded.module.parameters()).device  # an out-of-memory fallback moves it
+        return InspectionResult(
+            source=request.source, model=result.model_name, weights_label=result.weights_label,
+            trained=result.trained, device=result.device, input_rgb=result.input_rgb,
+            predictions=[(p.label, p.probability) for p in result.predictions],
+            layers=[(r.name, r.type, r.output_shape, r.params, r.has_children) for r in result.layers],
+            default_layer=default_feature_layer(result, loaded.spec.input_size),
+            elapsed_ms=result.elapsed_ms, notes=result.notes)
+
+
+def freeze_layout(module) -> dict | None:
+    """What the transfer panel needs to draw and count a freeze plan, as plain data: the blocks
+    and their modules, the head, and each module's own parameter count."""
+    from cnnscope.core.errors import ModelError
+    from cnnscope.core.freeze import block_members, head_name
+
+    try:
+        head = head_name(module)
+        members = block_members(module)
+    except ModelError:
+        return None
+    own = {name: sum(p.numel() for p in m.parameters(recurse=False))
+           for name, m in module.named_modules()}
+    leaves = {block: [n for n, count in own.items() if count and any(
+        n == top or n.startswith(top + ".") for top in tops)] for block, tops in members.items()}
+    head_module = module.get_submodule(head)
+    return {"blocks": leaves, "params": {n: c for n, c in own.items() if c}, "head": head,
+            "head_inputs": int(getattr(head_module, "in_features", 0) or
+                               getattr(head_module, "in_channels", 0))}

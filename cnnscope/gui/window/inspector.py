@@ -1,0 +1,45 @@
+"""Turns the images the user chooses into inspections of the model shown, and publishes each in
+the session (its source and its result together). The newest image asked for wins, even one
+chosen while a model loads; a new model inspects it again; a bad file keeps the last good image."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from ..requester import Requester
+from ..services.base import ImageSource
+from ..services.model import Inspect
+from ..session import Session
+
+
+class Inspector(QObject):
+    """See the module docstring."""
+
+    message = Signal(str, str)  # text, level ("info", "error"): for the window's banner
+
+    def __init__(self, session: Session, engine, first_image: str = "") -> None:
+        super().__init__()
+        self.session, self.requests = session, Requester(engine, self)
+        self.wanted: ImageSource | None = None  # the newest image asked for (may still be pending)
+        self._first = ImageSource(path=first_image, name=first_image) if first_image else None
+        session.model_changed.connect(lambda _model: self._inspect(self.wanted or self._first))
+
+    def open(self, source: ImageSource) -> None:
+        """Inspect ``source`` (errors go to the banner; the current image stays)."""
+        self._inspect(source)
+
+    def _inspect(self, source: ImageSource | None) -> None:
+        if source is not None:
+            self.wanted = source
+            self.requests.ask(Inspect(source), self._on_inspected, self._on_failed)
+
+    def _on_inspected(self, result) -> None:
+        self.session.image = result.source
+        self.session.inspection = result
+        for note in result.notes:
+            if "out of memory" in note:
+                self.message.emit(note, "info")
+
+    def _on_failed(self, message: str) -> None:
+        self.wanted = self.session.image  # a bad file: the last good image stays wanted
+        self.message.emit(message, "error")
