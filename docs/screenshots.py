@@ -82,12 +82,13 @@ def main() -> int:
         ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
+            window.tabs.setCurrentWidget(window.features)
             window.model_bar.load_file("mobilenet_v2", str(mobilenet))
             window.open_path(str(SAMPLES / "chelsea.png"))
         steps += [
             (lambda: True, switch),
             (lambda: window.predictions.shown()[:1] and window.predictions.shown()[0][0] == "Egyptian cat"
-             and window.features._geometry.layer.startswith("features."),
+             and window.features._geometry is not None and window.features._geometry.layer.startswith("features."),
              lambda: window.features.grid.clicked.emit(30, 30)),
             (lambda: "channel" in window.features.stats.text() and "features.7" in window.features.stats.text(),
              lambda: window.grab().save(str(HERE / "window-mobilenet.png"))),

@@ -216,7 +216,7 @@ def test_presentation_mirrors_the_session_without_timings(qtbot, engine):
     session.inspection = inspection = _inspect(qtbot, engine)
     session.grid = _answer(qtbot, engine, Grid(inspection.default_layer), GridResult)
     assert panel.middle.array is not None and panel.image.array is not None
-    assert panel.title.text().startswith(f"demo_shapes: {inspection.default_layer}: ")
+    assert panel.title.text().startswith(f"demo_shapes: <b>{inspection.default_layer}</b>: ")
     wanted = []
     panel.heatmap_wanted.connect(lambda: wanted.append(True))
     panel._handle_key(__import__("PySide6.QtCore").QtCore.Qt.Key.Key_C)  # no heatmap yet: ask

@@ -45,10 +45,10 @@ class PresentationPanel(PresentationView):
         model = s.model.name if s.model is not None else ""
         if self.showing_cam and s.heatmap is not None:
             h = s.heatmap
-            what = f"{h.method_label} for {h.label} ({h.probability:.0%})"
+            what = f"{h.method_label} for <b>{h.label}</b> ({h.probability:.0%})"
         elif not self.showing_cam and s.grid is not None:
             c, height, width = s.grid.shape
-            what = f"{s.grid.layer}: {c} channels of {height} x {width}"
+            what = f"<b>{s.grid.layer}</b>: {c} channels of {height} x {width}"
         else:
             what = ""
         return f"{model}: {what}" if what and model else model or what
