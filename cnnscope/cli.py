@@ -167,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in COMMANDS):
+        from .gui.screen_check import display_problem
+
+        problem = display_problem()  # before Qt loads: without a display it aborts the process
+        if problem:
+            print(f"cnnscope: {problem}", file=sys.stderr)
+            return 1
         from .gui.app import main as open_window  # no torch here: the window shows first
 
         return open_window(argv[0] if argv else None)
@@ -430,7 +436,7 @@ def _train(args, parser) -> int:
     print(f"data: {data.summary()}")
     for path, reason in data.skipped:
         print(f"  skipped {path}: {reason}")
-    model = build_for_training(loaded.module, loaded.spec, plan, len(data.classes))
+    model = build_for_training(loaded.module, loaded.spec, plan, len(data.classes), seed=args.seed)
     counts = count_parameters(model, plan)
     print(f"{name} ({loaded.weights_label}) on {describe(device)}: {args.preset}"
           f"{f' (first {n} blocks frozen)' if args.preset == 'freeze-first' else ''}"

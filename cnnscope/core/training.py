@@ -151,13 +151,18 @@ def early_features_spec(spec: ModelSpec, cut_after: str) -> ModelSpec:
 
 
 def build_for_training(module: nn.Module, spec: ModelSpec, plan: FreezePlan,
-                       num_classes: int) -> nn.Module:
-    """A copy of ``module`` ready to train on ``num_classes``: new head (or cut), plan applied."""
+                       num_classes: int, seed: int = 0) -> nn.Module:
+    """A copy of ``module`` ready to train on ``num_classes``: new head (or cut), plan applied.
+
+    The new head's starting weights come from ``seed``, so a run is repeatable (without it the
+    same command gave 69 to 97 % on the sample dataset); the caller's random state is untouched."""
     model = copy.deepcopy(module)
-    if plan.cut_after is not None:
-        model = cut_network(model, plan.cut_after, spec.input_size, num_classes)
-    else:
-        replace_head(model, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if plan.cut_after is not None:
+            model = cut_network(model, plan.cut_after, spec.input_size, num_classes)
+        else:
+            replace_head(model, num_classes)
     apply_plan(model, plan)
     return model
 

@@ -101,7 +101,8 @@ class Trainer(QObject):
         self.data_loaded.emit({"summary": dataset.summary(), "classes": dataset.classes,
                                "skipped": dataset.skipped})
         freeze = FreezePlan.from_dict(plan)
-        network = build_for_training(loaded.module, loaded.spec, freeze, len(dataset.classes))
+        network = build_for_training(loaded.module, loaded.spec, freeze, len(dataset.classes),
+                                     seed=config.get("seed", 0))
         augmentation = Augmentation(**config.pop("augmentation", {}))
         result = train(network, freeze, dataset, loaded.spec.preprocessing,
                        TrainingConfig(augmentation=augmentation, **config), pick_device(device),
