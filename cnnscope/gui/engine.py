@@ -116,10 +116,10 @@ class Engine(QObject):
         return self._stop or kind in self._cancelled or any(
             pending in request.superseded_by for pending, _lane in list(self._pending))
 
-    def _drop_pending(self, predicate) -> None:
+    def _drop_pending(self, predicate) -> list[tuple[int, Request]]:
         with self._wake:
-            for key in [k for k, (_id, r) in self._pending.items() if predicate(r)]:
-                del self._pending[key]
+            keys = [k for k, (_id, r) in self._pending.items() if predicate(r)]
+            return [self._pending.pop(key) for key in keys]
 
     def _next(self) -> tuple[int, Request] | None:
         with self._wake:

@@ -132,8 +132,9 @@ class MainWindow(QMainWindow):
         show = self.banner.show_message
         self.model_bar.message.connect(show)
         self.model_bar.loading.connect(lambda _name: self.banner.hide())
-        for part in (self.inspector, self.heatmaps, self.live):
+        for part in (self.inspector, self.features, self.heatmaps, self.live):
             part.message.connect(show)
+        self.predictions.class_clicked.connect(self.heatmaps.explain)
         self.predictions.class_clicked.connect(lambda _label: self.tabs.setCurrentWidget(self.heatmaps))
         self.transfer.open_model.connect(self._open_trained_model)
         self.transfer.shown_wanted.connect(lambda: self.tabs.setCurrentWidget(self.transfer))

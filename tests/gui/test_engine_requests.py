@@ -129,3 +129,51 @@ def test_cancel_stops_a_running_request_and_the_next_one_runs(qtbot):
         assert results[1] == "counted to 3"
     finally:
         engine.stop()
+
+
+def test_a_load_replaced_by_a_newer_one_never_becomes_the_model(qtbot, engine, monkeypatch):
+    """A slow load, then a choice that fails: the engine keeps the model the window shows
+    (before, the slow one finished and silently became the engine's model)."""
+    import cnnscope.core.weights as weights
+    from cnnscope.gui.services.model import LoadModel
+
+    _load_and_inspect(qtbot, engine)
+    real_load = weights.load_model
+
+    def slow_load(name, choice, progress=None, should_cancel=None):
+        if name == "squeezenet1_1":
+            time.sleep(1.0)  # as a large file or a download would take
+        return real_load(name, choice, progress=progress, should_cancel=should_cancel)
+    monkeypatch.setattr(weights, "load_model", slow_load)
+    failed: list[str] = []
+    engine.failed.connect(lambda rid, request, message: failed.append(getattr(request, "weights", None)))
+    engine.submit(LoadModel("squeezenet1_1", "random", "cpu"))
+    qtbot.wait(300)
+    engine.submit(LoadModel("demo_shapes", "/no/such/weights.pt", "cpu"))  # fails at once
+    qtbot.waitUntil(lambda: "/no/such/weights.pt" in failed, timeout=WAIT_MS)
+    qtbot.wait(1500)
+    assert engine.state.loaded.name == "demo_shapes" and engine.state.inspection is not None
+
+
+def test_an_export_asked_before_a_model_load_still_answers(qtbot, monkeypatch, engine, tmp_path):
+    from cnnscope.gui.services.architecture import ArchitectureService, ExportSummary, SummaryExported
+    from cnnscope.gui.services.model import Inspect, LoadModel
+
+    _load_and_inspect(qtbot, engine)
+    real_run = ArchitectureService.run
+    monkeypatch.setattr(ArchitectureService, "run",
+                        lambda self, r, j: (time.sleep(0.4), real_run(self, r, j))[1])
+    from cnnscope.gui.services.architecture import Summarize
+
+    engine.submit(Summarize())  # holds the engine
+    time.sleep(0.1)
+    engine.submit(ExportSummary(str(tmp_path / "table.csv")))
+    engine.submit(LoadModel("demo_shapes", "random", "cpu"))  # served first: drops grids and such
+    from cnnscope.core.resources import sample_images
+    from cnnscope.gui.services.base import ImageSource
+
+    engine.submit(Inspect(ImageSource(path=str(sample_images()[0]))))
+    with qtbot.waitSignal(engine.finished, timeout=WAIT_MS,
+                          check_params_cb=lambda _id, r: isinstance(r, SummaryExported)) as done:
+        pass
+    assert done.args[1].model == "demo_shapes" and (tmp_path / "table.csv").read_text().startswith("layer")

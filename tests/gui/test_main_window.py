@@ -486,11 +486,71 @@ def test_a_new_model_empties_every_view_of_the_old_one_at_once(window, qtbot):
         seen.update(grid=window.features.grid.array, heatmap=window.heatmaps.overlay,
                     predictions=window.predictions.shown(), filters=window.filters.first.array,
                     summary=window.summary.table.rowCount(), explanation=window.explanation.toPlainText(),
-                    channel=window.session.channel)
+                    channel=window.session.channel, layers=window.layers.topLevelItemCount(),
+                    photo=window.input_view.array, inspection=window.session.inspection)
     window.session.model_changed.connect(check)
     window.model_bar.use_untrained()
     qtbot.waitUntil(lambda: bool(seen), timeout=WAIT_MS)
     assert seen == {"grid": None, "heatmap": None, "predictions": [], "filters": None, "summary": 0,
-                    "explanation": "", "channel": None}
+                    "explanation": "", "channel": None, "layers": 0, "photo": None, "inspection": None}
     qtbot.waitUntil(lambda: window.features.grid.array is not None and window.summary.table.rowCount() > 0,
                     timeout=WAIT_MS)  # and the new model's views come
+
+
+def test_the_last_prediction_clicked_is_the_one_explained(window, qtbot):
+    """Another class, then at once the class on screen again (before the first heatmap comes):
+    the class clicked last is explained (the second click was ignored before)."""
+    qtbot.waitUntil(lambda: window.heatmaps.overlay is not None, timeout=WAIT_MS)
+    shown = [label for label, _p in window.predictions.shown()]
+    assert window.session.heatmap.label == shown[0]
+    window.predictions.click_row(1)
+    window.predictions.click_row(0)
+    qtbot.wait(500)
+    qtbot.waitUntil(lambda: window.heatmaps.target_choice == shown[0], timeout=WAIT_MS)
+    assert window.session.heatmap.label == shown[0] == window.predictions.highlighted()
+    window.model_bar.use_untrained()
+    qtbot.waitUntil(lambda: "untrained" in window.status.text().lower() and window.session.heatmap is not None,
+                    timeout=WAIT_MS)
+    top = window.session.heatmap.label
+    second = next(label for label, _p in window.predictions.shown() if label != top)
+    window.predictions.click_row([label for label, _p in window.predictions.shown()].index(second))
+    qtbot.waitUntil(lambda: window.session.heatmap.label == second, timeout=WAIT_MS)
+
+
+def test_a_feature_grid_that_cannot_be_drawn_says_so(window, qtbot, monkeypatch):
+    from cnnscope.core.errors import ModelError
+    from cnnscope.gui.services.maps import MapsService
+
+    def refuse(self, request):
+        raise ModelError("This layer cannot be drawn.")
+    monkeypatch.setattr(MapsService, "_grid", refuse)
+    window.layers.step(1)
+    qtbot.waitUntil(lambda: "cannot be drawn" in window.banner.text(), timeout=WAIT_MS)
+    assert "cannot be drawn" in window.features.caption.text()
+
+
+def test_a_bad_image_dropped_as_the_model_changes_leaves_the_last_good_one_inspected(window, qtbot, tmp_path):
+    good = window.session.image
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    window.open_path(str(bad))
+    window.model_bar.use_untrained()
+    qtbot.waitUntil(lambda: "broken.png" in window.banner.text() or "PNG" in window.banner.text(),
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.session.inspection is not None
+                    and not window.session.inspection.trained, timeout=WAIT_MS)
+    assert window.session.image == good and window.input_view.array is not None
+    qtbot.waitUntil(lambda: window.features.grid.array is not None, timeout=WAIT_MS)
+
+
+def test_esc_right_after_asking_for_a_slow_heatmap_leaves_nothing_busy(window, qtbot):
+    view = window.heatmaps
+    qtbot.waitUntil(lambda: view.overlay is not None, timeout=WAIT_MS)
+    window.tabs.setCurrentWidget(view)
+    view.method.setCurrentIndex(view.method.findData("scorecam"))  # asks at once (tab shown)
+    view.method.setCurrentIndex(view.method.findData("occlusion"))  # and again, before it runs
+    assert view.busy
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not view.busy and "cancelled" in view.caption.text()
+    qtbot.wait(500)
+    assert not view.busy  # nothing comes back to set it busy again

@@ -155,6 +155,7 @@ def test_the_viewer_panels_follow_the_session_and_clear_on_a_new_model(qtbot, en
     assert session.grid.layer == session.layer and session.explained_class == top5.highlighted()
 
     other = inspection.predictions[1][0]
+    top5.class_clicked.connect(heat.explain)  # as the window wires them
     top5.click_row(1)  # a click on a prediction: the heatmap explains that class
     qtbot.waitUntil(lambda: session.heatmap.label == other, timeout=WAIT_MS)
     assert top5.highlighted() == other
@@ -222,6 +223,9 @@ def test_presentation_mirrors_the_session_without_timings(qtbot, engine):
     panel._handle_key(__import__("PySide6.QtCore").QtCore.Qt.Key.Key_C)  # no heatmap yet: ask
     assert wanted and panel.showing_cam and panel.middle.array is None
     assert "ms" not in panel.title.text()
+    wanted.clear()
+    session.inspection = _inspect(qtbot, engine, 1)  # a new image and no heatmap for it: ask again
+    assert wanted
 
 
 def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, engine):

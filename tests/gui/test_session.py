@@ -28,3 +28,10 @@ def test_each_field_signals_its_changes_and_only_its_changes(qtbot):
     assert seen == [("channel", 3), ("image", ImageSource(path="a.png")), ("model", model), ("inspection", result),
                     ("explained_class", "star"), ("layer", "features.1")]
     assert session.layer == "features.1" and session.channel == 3 and session.grid is None
+
+
+def test_an_image_is_the_same_image_whatever_name_it_is_shown_under():
+    """The start image and the same sample clicked in the strip are one image (a second
+    comparison of it ran before)."""
+    assert ImageSource(path="a.png", name="/full/a.png") == ImageSource(path="a.png", name="a.png")
+    assert ImageSource(path="a.png") != ImageSource(path="b.png")

@@ -8,6 +8,8 @@ for it. The grid on screen is published as the session's ``grid`` (presentation 
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
+
 from ..requester import Requester
 from ..services.maps import Channel, Grid
 from ..session import Session
@@ -16,6 +18,8 @@ from ..views.features import FeatureView
 
 class FeatureMapsPanel(FeatureView):
     """See the module docstring."""
+
+    message = Signal(str, str)  # text, level ("info", "error"): for the window's banner
 
     def __init__(self, session: Session, engine, parent=None) -> None:
         super().__init__(parent)
@@ -49,7 +53,7 @@ class FeatureMapsPanel(FeatureView):
         inspection, layer = self.session.inspection, self.session.layer
         if inspection is None or layer not in inspection.map_layers():
             return  # the layers panel is about to pick one this model has
-        self.requests.ask(Grid(layer, self.colormap, self.sort_key), self._show)
+        self.requests.ask(Grid(layer, self.colormap, self.sort_key), self._show, self._on_failed)
         self._ask_channel()
 
     def _show(self, result) -> None:
@@ -64,4 +68,8 @@ class FeatureMapsPanel(FeatureView):
         channel, layer = self.session.channel, self.session.layer
         if channel is not None and layer is not None and self.session.inspection is not None:
             self.requests.ask(Channel(layer, channel, self.colormap, self.opacity.value() / 100),
-                              self.show_channel)
+                              self.show_channel, self._on_failed)
+
+    def _on_failed(self, message: str) -> None:
+        self.caption.setText(f"<span style='color:#c92a2a'>{message}</span>")
+        self.message.emit(message, "error")

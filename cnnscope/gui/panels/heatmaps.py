@@ -2,7 +2,7 @@
 
 It follows the session: a new inspection recomputes the heatmap (a slow method waits until the
 panel is shown), a new model empties it, and the session's explained class (a click on a
-prediction) is the class it explains. The heatmap on screen is published as the session's
+prediction, through ``explain``) is the class it explains. The heatmap on screen is published as the session's
 ``heatmap`` (presentation mode mirrors it) and its class as the explained class."""
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class HeatmapsPanel(AttributionView):
         engine.ready.connect(self._on_catalogue)
         session.model_changed.connect(self._on_model)
         session.inspection_changed.connect(self._on_inspection)
-        session.explained_class_changed.connect(self._on_explained_class)
         self.request_changed.connect(self.compute)
         self.style_changed.connect(self._restyle)
         self.cancel_requested.connect(self.cancel_computation)
@@ -48,6 +47,7 @@ class HeatmapsPanel(AttributionView):
         self.requests.forget(Restyle)
         self.clear()
         self.session.heatmap = None
+        self.session.explained_class = None  # the old model's class
         if model is not None:
             self.set_model(model.labels, model.cam_layer, model.cam_refusal)
 
@@ -56,11 +56,11 @@ class HeatmapsPanel(AttributionView):
             self.set_layers(result.map_layers())
             self.compute()
 
-    def _on_explained_class(self, label) -> None:
-        shown = self.session.heatmap
-        if label is None or (shown is not None and shown.label == label):
-            return  # the class of the heatmap on screen: nothing new to compute
+    def explain(self, label: str) -> None:
+        """Show where the network found ``label`` (a click on a prediction), even when it is the
+        class already shown or asked for."""
         self.choose_class(label)
+        self.session.explained_class = label
         self.compute()
 
     def _request(self, kind=Attribute):
@@ -107,8 +107,10 @@ class HeatmapsPanel(AttributionView):
         return self.cancel.isVisible()
 
     def cancel_computation(self) -> None:
-        """Stop a slow method at its next batch."""
+        """Stop a slow method at its next batch (or before it starts)."""
         self.engine.cancel(Attribute)
+        self.requests.forget(Attribute)  # a request dropped before it ran never answers
+        self.show_message("Heatmap cancelled.", error=False)
 
     def export_overlay(self) -> None:
         """Save the heatmap over the photo as PNG."""

@@ -20,7 +20,8 @@ class LayersPanel(LayerTree):
         self.layer_selected.connect(lambda layer: setattr(session, "layer", layer))
 
     def _on_model(self, _model) -> None:
-        self._shown_rows = []  # the next inspection rebuilds the tree
+        self._shown_rows = []  # the next inspection builds the new model's tree
+        self.show_layers([], None)
 
     def _on_inspection(self, result) -> None:
         if result is None or result.layers == self._shown_rows:

@@ -1,5 +1,6 @@
 """The Predictions panel: the top-5 of the session's inspection (or of the live frame while live
-input runs). A click on a row makes that class the session's explained class."""
+input runs), the explained class marked. A click on a row emits ``class_clicked`` (the window
+asks the heatmaps to explain it)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ class PredictionsPanel(PredictionsView):
         session.inspection_changed.connect(lambda _result: self.refresh())
         session.live_predictions_changed.connect(lambda _top5: self.refresh())
         session.explained_class_changed.connect(self.highlight)
-        self.class_clicked.connect(lambda label: setattr(session, "explained_class", label))
 
     def _on_model(self, model) -> None:
         self.clear()  # the previous model's classes; the new model's inspection follows

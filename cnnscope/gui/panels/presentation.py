@@ -23,6 +23,7 @@ class PresentationPanel(PresentationView):
         for changed in (session.inspection_changed, session.grid_changed, session.heatmap_changed,
                         session.model_changed, session.live_predictions_changed):
             changed.connect(lambda _value: self.refresh())
+        session.inspection_changed.connect(lambda _result: self._heatmap_if_missing())
         self.toggle_cam.connect(self._toggle_cam)
         self.leave.connect(self.hide)
 
@@ -35,9 +36,15 @@ class PresentationPanel(PresentationView):
 
     def _toggle_cam(self) -> None:
         self.showing_cam = not self.showing_cam
-        if self.showing_cam and self.session.heatmap is None:
-            self.heatmap_wanted.emit()
+        self._heatmap_if_missing()
         self.refresh()
+
+    def _heatmap_if_missing(self) -> None:
+        """Showing heatmaps on screen, and none for this image (a slow method waits for its tab
+        otherwise): ask for one."""
+        s = self.session
+        if self.isVisible() and self.showing_cam and s.heatmap is None and s.inspection is not None:
+            self.heatmap_wanted.emit()
 
     def title_text(self) -> str:
         """The model and what the middle picture shows; never a timing."""

@@ -44,7 +44,7 @@ class SummaryPanel(SummaryView):
         path, _ = QFileDialog.getSaveFileName(self, "Save summary", "cnnscope-summary.csv", "CSV (*.csv)")
         if path:
             self.requests.ask(ExportSummary(path),
-                              lambda done: self.totals.setToolTip(f"saved {done.path}"),
+                              lambda done: self.totals.setToolTip(f"saved {done.path} ({done.model})"),
                               self._show_error)
 
     def _show_error(self, message: str) -> None:

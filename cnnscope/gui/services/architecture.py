@@ -18,9 +18,9 @@ class Summarize(Request):
 
 @dataclass(frozen=True)
 class ExportSummary(Request):
-    """The architecture table written as CSV."""
+    """The architecture table of the model shown when it runs, written as CSV (kept across a
+    model load: the user asked for a file, and the result names the model it describes)."""
 
-    about_shown_model = True
     path: str
 
 
@@ -48,9 +48,10 @@ class SummaryTable:
 
 @dataclass
 class SummaryExported:
-    """Where the table was written."""
+    """Where the table of which model was written."""
 
     path: str
+    model: str
 
 
 @dataclass
@@ -76,7 +77,7 @@ class ArchitectureService(Service):
             return self._explain(request.layer)
         table = self._summary()
         if isinstance(request, ExportSummary):
-            return SummaryExported(str(table.write_csv(request.path)))
+            return SummaryExported(str(table.write_csv(request.path)), table.model)
         return SummaryTable(table.model, table.input_size,
                             [(r.name, r.type, r.output_shape, r.params, r.macs, r.receptive_field,
                               r.depth) for r in table.rows],

@@ -3,7 +3,7 @@ state of the model shown (the one loaded model and its latest inspection)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 
@@ -25,7 +25,7 @@ class ImageSource:
 
     path: str | None = None
     data: bytes | None = None
-    name: str = "image"
+    name: str = field(default="image", compare=False)  # shown, not part of which image it is
 
     @property
     def key(self) -> str | int:

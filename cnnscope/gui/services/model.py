@@ -19,6 +19,9 @@ class LoadModel(Request):
     device: str = "auto"
 
 
+LoadModel.superseded_by = (LoadModel,)  # a newer choice makes a load in progress pointless
+
+
 @dataclass(frozen=True)
 class Inspect(Request):
     """Run the loaded model once on an image."""
@@ -125,6 +128,8 @@ class ModelService(Service):
         # Trace before announcing the model: the window then repaints while this thread is idle,
         # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
         prepare(loaded)
+        if job.cancelled():  # a newer load is waiting: this one must not become the model shown
+            return None
         state = self.state
         state.loaded, state.device, state.inspection = loaded, target, None
         state.serial += 1
@@ -171,4 +176,17 @@ def freeze_layout(module) -> dict | None:
     head_module = module.get_submodule(head)
     return {"blocks": leaves, "params": {n: c for n, c in own.items() if c}, "head": head,
             "head_inputs": int(getattr(head_module, "in_features", 0) or
-                               getattr(head_module, "in_channels", 0))}
+                               getattr(head_module, "in_channels", 0)),
+            "block_channels": {block: _out_channels(module, tops) for block, tops in members.items()}}
+
+
+def _out_channels(module, tops: list[str]) -> int | None:
+    """The channels a block outputs: those of its last convolution or normalisation (what a head
+    cut in after it receives); None when it has neither."""
+    found = None
+    for top in tops:
+        for sub in module.get_submodule(top).modules():
+            channels = getattr(sub, "out_channels", None) or getattr(sub, "num_features", None)
+            if isinstance(channels, int):
+                found = channels
+    return found

@@ -4,6 +4,8 @@ chosen while a model loads; a new model inspects it again; a bad file keeps the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
 from ..requester import Requester
@@ -21,7 +23,7 @@ class Inspector(QObject):
         super().__init__()
         self.session, self.requests = session, Requester(engine, self)
         self.wanted: ImageSource | None = None  # the newest image asked for (may still be pending)
-        self._first = ImageSource(path=first_image, name=first_image) if first_image else None
+        self._first = ImageSource(path=first_image, name=Path(first_image).name) if first_image else None
         session.model_changed.connect(lambda _model: self._inspect(self.wanted or self._first))
 
     def open(self, source: ImageSource) -> None:
@@ -41,5 +43,8 @@ class Inspector(QObject):
                 self.message.emit(note, "info")
 
     def _on_failed(self, message: str) -> None:
-        self.wanted = self.session.image  # a bad file: the last good image stays wanted
+        failed, good = self.wanted, self.session.image
+        self.wanted = good  # a bad file: the last good image stays wanted
         self.message.emit(message, "error")
+        if self.session.inspection is None and good is not None and failed != good:
+            self._inspect(good)  # a new model came meanwhile: show it the last good image

@@ -188,6 +188,7 @@ class ModelBar(QToolBar):
         else:
             self.settings.setValue("weights", "file")
             self.settings.setValue("weights_file", model.weights)
+        self.session.inspection = None  # the old model's: every view of it empties
         self.session.model = model
         self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
         if model.notes:
