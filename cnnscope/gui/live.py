@@ -22,7 +22,11 @@ def multimedia_problem() -> str | None:
     try:
         import PySide6.QtMultimedia  # noqa: F401
     except ImportError as exc:
-        return f"Qt Multimedia cannot load on this machine ({exc})."
+        from .screen_check import PACKAGES
+
+        library = str(exc).split(":")[0].strip()
+        fix = f" Install it with: sudo apt install {PACKAGES[library]}." if library in PACKAGES else ""
+        return f"Qt Multimedia cannot load on this machine ({exc}).{fix}"
     return None
 
 

@@ -30,6 +30,9 @@ PACKAGES = {
     "libxcb-sync.so.1": "libxcb-sync1", "libxcb-util.so.1": "libxcb-util1",
     "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
     "libwayland-client.so.0": "libwayland-client0", "libwayland-cursor.so.0": "libwayland-cursor0",
+    # Qt Multimedia (the camera and video input) on top of those
+    "libpulse.so.0": "libpulse0", "libgssapi_krb5.so.2": "libgssapi-krb5-2",
+    "libXrandr.so.2": "libxrandr2",
 }
 # What Qt loads for every platform, and per platform plugin (paths inside PySide6/Qt).
 COMMON = ("lib/libQt6Core.so.6", "lib/libQt6Gui.so.6", "lib/libQt6Widgets.so.6")

@@ -40,6 +40,8 @@ def test_presets_tick_the_layers_they_name_and_counts_follow(window, qtbot):
     assert panel.plan() == {"preset": "early-features", "trainable": ["head"],
                             "cut_after": "features.block2", "blocks_frozen": None}
     assert panel.tree.topLevelItem(2).isDisabled() and not panel.tree.topLevelItem(1).isDisabled()
+    panel.set_classes(3)  # once the data is read, the new head after block2 (32 channels) is counted
+    assert panel.counts_values[0] == 32 * 3 + 3
 
 
 def test_train_watch_cancel_save_and_reload(window, qtbot, tmp_path, monkeypatch):

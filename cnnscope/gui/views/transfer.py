@@ -96,6 +96,10 @@ class TransferPanel(QWidget):
         self.val_split.setValue(20)
         self.val_split.setSuffix(" %")
         self.val_split.setToolTip("Held out for validation (seeded), unless the folder has train/ and val/")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 999_999)
+        self.seed.setToolTip("Starts the new head's weights and the batch order: the same seed, "
+                             "data and settings give the same run (cnnscope train --seed)")
         self.flip, self.crop, self.color = QCheckBox("flip"), QCheckBox("crop"), QCheckBox("colour")
         augment = QHBoxLayout()
         for box in (self.flip, self.crop, self.color):
@@ -107,6 +111,7 @@ class TransferPanel(QWidget):
         form.addRow("Learning rate", self.lr)
         form.addRow("Optimiser", self.optimizer)
         form.addRow("Validation", self.val_split)
+        form.addRow("Seed", self.seed)
         form.addRow("Augmentation", augment)
         self.start = QPushButton("Train")
         self.start.setToolTip("Start training (runs in the background; the viewer stays usable)")
@@ -301,8 +306,8 @@ class TransferPanel(QWidget):
         frozen = sum(params[n] for n in kept) - trainable
         if self._classes:
             inputs = layout["head_inputs"]
-            if self.preset_key == "early-features":
-                inputs = None  # the cut block's channels: known once the network is cut
+            if self.preset_key == "early-features":  # the new head reads the cut block's channels
+                inputs = layout.get("block_channels", {}).get(self.cut.currentData())
             head = (inputs * self._classes + self._classes) if inputs else None
             head_text = f"new head {head:,}" if head is not None else "new head"
             trainable += head or 0
@@ -320,7 +325,7 @@ class TransferPanel(QWidget):
                 "learning_rate": self.lr.value(), "optimizer": self.optimizer.currentData(),
                 "augmentation": {"flip": self.flip.isChecked(), "crop": self.crop.isChecked(),
                                  "color": self.color.isChecked()},
-                "val_fraction": self.val_split.value() / 100}
+                "val_fraction": self.val_split.value() / 100, "seed": self.seed.value()}
 
     @property
     def running(self) -> bool:
@@ -332,7 +337,7 @@ class TransferPanel(QWidget):
         self.start.setEnabled(not running and self._layout_info is not None)
         self.cancel.setEnabled(running)
         for widget in (self.preset, self.tree, self.folder, self.epochs, self.batch, self.lr,
-                       self.optimizer, self.val_split, self.flip, self.crop, self.color):
+                       self.optimizer, self.val_split, self.seed, self.flip, self.crop, self.color):
             widget.setEnabled(not running)
         if running:
             self.save.setEnabled(False)
