@@ -100,13 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=PRESET_KEYS, default="feature-extractor",
                    help="which layers learn (default: feature-extractor, only the new head)")
     t.add_argument("--blocks", type=integer(0, 10_000), default=None, metavar="N",
-                   help="freeze-first: how many blocks stay frozen (default: half)")
+                   help="freeze-first: how many blocks stay frozen (default: three quarters)")
     t.add_argument("--cut-after", default=None, metavar="BLOCK",
-                   help="early-features: the block the new head follows (default: the middle one)")
-    t.add_argument("--epochs", type=integer(1, 1000), default=5)
-    t.add_argument("--batch-size", type=integer(1, 4096), default=32)
-    t.add_argument("--lr", type=number(0, 10, low_open=True), default=1e-3,
-                   help="learning rate (above 0, at most 10; default 0.001)")
+                   help="early-features: the block the new head follows (default: the one three "
+                   "quarters deep)")
+    t.add_argument("--epochs", type=integer(1, 1000), default=None,
+                   help="default: the preset's (5; 20 for early-features)")
+    t.add_argument("--batch-size", type=integer(1, 4096), default=None,
+                   help="default: the preset's (32; 16 for fine-tune-all)")
+    t.add_argument("--lr", type=number(0, 10, low_open=True), default=None,
+                   help="learning rate, above 0 and at most 10 (default: the preset's: 0.01 "
+                   "feature-extractor, 0.001 fine-tune-all, 0.003 freeze-first, 0.03 early-features)")
     t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     t.add_argument("--augment", default="", metavar="LIST",
                    help="comma-separated: flip, crop, color (default: none)")
@@ -406,7 +410,7 @@ def _make_dataset(args, parser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     print(f"wrote {len(written)} images of {', '.join(classes)} to {args.out}")
-    print(f"try: cnnscope train --data {args.out} --epochs 5 --out shapes.pt")
+    print(f"try: cnnscope train --data {args.out} --out shapes.pt")
     return 0
 
 
@@ -418,7 +422,7 @@ def _train(args, parser) -> int:
     from .core.freeze import blocks, count_parameters, make_plan
     from .core.models import DEFAULT_MODEL
     from .core.checkpoint import check_writable
-    from .core.training import TrainingConfig, build_for_training, save_trained, train
+    from .core.training import PRESET_DEFAULTS, TrainingConfig, build_for_training, save_trained, train
 
     extras = {a.strip() for a in args.augment.split(",") if a.strip()}
     if extras - {"flip", "crop", "color"}:
@@ -427,10 +431,13 @@ def _train(args, parser) -> int:
     device = pick_device(args.device)
     name = args.model or DEFAULT_MODEL
     loaded = load_model_with_bar(name, args.weights)
-    names = blocks(loaded.module)
-    n = args.blocks if args.blocks is not None else len(names) // 2
-    cut = args.cut_after or names[max(0, len(names) // 2 - 1)]
-    plan = make_plan(loaded.module, args.preset, n=n, cut_after=cut)
+    defaults = PRESET_DEFAULTS[args.preset]  # what the case starts from; options override it
+    planned = defaults.plan_arguments(blocks(loaded.module))
+    n = args.blocks if args.blocks is not None else planned["n"]
+    plan = make_plan(loaded.module, args.preset, n=n, cut_after=args.cut_after or planned["cut_after"])
+    epochs = args.epochs or defaults.epochs
+    batch_size = args.batch_size or defaults.batch_size
+    learning_rate = args.lr or defaults.learning_rate
     data = load_folder(args.data, loaded.spec.preprocessing, args.val_fraction, args.seed,
                        progress=_progress_bar("reading images", "files", 1))
     print(f"data: {data.summary()}")
@@ -440,9 +447,10 @@ def _train(args, parser) -> int:
     counts = count_parameters(model, plan)
     print(f"{name} ({loaded.weights_label}) on {describe(device)}: {args.preset}"
           f"{f' (first {n} blocks frozen)' if args.preset == 'freeze-first' else ''}"
-          f"{f' (cut after {cut})' if args.preset == 'early-features' else ''}; "
-          f"{counts.trainable:,} parameters learn, {counts.frozen:,} frozen")
-    config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+          f"{f' (cut after {plan.cut_after})' if args.preset == 'early-features' else ''}; "
+          f"{counts.trainable:,} parameters learn, {counts.frozen:,} frozen; {epochs} epochs, "
+          f"learning rate {learning_rate:g}, batch {batch_size}")
+    config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             optimizer=args.optimizer,
                             augmentation=Augmentation("flip" in extras, "crop" in extras, "color" in extras),
                             cache_features=not args.no_cache, seed=args.seed)

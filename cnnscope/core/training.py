@@ -63,6 +63,46 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class PresetDefaults:
+    """A textbook case's starting settings, and why they suit it (the panel shows ``why``)."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    why: str
+    frozen_share: float | None = None  # freeze-first: the share of blocks kept frozen
+    cut_share: float | None = None  # early-features: how deep the cut block sits
+
+    def plan_arguments(self, block_names: list[str]) -> dict:
+        """``n`` and ``cut_after`` for :func:`~cnnscope.core.freeze.make_plan` on these blocks."""
+        count = len(block_names)
+        n = round(self.frozen_share * count) if self.frozen_share is not None else count // 2
+        cut_index = round(self.cut_share * count) - 1 if self.cut_share is not None else count // 2 - 1
+        return {"n": min(max(n, 0), count),
+                "cut_after": block_names[min(max(cut_index, 0), count - 1)] if block_names else None}
+
+
+# Chosen on `cnnscope make-dataset`'s data from the demo model (benchmarks/presets.py measures them
+# over seeds); each keeps to what its case is about.
+PRESET_DEFAULTS: dict[str, PresetDefaults] = {
+    "feature-extractor": PresetDefaults(
+        5, 0.01, 32, "Only the small new head learns, from features that stay fixed: a large step "
+        "(0.01) settles it in a few epochs, and nothing pretrained can be spoiled."),
+    "fine-tune-all": PresetDefaults(
+        5, 0.001, 16, "Every layer learns: a small step (0.001) adjusts what the pretrained layers "
+        "know without wiping it out; small batches give more steps on a small dataset."),
+    "freeze-first": PresetDefaults(
+        5, 0.003, 32, "The early three quarters of the blocks stay as they are (edges and textures "
+        "every image shares); the last blocks and the head learn, with a medium step (0.003).",
+        frozen_share=0.75),
+    "early-features": PresetDefaults(
+        20, 0.03, 32, "Only a new head after a middle block learns, from features that are simple "
+        "and general: it needs a large step (0.03) and more epochs to find what separates the "
+        "classes.", cut_share=0.75),
+}
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     """Sent after every training batch."""
 

@@ -97,7 +97,7 @@ class Trainer(QObject):
 
         loaded = load_model(model, weights)
         dataset = load_folder(data, loaded.spec.preprocessing, config.pop("val_fraction", 0.2),
-                              progress=self.reading.emit, should_cancel=self._cancel.is_set)
+                              config.get("seed", 0), progress=self.reading.emit, should_cancel=self._cancel.is_set)
         self.data_loaded.emit({"summary": dataset.summary(), "classes": dataset.classes,
                                "skipped": dataset.skipped})
         freeze = FreezePlan.from_dict(plan)

@@ -16,7 +16,7 @@ from cnnscope.core.images import open_image
 from cnnscope.core.inspect import inspect
 from cnnscope.core.models import REGISTRY
 from cnnscope.core.shapes import NEW_CLASSES, write_shape_folder
-from cnnscope.core.training import TrainingConfig, build_for_training, save_trained, train
+from cnnscope.core.training import PRESET_DEFAULTS, TrainingConfig, build_for_training, save_trained, train
 from cnnscope.core.weights import load_model
 
 CPU = torch.device("cpu")
@@ -143,16 +143,27 @@ def test_separate_train_and_val_folders_are_used(tmp_path, demo_model):
 # --- training -----------------------------------------------------------------------------------
 
 
-def test_feature_extractor_reaches_90_percent_on_new_shapes(demo_model, shapes_data):
-    plan = make_plan(demo_model.module, "feature-extractor")
-    net = build_for_training(demo_model.module, demo_model.spec, plan, len(shapes_data.classes))
-    epochs = []
-    result = train(net, plan, shapes_data, demo_model.spec.preprocessing,
-                   TrainingConfig(epochs=5, learning_rate=3e-3), CPU, on_epoch=epochs.append)
-    assert len(epochs) == 5 and all(e.cached_features for e in epochs)
-    assert result.val_accuracy >= 0.9, result.confusion
-    assert result.confusion.sum() == len(shapes_data.val_labels)
-    assert all(a is not None and a >= 0.75 for a in result.per_class_accuracy)
+@pytest.fixture(scope="module")
+def sample_dataset(tmp_path_factory, demo_model):
+    """`cnnscope make-dataset`'s default data: what a new user trains on first."""
+    folder = tmp_path_factory.mktemp("make-dataset")
+    write_shape_folder(folder)
+    return load_folder(folder, demo_model.spec.preprocessing)
+
+
+@pytest.mark.parametrize("preset", ["feature-extractor", "fine-tune-all", "freeze-first"])
+def test_each_textbook_case_learns_the_sample_dataset_with_its_defaults(demo_model, sample_dataset,
+                                                                        preset):
+    """Seeded: each case reaches 85 % validation accuracy with the settings the panel and the CLI
+    start from (the early-features case does not yet: see issue 14's note)."""
+    defaults = PRESET_DEFAULTS[preset]
+    plan = make_plan(demo_model.module, preset, **defaults.plan_arguments(blocks(demo_model.module)))
+    net = build_for_training(demo_model.module, demo_model.spec, plan, 3, seed=0)
+    result = train(net, plan, sample_dataset, demo_model.spec.preprocessing,
+                   TrainingConfig(epochs=defaults.epochs, learning_rate=defaults.learning_rate,
+                                  batch_size=defaults.batch_size, seed=0), CPU)
+    assert result.val_accuracy >= 0.85, (preset, result.confusion)
+    assert result.confusion.sum() == len(sample_dataset.val_labels) == 36
 
 
 def test_frozen_parameters_do_not_move_and_trainable_ones_do(demo_model, shapes_data):

@@ -234,10 +234,20 @@ def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, eng
 
     session = Session()
     panel = _shown(qtbot, TransferLearningPanel(session, engine))
-    panel.set_presets(_catalogue().presets)
+    catalogue = _catalogue()
+    panel.set_presets(catalogue.presets, catalogue.preset_defaults)
     model = _load(qtbot, engine)
     session.model = model
     assert panel.tree.topLevelItemCount() > 0
+    # each case starts from its own settings, and says why
+    panel.preset.setCurrentIndex(panel.preset.findData("fine-tune-all"))
+    assert (panel.lr.value(), panel.batch.value(), panel.epochs.value()) == (0.001, 16, 5)
+    assert "small step" in panel.why.text()
+    panel.preset.setCurrentIndex(panel.preset.findData("freeze-first"))
+    assert panel.blocks_slider.value() == 3 and panel.lr.value() == 0.003  # 3 of the demo's 4 blocks
+    panel.preset.setCurrentIndex(panel.preset.findData("early-features"))
+    assert panel.cut.currentData() == "features.block3" and panel.epochs.value() == 20
+    panel.preset.setCurrentIndex(panel.preset.findData("feature-extractor"))
     panel.set_running(True)  # as while a run trains
     session.model = dataclasses.replace(model, name="another", freeze=None)
     assert "still training" in panel.status.text() and panel.tree.topLevelItemCount() > 0

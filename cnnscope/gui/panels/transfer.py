@@ -28,7 +28,8 @@ class TransferLearningPanel(TransferPanel):
         self.trainer = t = Trainer()
         self._trained_path: str | None = None
         self._waiting_model: tuple | None = None
-        engine.ready.connect(lambda catalogue: self.set_presets(catalogue.presets))
+        engine.ready.connect(lambda catalogue: self.set_presets(catalogue.presets,
+                                                                catalogue.preset_defaults))
         session.model_changed.connect(self._on_model)
         t.reading.connect(self.show_reading)
         t.data_loaded.connect(self.show_data)

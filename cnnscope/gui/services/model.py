@@ -48,6 +48,7 @@ class Catalogue:
     devices: list[str]  # "auto" is not in it
     methods: list  # core.attribution.Method
     presets: dict  # freeze presets
+    preset_defaults: dict  # core.training.PRESET_DEFAULTS: each preset's starting settings
     comparison: tuple[str, ...]  # the models the Compare tab starts with
     default_model: str  # the bundled model that always loads
 
@@ -96,11 +97,12 @@ def catalogue() -> Catalogue:
     from cnnscope.core.devices import available_devices
     from cnnscope.core.freeze import PRESETS
     from cnnscope.core.models import DEFAULT_COMPARISON, DEFAULT_MODEL, REGISTRY, model_names
+    from cnnscope.core.training import PRESET_DEFAULTS
     from cnnscope.core.weights import is_available_offline
 
     models = [ModelInfo(n, REGISTRY[n].family, REGISTRY[n].description, REGISTRY[n].num_params,
                         is_available_offline(REGISTRY[n])) for n in model_names()]
-    return Catalogue(models, available_devices(), list(METHODS.values()), PRESETS,
+    return Catalogue(models, available_devices(), list(METHODS.values()), PRESETS, PRESET_DEFAULTS,
                      DEFAULT_COMPARISON, DEFAULT_MODEL)
 
 

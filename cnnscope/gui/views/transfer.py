@@ -47,6 +47,9 @@ class TransferPanel(QWidget):
         self.tree.setToolTip("Tick the layers that learn; a block's box sets all its layers")
         self.counts = QLabel("")
         self.counts.setWordWrap(True)
+        self.why = QLabel("")  # why the chosen case starts from its settings
+        self.why.setWordWrap(True)
+        self._defaults: dict = {}
         note = QLabel("BatchNorm layers inside frozen parts stay in eval mode: they keep the "
                       "statistics the weights were trained with (ImageNet's, for torchvision's "
                       "models). The head is replaced to fit your classes.")
@@ -56,6 +59,7 @@ class TransferPanel(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<b>Which layers learn</b>"))
         left_layout.addWidget(self.preset)
+        left_layout.addWidget(self.why)
         row = QHBoxLayout()
         row.addWidget(QLabel("Frozen blocks"))
         row.addWidget(self.blocks_slider, 1)
@@ -165,7 +169,7 @@ class TransferPanel(QWidget):
         self.set_running(False)
         self.save.setEnabled(False)
         self.open.setEnabled(False)
-        self.preset.currentIndexChanged.connect(lambda _: self._apply_preset())
+        self.preset.currentIndexChanged.connect(lambda _: self._use_preset_defaults())
         self.blocks_slider.valueChanged.connect(lambda _: self._apply_preset())
         self.cut.currentIndexChanged.connect(lambda _: self._apply_preset())
         self.tree.itemChanged.connect(self._on_item_changed)
@@ -178,15 +182,17 @@ class TransferPanel(QWidget):
 
     # --- the freeze plan ---------------------------------------------------------------------
 
-    def set_presets(self, presets: dict[str, tuple[str, str]]) -> None:
-        """Offer core.freeze.PRESETS (key -> (label, when it fits)), then 'custom'."""
+    def set_presets(self, presets: dict[str, tuple[str, str]], defaults: dict | None = None) -> None:
+        """Offer core.freeze.PRESETS (key -> (label, when it fits)), then 'custom'; ``defaults``
+        (core.training.PRESET_DEFAULTS) are the settings each case starts from."""
+        self._defaults = defaults or {}
         self._updating = True
         self.preset.clear()
         for index, (key, (label, tip)) in enumerate([*presets.items(), (CUSTOM[0], CUSTOM[1:])]):
             self.preset.addItem(label, key)
             self.preset.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         self._updating = False
-        self._apply_preset()
+        self._use_preset_defaults()
 
     def set_model(self, layout: dict | None, name: str) -> None:
         """A new model: rebuild the tree from its blocks (``layout`` from the engine; None when
@@ -225,6 +231,22 @@ class TransferPanel(QWidget):
         self.cut.setCurrentIndex(max(0, count // 2 - 1))
         self.start.setEnabled(True)
         self._updating = False
+        self._use_preset_defaults()
+
+    def _use_preset_defaults(self) -> None:
+        """A case chosen (or a new model): start from its settings, and say why they suit it."""
+        defaults = self._defaults.get(self.preset_key)
+        self.why.setText(defaults.why if defaults is not None else "")
+        if defaults is not None and not self._updating:
+            self._updating = True
+            self.epochs.setValue(defaults.epochs)
+            self.lr.setValue(defaults.learning_rate)
+            self.batch.setValue(defaults.batch_size)
+            if self._layout_info is not None:
+                planned = defaults.plan_arguments(list(self._layout_info["blocks"]))
+                self.blocks_slider.setValue(planned["n"])
+                self.cut.setCurrentIndex(max(0, self.cut.findData(planned["cut_after"])))
+            self._updating = False
         self._apply_preset()
 
     def set_classes(self, count: int) -> None:
