@@ -411,10 +411,14 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
         raise WeightsError(f"'{path.name}' is a damaged cnnscope checkpoint: the block its network "
                            "was cut after is not a layer name.")
     if cut_after:  # trained on early features: the network ends after that block, with a new head
-        from .training import cut_network, early_features_spec
+        from .training import HEAD_POOLS, cut_network, early_features_spec
 
-        module = cut_network(spec.build(), cut_after, spec.input_size, len(classes))
-        spec = early_features_spec(spec, cut_after)
+        pool = content["meta"].get("head_pool") or "avg"  # checkpoints before the choice: average
+        if pool not in HEAD_POOLS:
+            raise WeightsError(f"'{path.name}' is a damaged cnnscope checkpoint: its head pools "
+                               "with something cnnscope does not know.")
+        module = cut_network(spec.build(), cut_after, spec.input_size, len(classes), pool)
+        spec = early_features_spec(spec, cut_after, pool)
     else:
         module = _build_uninitialised(spec, len(classes))
     notes: list[str] = []

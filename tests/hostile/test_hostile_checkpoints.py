@@ -38,6 +38,8 @@ MALFORMED = {
     "classes an int": ({"classes": 7}, "class names are not a list of names"),
     "meta a list": ({"meta": [1, 2]}, "training record ('meta') is not a mapping"),
     "arch a number": ({"arch": 3}, "architecture name is not text"),
+    "head pooling unknown": ({"meta": {"cut_after": "features.block3", "head_pool": {"x": 1}}},
+                             "its head pools with something cnnscope does not know"),
 }
 
 
