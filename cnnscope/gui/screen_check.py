@@ -17,7 +17,7 @@ from pathlib import Path
 
 # Debian / Ubuntu package of each library Qt's window system needs that a minimal system may lack.
 PACKAGES = {
-    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libOpenGL.so.0": "libopengl0",
+    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1",
     "libfontconfig.so.1": "libfontconfig1", "libfreetype.so.6": "libfreetype6",
     "libglib-2.0.so.0": "libglib2.0-0", "libgthread-2.0.so.0": "libglib2.0-0",
     "libdbus-1.so.3": "libdbus-1-3", "libX11.so.6": "libx11-6", "libX11-xcb.so.1": "libx11-xcb1",

@@ -58,3 +58,14 @@ def test_the_command_exits_1_with_one_line_and_no_traceback():
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("cnnscope: The window needs a screen")
+
+
+def test_the_readme_lists_every_package_the_check_may_ask_for():
+    """The message points to the README's apt lines: they must hold every package it can name."""
+    from cnnscope.gui.screen_check import PACKAGES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    lines = " ".join(line for line in readme.splitlines() if "apt install" in line or
+                     line.startswith("    lib"))
+    listed = set(lines.replace("\\\\", " ").split())
+    assert set(PACKAGES.values()) <= listed, set(PACKAGES.values()) - listed
