@@ -80,6 +80,24 @@ def main() -> int:
              lambda: window.grab().save(str(HERE / "window-transfer-running.png"))),
             (lambda: panel.save.isEnabled(), lambda: window.grab().save(str(HERE / "window-transfer-done.png"))),
         ]
+
+        def another(preset: str):
+            def start() -> None:
+                panel.preset.setCurrentIndex(panel.preset.findData(preset))  # its own settings
+                panel.flip.setChecked(False)  # as a new user starts: no augmentation
+                panel.start.click()
+            return start
+
+        def show_runs() -> None:
+            panel.results.setCurrentWidget(panel.runs)
+            panel.runs.table.selectRow(2)
+        steps += [
+            (lambda: True, another("freeze-first")),
+            (lambda: len(panel.runs.runs) == 2, another("early-features")),
+            (lambda: len(panel.runs.runs) == 3, show_runs),
+            (lambda: True, lambda: window.grab().save(str(HERE / "window-transfer-runs.png"))),
+            (lambda: True, lambda: panel.results.setCurrentIndex(0)),
+        ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
             window.tabs.setCurrentWidget(window.features)

@@ -142,6 +142,12 @@ class TrainingResult:
     per_class_accuracy: list[float | None]
     cancelled: bool
     notes: list[str] = field(default_factory=list)
+    val_predictions: list[int] = field(default_factory=list)  # per validation image, kept weights
+    seconds: float = 0.0  # the whole run
+
+    def mistakes(self, val_labels: list[int]) -> list[tuple[int, int, int]]:
+        """(validation image index, true class, predicted class) for every image it gets wrong."""
+        return [(i, t, p) for i, (t, p) in enumerate(zip(val_labels, self.val_predictions)) if t != p]
 
     @property
     def val_accuracy(self) -> float | None:
@@ -393,6 +399,7 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
     if best is not None:
         model.load_state_dict(best[3])
     confusion = np.zeros((len(data.classes), len(data.classes)), np.int64)
+    predicted = np.zeros(0, np.int64)
     if len(val_labels):
         model.eval()
         _, _, predicted = _evaluate(forward, val_labels, batch_size)
@@ -405,7 +412,8 @@ def train(model: nn.Module, plan: FreezePlan, data: FolderDataset, preprocessing
                      "the model keeps its weights at that moment")
     model.eval()
     return TrainingResult(model, list(data.classes), plan, config, history,
-                          best[2] if best is not None else None, confusion, per_class, cancelled, notes)
+                          best[2] if best is not None else None, confusion, per_class, cancelled, notes,
+                          [int(p) for p in predicted], time.perf_counter() - start_run)
 
 
 def _evaluate(forward, labels: torch.Tensor, batch_size: int) -> tuple[float, float, np.ndarray]:
@@ -420,6 +428,14 @@ def _evaluate(forward, labels: torch.Tensor, batch_size: int) -> tuple[float, fl
             predictions.append(logits.argmax(1).cpu())
     predicted = torch.cat(predictions).numpy()
     return total / len(labels), float((predicted == labels.cpu().numpy()).mean()), predicted
+
+
+def mistake_pictures(result: TrainingResult, data: FolderDataset,
+                     limit: int) -> list[tuple[np.ndarray, str, str]]:
+    """(uint8 RGB picture, true class, predicted class) for the first ``limit`` validation images
+    the run gets wrong: plain data for a gallery."""
+    return [(data.val_images[i].permute(1, 2, 0).contiguous().numpy(), result.classes[t],
+             result.classes[p]) for i, t, p in result.mistakes(data.val_labels)[:limit]]
 
 
 def save_trained(result: TrainingResult, spec: ModelSpec, path: str | Path) -> Path:

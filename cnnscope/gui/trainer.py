@@ -13,6 +13,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 
+MAX_MISTAKES = 60  # pictures of wrongly classified validation images sent to the window
+
+
 class Trainer(QObject):
     """One training run at a time; see the module docstring."""
 
@@ -91,8 +94,8 @@ class Trainer(QObject):
     def _run(self, model: str, weights: str, data: str, plan: dict, config: dict, device: str) -> None:
         from cnnscope.core.datasets import Augmentation, load_folder
         from cnnscope.core.devices import pick_device
-        from cnnscope.core.freeze import FreezePlan
-        from cnnscope.core.training import TrainingConfig, build_for_training, train
+        from cnnscope.core.freeze import FreezePlan, count_parameters
+        from cnnscope.core.training import TrainingConfig, build_for_training, mistake_pictures, train
         from cnnscope.core.weights import load_model
 
         loaded = load_model(model, weights)
@@ -109,10 +112,21 @@ class Trainer(QObject):
                        on_batch=self.batch_done.emit, on_epoch=self.epoch_done.emit,
                        should_cancel=self._cancel.is_set)
         self._result, self._spec = result, loaded.spec
-        self.finished.emit({"classes": result.classes, "confusion": result.confusion.tolist(),
-                            "per_class": result.per_class_accuracy, "val_accuracy": result.val_accuracy,
-                            "best_epoch": result.best_epoch, "cancelled": result.cancelled,
-                            "notes": result.notes, "model": loaded.name})
+        counts = count_parameters(network, freeze)
+        wrong = result.mistakes(dataset.val_labels)
+        self.finished.emit({
+            "classes": result.classes, "confusion": result.confusion.tolist(),
+            "per_class": result.per_class_accuracy, "val_accuracy": result.val_accuracy,
+            "best_epoch": result.best_epoch, "cancelled": result.cancelled, "notes": result.notes,
+            "model": loaded.name,
+            "run": {"model": loaded.name, "preset": freeze.preset, "trainable": counts.trainable,
+                    "frozen": counts.frozen, "epochs": len(result.history),
+                    "seconds": result.seconds, "val_accuracy": result.val_accuracy,
+                    "learning_rate": result.config.learning_rate, "seed": result.config.seed,
+                    "curve": [(r.epoch, r.val_accuracy, r.train_accuracy) for r in result.history]},
+            # the first MAX_MISTAKES validation images it gets wrong, as pictures (plain data)
+            "mistakes": mistake_pictures(result, dataset, MAX_MISTAKES),
+            "mistakes_total": len(wrong)})
 
     def _save(self, path: str) -> None:
         from cnnscope.core.training import save_trained

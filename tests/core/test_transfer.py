@@ -326,3 +326,18 @@ def test_an_early_features_checkpoint_from_before_the_max_head_still_loads_with_
         expected = torch.softmax(old(demo_model.spec.preprocessing(image)[0]), 1)[0].numpy()
     np.testing.assert_allclose(inspection.probabilities, expected, atol=1e-5)
     assert attribute(loaded, inspection, "cam").heatmap.max() > 0
+
+
+def test_the_run_names_the_validation_images_it_gets_wrong(demo_model, sample_dataset):
+    """One short, weak run: its mistakes are exactly the off-diagonal of its confusion matrix."""
+    plan = make_plan(demo_model.module, "feature-extractor")
+    net = build_for_training(demo_model.module, demo_model.spec, plan, 3, seed=1)
+    result = train(net, plan, sample_dataset, demo_model.spec.preprocessing,
+                   TrainingConfig(epochs=1, learning_rate=1e-4, seed=1), CPU)
+    wrong = result.mistakes(sample_dataset.val_labels)
+    assert len(result.val_predictions) == len(sample_dataset.val_labels)
+    assert len(wrong) == result.confusion.sum() - np.trace(result.confusion) > 0
+    for index, true, predicted in wrong:
+        assert sample_dataset.val_labels[index] == true != predicted
+        assert result.confusion[true, predicted] > 0
+    assert result.seconds > 0

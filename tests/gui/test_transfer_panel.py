@@ -126,3 +126,43 @@ def test_loading_another_model_mid_run_keeps_the_run_and_its_plan(window, qtbot,
     # the run over, the panel turns to the model in the viewer
     qtbot.waitUntil(lambda: panel.tree.topLevelItem(0).text(0).startswith("features.0"), timeout=WAIT_MS)
     assert panel.start.isEnabled()
+
+
+def test_runs_are_compared_in_one_table_with_their_mistakes(window, qtbot, tmp_path, monkeypatch):
+    """Two cases run one after the other: two rows, both curves overlaid, the mistakes of the
+    selected run in the gallery, the table as CSV and the curves as PNG."""
+    import csv
+
+    from cnnscope.core.shapes import write_shape_folder
+
+    panel = _panel_ready(window, qtbot)
+    folder = tmp_path / "shapes"
+    write_shape_folder(folder, per_class=12, seed=3)
+    panel.folder.setText(str(folder))
+    for preset, epochs in (("feature-extractor", 2), ("freeze-first", 1)):
+        panel.preset.setCurrentIndex(panel.preset.findData(preset))
+        panel.epochs.setValue(epochs)
+        panel.lr.setValue(0.0001)  # a weak run: some validation images are wrong
+        panel.start.click()
+        qtbot.waitUntil(lambda: panel.save.isEnabled(), timeout=WAIT_MS)
+    runs = panel.runs
+    assert runs.table.rowCount() == 2 and runs.ticked() == [0, 1]
+    assert [runs.table.item(r, 1).text() for r in range(2)] == ["feature-extractor", "freeze-first"]
+    assert len(runs._canvas.figure.axes[0].lines) == 2  # both curves overlaid
+    runs.table.item(0, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert len(runs._canvas.figure.axes[0].lines) == 1
+    runs.table.selectRow(1)
+    total = runs._mistakes[1][1]
+    assert runs.gallery.count() == min(total, 60) and f"{total} validation image" in runs.gallery_title.text()
+    if total:
+        assert " -> " in runs.gallery.item(0).text()
+    target = tmp_path / "runs.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV"))
+    runs.csv.click()
+    rows = list(csv.DictReader(target.open()))
+    assert [r["preset"] for r in rows] == ["feature-extractor", "freeze-first"]
+    assert int(rows[1]["mistakes"]) == total and 0 <= float(rows[0]["best_val_accuracy"]) <= 1
+    picture = tmp_path / "runs.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(picture), "PNG"))
+    runs.png.click()
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

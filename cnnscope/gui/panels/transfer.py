@@ -47,6 +47,8 @@ class TransferLearningPanel(TransferPanel):
         self.open_requested.connect(self.open_trained_model)
         self.browse_requested.connect(self._browse)
         self.make_dataset_requested.connect(self.make_sample_dataset)
+        self.runs.export_csv_requested.connect(self.export_runs_csv)
+        self.runs.export_png_requested.connect(self.export_runs_png)
 
     def _on_model(self, model) -> None:
         if model is None:
@@ -115,6 +117,27 @@ class TransferLearningPanel(TransferPanel):
         self.folder.setText(folder)
         self.status.setText(f"sample dataset ready in {folder}: three shapes the demo model "
                             "never saw. Press Train.")
+
+    def export_runs_csv(self) -> None:
+        """Save the table of runs as CSV."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the runs", "cnnscope-runs.csv", "CSV (*.csv)")
+        if path:
+            self._write(self.runs.write_csv, path)
+
+    def export_runs_png(self) -> None:
+        """Save the overlaid curves as PNG."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the curves", "cnnscope-runs.png", "PNG (*.png)")
+        if path:
+            self._write(self.runs.write_png, path)
+
+    def _write(self, write, path: str) -> None:
+        try:
+            write(path)
+        except OSError as exc:  # a folder we may not write to: say so, keep everything
+            self.status.setText(f"<span style='color:#c92a2a'>Could not write {path}: "
+                                f"{exc.strerror or exc}</span>")
+            return
+        self.status.setText(f"saved {path}")
 
     def shutdown(self, timeout: float = 0.5) -> None:
         """Cancel a run and wait for it briefly (the window is closing)."""

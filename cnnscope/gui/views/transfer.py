@@ -3,15 +3,19 @@
 Left: presets and the model's blocks with a checkbox per layer (tri-state per block), with live
 trainable / frozen parameter counts. Right: the image folder, training settings, progress with
 ETA and Cancel, loss and accuracy curves, and after the run a confusion matrix and per-class
-accuracy. Everything here is plain data; training itself runs in gui/trainer.py.
+accuracy; every run of the session in a table of its own (views/runs.py). Everything here is plain
+data; training itself runs in gui/trainer.py.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QSlider, QSpinBox,
-                               QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from .runs import RunsView
 
 CUSTOM = ("custom", "Custom (tick the layers that learn)", "Your own choice of trainable layers.")
 _CHECK = Qt.CheckState
@@ -109,14 +113,19 @@ class TransferPanel(QWidget):
         for box in (self.flip, self.crop, self.color):
             box.setToolTip("Random changes to training images each epoch (turns the feature cache off)")
             augment.addWidget(box)
-        form = QFormLayout()
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Batch size", self.batch)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Optimiser", self.optimizer)
-        form.addRow("Validation", self.val_split)
-        form.addRow("Seed", self.seed)
-        form.addRow("Augmentation", augment)
+        form = QGridLayout()  # two settings a row: the results below keep their room
+        pairs = (("Epochs", self.epochs, "Batch size", self.batch),
+                 ("Learning rate", self.lr, "Optimiser", self.optimizer),
+                 ("Validation", self.val_split, "Seed", self.seed))
+        for row, (first_label, first, second_label, second) in enumerate(pairs):
+            form.addWidget(QLabel(first_label), row, 0)
+            form.addWidget(first, row, 1)
+            form.addWidget(QLabel(second_label), row, 2)
+            form.addWidget(second, row, 3)
+        form.addWidget(QLabel("Augmentation"), len(pairs), 0)
+        form.addLayout(augment, len(pairs), 1, 1, 3)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
         self.start = QPushButton("Train")
         self.start.setToolTip("Start training (runs in the background; the viewer stays usable)")
         self.cancel = QPushButton("Cancel")
@@ -155,8 +164,18 @@ class TransferPanel(QWidget):
         bars.addWidget(self.eta)
         right_layout.addLayout(bars)
         right_layout.addWidget(self.status)
-        right_layout.addLayout(self.plot_area, 1)
-        right_layout.addWidget(self.per_class)
+        this_run = QWidget()
+        this_layout = QVBoxLayout(this_run)
+        this_layout.setContentsMargins(0, 0, 0, 0)
+        this_layout.addLayout(self.plot_area, 1)
+        this_layout.addWidget(self.per_class)
+        self.runs = RunsView()
+        self.results = QTabWidget()
+        self.results.addTab(this_run, "This run")
+        self.results.addTab(self.runs, "All runs")
+        self.results.setTabToolTip(1, "Every run of this session: compare the four cases, see the "
+                                      "images each got wrong")
+        right_layout.addWidget(self.results, 1)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
@@ -413,6 +432,9 @@ class TransferPanel(QWidget):
         self.per_class.setText("Per class: " + ", ".join(
             f"{c} {a:.0%}" if a is not None else f"{c} -" for c, a in zip(info["classes"], info["per_class"])))
         self._plot(info)
+        if "run" in info:
+            self.runs.add_run(info["run"], info["mistakes"], info["mistakes_total"])
+            self.results.setTabText(1, f"All runs ({len(self.runs.runs)})")
 
     def show_error(self, message: str) -> None:
         """A failed run: say why, keep the settings."""
