@@ -246,7 +246,7 @@ def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, eng
     panel.preset.setCurrentIndex(panel.preset.findData("freeze-first"))
     assert panel.blocks_slider.value() == 3 and panel.lr.value() == 0.003  # 3 of the demo's 4 blocks
     panel.preset.setCurrentIndex(panel.preset.findData("early-features"))
-    assert panel.cut.currentData() == "features.block3" and panel.epochs.value() == 20
+    assert panel.cut.currentData() == "features.block3" and panel.epochs.value() == 40
     panel.preset.setCurrentIndex(panel.preset.findData("feature-extractor"))
     panel.set_running(True)  # as while a run trains
     session.model = dataclasses.replace(model, name="another", freeze=None)
