@@ -72,19 +72,25 @@ def missing_libraries(files: list[Path]) -> list[str]:
 
 
 def x_server_answers(display: str) -> bool:
-    """Whether a local X server listens at ``display`` (":0", "unix:1.0"); True for a remote one,
-    which only Qt can try."""
-    match = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
+    """Whether an X server listens at ``display`` ("host:N" or "host:N.S"; no host is this
+    machine): its Unix socket (or Linux's abstract socket of the same name), or TCP port 6000 + N
+    on another host (an SSH-forwarded display is localhost:10)."""
+    match = re.fullmatch(r"(?P<host>[^:]*):(?P<number>\d+)(?:\.\d+)?", display)
     if match is None:
-        return True
-    path = f"/tmp/.X11-unix/X{match.group(1)}"
-    for address in (path, "\0" + path):  # the file, or Linux's abstract socket of the same name
+        return False
+    host, number = match.group("host"), int(match.group("number"))
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        targets = [(socket.AF_UNIX, path), (socket.AF_UNIX, "\0" + path)]
+    else:
+        targets = [(socket.AF_INET, (host, 6000 + number))]
+    for family, address in targets:
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
                 probe.settimeout(2)
                 probe.connect(address)
                 return True
-        except OSError:
+        except OSError:  # refused, absent, unknown host, timed out
             continue
     return False
 
