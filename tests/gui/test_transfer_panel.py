@@ -166,3 +166,6 @@ def test_runs_are_compared_in_one_table_with_their_mistakes(window, qtbot, tmp_p
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(picture), "PNG"))
     runs.png.click()
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path), "CSV"))
+    runs.csv.click()  # a folder where the file should go: one sentence, the runs stay
+    assert "Could not write" in panel.status.text() and runs.table.rowCount() == 2
