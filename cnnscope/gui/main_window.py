@@ -74,26 +74,28 @@ class MainWindow(QMainWindow):
         self.presentation = PresentationPanel(s, e)
         self.strip = ImageStrip(sample_images())
 
-    def tab_entries(self) -> list[tuple[QWidget, str, str]]:
-        """(panel, menu text, tooltip) per tab, in tab order (Ctrl+1 is the first)."""
+    def tab_entries(self) -> list[tuple[QWidget, str, str, str]]:
+        """(panel, tab title, menu text, tooltip) per tab, in tab order (Ctrl+1 is the first)."""
         return [
-            (self.features, "&Feature maps", "Every channel of the selected layer; click one to see it large"),
-            (self.filters, "F&ilters", "The first layer's filters, and the selected convolution's"),
-            (self.heatmaps, "&Where it looked",
+            (self.features, "Feature maps", "&Feature maps",
+             "Every channel of the selected layer; click one to see it large"),
+            (self.filters, "Filters", "F&ilters",
+             "The first layer's filters, and the selected convolution's"),
+            (self.heatmaps, "Where it looked", "&Where it looked",
              "Grad-CAM, CAM and other heatmaps: which pixels drove a prediction"),
-            (self.transfer, "&Transfer learning",
+            (self.transfer, "Transfer learning", "&Transfer learning",
              "Freeze layers and fine-tune the model on a folder of your images"),
-            (self.compare, "C&ompare", "The same image through 2 to 4 models side by side"),
-            (self.summary, "Architecture &summary",
+            (self.compare, "Compare", "C&ompare models",
+             "The same image through 2 to 4 models side by side"),
+            (self.summary, "Summary", "Architecture &summary",
              "The architecture as a table: shapes, parameters, multiply-adds, receptive fields"),
-            (self.live, "&Live", "A camera or a video, inspected frame after frame"),
+            (self.live, "Live", "&Live", "A camera or a video, inspected frame after frame"),
         ]
 
     def _build_layout(self) -> None:
         self.tabs = QTabWidget()
-        for panel, text, tip in self.tab_entries():
-            index = self.tabs.addTab(panel, text.replace("&", "").replace("Architecture s", "S"))
-            self.tabs.setTabToolTip(index, tip)
+        for panel, title, _menu_text, tip in self.tab_entries():
+            self.tabs.setTabToolTip(self.tabs.addTab(panel, title), tip)
         left = QSplitter(Qt.Orientation.Vertical)
         left.setMinimumWidth(300)
         left.addWidget(self.input_view)

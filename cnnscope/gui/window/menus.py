@@ -67,7 +67,7 @@ def build_menus(w) -> None:
     sort.setCheckable(True)
     w.features.sort.currentIndexChanged.connect(lambda _: sort.setChecked(w.features.sort_key == "mean"))
     view.addSeparator()
-    for number, (panel, text, tip) in enumerate(w.tab_entries(), start=1):
+    for number, (panel, _title, text, tip) in enumerate(w.tab_entries(), start=1):
         add_action(w, view, text, f"Ctrl+{number}", lambda _=False, p=panel: w.tabs.setCurrentWidget(p), tip)
     view.addSeparator()
     add_action(w, view, "&Presentation mode", "F11", w.toggle_presentation,
