@@ -112,8 +112,7 @@ def test_make_demo_samples_only(tmp_path):
 
 
 def test_python_dash_m_and_console_script(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "cnnscope", "models"], capture_output=True, text=True)
-    assert done.returncode == 0 and "demo_shapes" in done.stdout
+    """`python -m cnnscope` reaches the same commands (`models` itself is tested in-process)."""
     done = subprocess.run([sys.executable, "-m", "cnnscope", "render", "--image",
                            str(tmp_path / "missing.png"), "--out", str(tmp_path)],
                           capture_output=True, text=True)
