@@ -34,6 +34,18 @@ def make_window(qtbot, tmp_path):
 
 
 @pytest.fixture
+def engine(qtbot):
+    """A started engine with no window around it (panels and the queue are tested on it)."""
+    from cnnscope.gui.engine import Engine
+
+    engine = Engine()
+    with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
+        engine.start()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
 def window(make_window, qtbot):
     """A window that has inspected its first image."""
     w = make_window()

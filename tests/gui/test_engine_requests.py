@@ -14,17 +14,6 @@ def _is(kind):
     return lambda _id, result: isinstance(result, kind)
 
 
-@pytest.fixture
-def engine(qtbot):
-    from cnnscope.gui.engine import Engine
-
-    engine = Engine()
-    with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
-        engine.start()
-    yield engine
-    engine.stop()
-
-
 def _load_and_inspect(qtbot, engine):
     from cnnscope.core.resources import sample_images
     from cnnscope.gui.services.base import ImageSource

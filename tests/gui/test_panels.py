@@ -6,7 +6,6 @@ import ast
 import dataclasses
 from pathlib import Path
 
-import pytest
 
 WAIT_MS = 60_000
 PANELS = Path(__file__).resolve().parents[2] / "cnnscope" / "gui" / "panels"
@@ -22,18 +21,6 @@ def test_no_panel_imports_another():
                 imported = {module.rsplit(".", 1)[-1]} | {a.name for a in node.names}
                 if node.level == 1 or "panels" in module:
                     assert not (imported & (names - {path.stem})), f"{path.name} imports {module}"
-
-
-@pytest.fixture
-def engine(qtbot):
-    """A started engine with no window around it."""
-    from cnnscope.gui.engine import Engine
-
-    engine = Engine()
-    with qtbot.waitSignal(engine.ready, timeout=WAIT_MS):
-        engine.start()
-    yield engine
-    engine.stop()
 
 
 def _answer(qtbot, engine, request, kind):
