@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import operator
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torchvision
@@ -69,11 +71,25 @@ class _ScopeTracer(fx.Tracer):
         return node
 
 
+_through = threading.local()  # per thread: a pass whose gradients must reach the input
+
+
+@contextmanager
+def gradients_to_the_input() -> Iterator[None]:
+    """Within the block, the traced graph's gradient boundary lets gradients through: the pass
+    records history from the input itself (optimising an image needs it)."""
+    _through.on = True
+    try:
+        yield
+    finally:
+        _through.on = False
+
+
 def grad_boundary(x: torch.Tensor) -> torch.Tensor:
     """Graph node placed after one layer by :meth:`TracedModel.record_gradients_after`: from here on
     the pass records autograd history, starting from this layer's output as a leaf."""
-    if torch.is_inference_mode_enabled():  # no history can be recorded there: a plain pass
-        return x
+    if torch.is_inference_mode_enabled() or getattr(_through, "on", False):
+        return x  # no history can be recorded (inference mode), or it runs from the input already
     torch._C._set_grad_enabled(True)  # the caller's no_grad block restores the mode on exit
     return x.detach().requires_grad_(True)
 

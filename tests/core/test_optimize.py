@@ -1,0 +1,97 @@
+"""The input-optimisation machine (core/optimize.py): what it reaches, what the regularisers do,
+batches, cancel, and that the model is left as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cnnscope.core import optimize
+from cnnscope.core.errors import ModelError, OptionError
+from cnnscope.core.images import open_image
+from cnnscope.core.resources import sample_images
+
+LAYER, CHANNEL = "features.block3.relu2", 7
+
+
+def _high_frequency_share(image: np.ndarray) -> float:
+    """The share of the grey image's (mean-free) energy above a quarter of the sampling rate."""
+    grey = image.astype(float).mean(-1)
+    energy = np.abs(np.fft.fft2(grey - grey.mean())) ** 2
+    f = np.fft.fftfreq(grey.shape[0])
+    fx, fy = np.meshgrid(f, f)
+    return float(energy[np.sqrt(fx ** 2 + fy ** 2) > 0.25].sum() / energy.sum())
+
+
+def test_a_channel_image_beats_every_photo_five_times(demo_model):
+    """The demo's trained channel, optimised from noise: at least 5x the best sample photo's mean
+    activation, and far above its own start."""
+    found = optimize.visualise(demo_model, optimize.channel(LAYER, CHANNEL), steps=160, seed=0)
+    photos = [open_image(p) for p in sample_images()]
+    best_photo = max(optimize.mean_activation(demo_model, photos, LAYER, CHANNEL))
+    assert found.scores[0] >= 5 * best_photo > 0
+    assert found.scores[0] > 10 * max(found.history[0], 1e-3)
+    assert found.images.shape == (1, 96, 96, 3) and found.images.dtype == np.uint8
+
+
+def test_the_regularisers_keep_the_image_smooth(demo_model):
+    """Fourier parameterisation + transformation robustness against plain pixels: far less
+    high-frequency energy."""
+    regularised = optimize.visualise(demo_model, optimize.channel(LAYER, CHANNEL), steps=48)
+    plain = optimize.visualise(demo_model, optimize.channel(LAYER, CHANNEL), steps=48,
+                               parameterisation="pixel", transforms=False)
+    assert _high_frequency_share(regularised.images[0]) * 2 < _high_frequency_share(plain.images[0])
+
+
+def test_a_batch_of_channels_equals_the_channels_one_by_one(demo_model):
+    """Up to float rounding: a batched convolution adds in another order, and Adam turns a
+    rounding-sized gradient into a full step, so a few pixels differ by a few levels."""
+    batch = optimize.visualise(demo_model, optimize.channel(LAYER, [3, 7]), batch=2, steps=6, seed=4)
+    for index, channel_index in enumerate((3, 7)):
+        alone = optimize.visualise(demo_model, optimize.channel(LAYER, channel_index), steps=6,
+                                   seed=4, first=index)
+        difference = np.abs(batch.images[index].astype(int) - alone.images[0])
+        assert difference.mean() < 1.5 and difference.max() <= 24
+        assert batch.scores[index] == pytest.approx(alone.scores[0], rel=0.01)
+    other = optimize.visualise(demo_model, optimize.channel(LAYER, 7), steps=6, seed=5, first=1)
+    assert np.abs(batch.images[1].astype(int) - other.images[0]).mean() > 5  # another seed differs
+
+
+def test_deep_dream_and_class_objectives_rise(demo_model):
+    dream = optimize.visualise(demo_model, optimize.layer_energy("features.block2.relu"), steps=64)
+    assert dream.scores[0] > 2 * dream.history[0]
+    star = demo_model.labels.index("star")
+    drawn = optimize.visualise(demo_model, optimize.class_logit(star), steps=24)
+    assert drawn.scores[0] > drawn.history[0] + 1
+    combined = optimize.combine((1.0, optimize.channel(LAYER, [1, 2])), (0.5, optimize.diversity(LAYER)))
+    pair = optimize.visualise(demo_model, combined, batch=2, steps=12)
+    assert len(pair.scores) == 2 and np.all(np.isfinite(pair.scores))
+
+
+def test_cancel_stops_before_the_next_step_and_the_model_is_untouched(demo_model):
+    before = {k: v.clone() for k, v in demo_model.module.state_dict().items()}
+    grads = [p.requires_grad for p in demo_model.module.parameters()]
+    steps: list[int] = []
+    found = optimize.visualise(demo_model, optimize.channel(LAYER, 0), steps=500,
+                               on_step=lambda s: steps.append(s.step),
+                               should_cancel=lambda: len(steps) >= 3)
+    assert found.cancelled and found.steps_done == 3 and steps == [1, 2, 3]
+    for key, value in demo_model.module.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert [p.requires_grad for p in demo_model.module.parameters()] == grads
+    assert all(p.grad is None for p in demo_model.module.parameters())
+    assert not demo_model.module.training
+
+
+def test_bad_requests_say_what_is_wrong(demo_model):
+    with pytest.raises(ModelError, match="no channel 500"):
+        optimize.visualise(demo_model, optimize.channel(LAYER, 500), steps=1)
+    with pytest.raises(ModelError, match="No layer named 'nope'"):
+        optimize.visualise(demo_model, optimize.channel("nope", 0), steps=1)
+    with pytest.raises(ModelError, match="outputs a vector"):
+        optimize.visualise(demo_model, optimize.channel("fc", 0), steps=1)
+    with pytest.raises(OptionError, match="fourier or pixel"):
+        optimize.visualise(demo_model, optimize.channel(LAYER, 0), parameterisation="wavelet")
+    with pytest.raises(OptionError, match="Steps must be"):
+        optimize.visualise(demo_model, optimize.channel(LAYER, 0), steps=0)
