@@ -19,7 +19,8 @@ from .cli_types import CliParser, colormap, integer, number
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
-COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "report")
+COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "report",
+            "visualize", "dream", "attack")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
@@ -163,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     ds.add_argument("--per-class", type=integer(1, MAX_PER_CLASS), default=60,
                     help=f"images per class, 1 to {MAX_PER_CLASS:,} (default 60)")
     ds.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
+    from .cli_optimize import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -187,9 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .core.errors import CnnscopeError
 
     try:
+        from . import cli_optimize
+
         return {"render": _render, "models": _models, "make-demo": _make_demo, "train": _train,
                 "make-dataset": _make_dataset, "compare": _compare, "summary": _summary,
-                "report": _report}[args.command](args, parser)
+                "report": _report, "visualize": cli_optimize.visualize, "dream": cli_optimize.dream,
+                "attack": cli_optimize.attack}[args.command](args, parser)
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1

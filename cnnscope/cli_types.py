@@ -60,6 +60,37 @@ def number(low: float, high: float, low_open: bool = False) -> Callable[[str], f
     return parse
 
 
+def fraction(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number written plainly (0.008) or as a fraction (2/255), ``low`` to
+    ``high``."""
+    plain = number(low, high)
+
+    def parse(text: str) -> float:
+        top, slash, bottom = text.partition("/")
+        if not slash:
+            return plain(text)
+        try:
+            value = float(top) / float(bottom)
+        except (ValueError, ZeroDivisionError):
+            raise BadValue(f"'{text}' is not a number or a fraction like 2/255") from None
+        return plain(repr(value))
+
+    return parse
+
+
+def integer_list(low: int, high: int) -> Callable[[str], list[int]]:
+    """An argparse type: comma-separated whole numbers, each ``low`` to ``high`` (at most 64)."""
+    one = integer(low, high)
+
+    def parse(text: str) -> list[int]:
+        values = [one(part.strip()) for part in text.split(",") if part.strip()]
+        if not 1 <= len(values) <= 64:
+            raise BadValue(f"give 1 to 64 comma-separated numbers, not '{text}'")
+        return values
+
+    return parse
+
+
 def colormap(text: str) -> str:
     """An argparse type: a matplotlib colormap name (close matches suggested)."""
     from .core.errors import OptionError

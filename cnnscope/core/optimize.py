@@ -317,3 +317,72 @@ def mean_activation(loaded: LoadedModel, images: np.ndarray, layer: str, channel
             _logits, outputs = runner(x)
             found.append(float(_output(outputs, layer)[0, channel_index].mean()))
     return found
+
+
+# --- Deep Dream ---------------------------------------------------------------------------------
+
+def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
+          steps: int = 10, strength: float = 0.02, octave_scale: float = 1.4,
+          device: torch.device | None = None, on_step: Callable[[Step], None] | None = None,
+          should_cancel: Callable[[], bool] | None = None, seed: int = 0) -> Visualisation:
+    """Deep Dream: amplify whatever ``layer`` already sees in the photo (``image``, uint8 RGB, as
+    the network sees it: resized and cropped), from a small scale up (``octaves``), by gradient
+    ascent on the layer's energy with normalised steps of ``strength``."""
+    if not 1 <= octaves <= 8 or not 1 <= steps <= 1000:
+        raise OptionError(f"Octaves must be 1 to 8 and steps 1 to 1,000, not {octaves} and {steps}.")
+    if not 0 < strength <= 1:
+        raise OptionError(f"The strength must be above 0 and at most 1, not {strength}.")
+    module = loaded.module
+    device = device or next(module.parameters()).device
+    preprocessing = loaded.spec.preprocessing
+    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
+    photo = preprocessing.crop(image, device).float().div(255).unsqueeze(0)
+    size = photo.shape[-1]
+    objective = layer_energy(layer)
+    runner = _Runner(loaded)
+    generator = torch.Generator().manual_seed(seed)
+    was_training = module.training
+    module.eval()
+    frozen = [p for p in module.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    history: list[float] = []
+    total, cancelled, start = octaves * steps, False, time.perf_counter()
+    sizes = [max(16, round(size / octave_scale ** k)) for k in reversed(range(octaves))]
+    detail = torch.zeros_like(photo)  # what the dream added, carried up from octave to octave
+    try:
+        for octave_size in sizes:
+            base = F.interpolate(photo, size=(octave_size, octave_size), mode="bilinear",
+                                 align_corners=False, antialias=True)
+            added = F.interpolate(detail, size=(octave_size, octave_size), mode="bilinear",
+                                  align_corners=False)
+            current = (base + added).clamp(0, 1)
+            for _ in range(steps):
+                if should_cancel is not None and should_cancel():
+                    cancelled = True
+                    break
+                dy, dx = (int(v) for v in torch.randint(-8, 9, (2,), generator=generator))
+                x = torch.roll(current, (dy, dx), dims=(2, 3)).requires_grad_(True)
+                logits, outputs = runner((x - mean) / std)
+                score = objective(logits, outputs).sum()
+                (gradient,) = torch.autograd.grad(score, x)
+                gradient = torch.roll(gradient, (-dy, -dx), dims=(2, 3))
+                current = (current + strength * gradient / (gradient.abs().mean() + 1e-8)).clamp(0, 1)
+                history.append(float(score.detach()))
+                if on_step is not None:
+                    done = len(history)
+                    on_step(Step(done, total, history[-1], to_uint8(current) if done % 5 == 0 else None))
+            detail = current - base
+            if cancelled:
+                break
+        result = F.interpolate(current, size=(size, size), mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            logits, outputs = runner((result - mean) / std)
+            final = objective(logits, outputs)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        module.train(was_training)
+    return Visualisation(to_uint8(result), [float(s) for s in final], history, len(history),
+                         cancelled, time.perf_counter() - start)

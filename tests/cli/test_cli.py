@@ -263,3 +263,40 @@ def test_render_says_when_a_weights_file_is_another_architectures(tmp_path, caps
     assert "holds demo_shapes weights, not vgg11's" in capsys.readouterr().err
     record = json.loads((out / "predictions.json").read_text())
     assert record["model"] == "demo_shapes" and record["predictions"][0]["label"] == "star"
+
+
+def test_visualize_dream_and_attack_write_their_pictures(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "v"
+    assert main(["visualize", "--layer", "features.block3.relu2", "--channels", "2,5", "--steps", "24",
+                 "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"features.block3.relu2_ch2.png",
+                                               "features.block3.relu2_ch5.png", "strip.png"}
+    assert Image.open(out / "strip.png").size == (192, 96)
+    assert main(["visualize", "--class", "star", "--steps", "8", "--out", str(out)]) == 0
+    assert (out / "class_star.png").is_file()
+    dreamt = tmp_path / "dream.png"
+    assert main(["dream", "--image", str(SAMPLES / "shape_star.png"), "--octaves", "1", "--steps", "3",
+                 "--out", str(dreamt)]) == 0
+    assert Image.open(dreamt).size == (96, 96)
+    attacked = tmp_path / "a"
+    assert main(["attack", "--image", str(SAMPLES / "shape_star.png"), "--epsilon", "8/255",
+                 "--steps", "20", "--out", str(attacked)]) == 0
+    printed = capsys.readouterr().out
+    assert "before: star" in printed and ("fools the network" in printed)
+    original = np.asarray(Image.open(attacked / "original.png"), dtype=int)
+    adversarial = np.asarray(Image.open(attacked / "adversarial.png"), dtype=int)
+    assert 0 < np.abs(adversarial - original).max() <= 8  # the budget, exactly, in the saved PNG
+
+
+def test_optimisation_commands_refuse_bad_values_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as bad:
+        main(["attack", "--image", str(SAMPLES / "shape_star.png"), "--epsilon", "2/0",
+              "--out", str(tmp_path)])
+    assert bad.value.code == 1 and "not a number or a fraction like 2/255" in capsys.readouterr().err
+    assert main(["visualize", "--layer", "features.block3.relu2", "--channels", "9999",
+                 "--steps", "1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "has 64 channels: there is no channel 9999" in err and err.count("\n") == 1
+    assert main(["dream", "--image", str(tmp_path / "missing.png"), "--out", str(tmp_path / "d.png")]) == 1

@@ -95,3 +95,46 @@ def test_bad_requests_say_what_is_wrong(demo_model):
         optimize.visualise(demo_model, optimize.channel(LAYER, 0), parameterisation="wavelet")
     with pytest.raises(OptionError, match="Steps must be"):
         optimize.visualise(demo_model, optimize.channel(LAYER, 0), steps=0)
+
+
+def test_deep_dream_on_a_photo_raises_the_layer_and_keeps_the_photo_recognisable(demo_model):
+    photo = open_image(next(p for p in sample_images() if p.name == "shape_star.png"))
+    dreamt = optimize.dream(demo_model, photo, "features.block2.relu", octaves=2, steps=6)
+    assert dreamt.scores[0] > 1.5 * dreamt.history[0]
+    seen = demo_model.spec.preprocessing.crop(photo).permute(1, 2, 0).numpy().astype(int)
+    change = np.abs(dreamt.images[0].astype(int) - seen).mean()
+    assert 2 < change < 60  # changed, but still the photo
+    with pytest.raises(OptionError, match="Octaves"):
+        optimize.dream(demo_model, photo, "features.block2.relu", octaves=20)
+
+
+def test_an_attack_keeps_its_budget_exactly_and_says_whether_it_fooled(demo_model):
+    from cnnscope.core.adversarial import attack
+
+    photo = open_image(next(p for p in sample_images() if p.name == "shape_star.png"))
+    found = attack(demo_model, photo, epsilon=8 / 255, steps=20)
+    assert found.levels == 8 and np.abs(found.perturbation).max() <= 8
+    assert found.before[0][0] == "star"
+    assert found.fooled == (found.after[0][0] != "star")
+    one_step = attack(demo_model, photo, epsilon=3 / 255, method="fgsm")
+    assert one_step.steps == 1 and np.abs(one_step.perturbation).max() <= 3
+    with pytest.raises(OptionError, match="whole 8-bit levels"):
+        attack(demo_model, photo, epsilon=0.1 / 255)
+    with pytest.raises(ModelError, match="knows no class 'zebra'"):
+        attack(demo_model, photo, target="zebra")
+
+
+def test_pgd_at_two_levels_fools_mobilenet_on_the_sample_photos(mobilenet_file):
+    """Real ImageNet weights (skipped without them): 2/255, invisible, flips every photo's top-1,
+    and a targeted attack reaches its class; both still fool after 8-bit rounding."""
+    from cnnscope.core.adversarial import attack
+    from cnnscope.core.weights import load_model
+
+    mobilenet = load_model("mobilenet_v2", str(mobilenet_file))
+    photos = [p for p in sample_images() if not p.name.startswith("shape_")]
+    for path in photos:
+        found = attack(mobilenet, open_image(path), epsilon=2 / 255, steps=8)
+        assert found.fooled and found.after[0][0] != found.before[0][0], path.name
+        assert np.abs(found.perturbation).max() <= 2
+    towards = attack(mobilenet, open_image(photos[0]), epsilon=2 / 255, target="goldfish", steps=20)
+    assert towards.fooled and towards.after[0][0] == "goldfish"
