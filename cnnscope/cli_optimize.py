@@ -129,8 +129,6 @@ def dream(args, parser: argparse.ArgumentParser) -> int:
 
 def attack(args, parser: argparse.ArgumentParser) -> int:
     """Write the crop, the adversarial photo, the change amplified, and say what it did."""
-    import numpy as np
-
     from .core import adversarial
     from .core.images import open_image
     from .core.render import save_png
@@ -143,10 +141,9 @@ def attack(args, parser: argparse.ArgumentParser) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_png(found.original, out / "original.png")
     save_png(found.adversarial, out / "adversarial.png")
-    amplified = (128 + found.perturbation.astype(np.float32) * (127 / found.levels)).round()
-    save_png(amplified.clip(0, 255).astype(np.uint8), out / "perturbation.png")
+    save_png(found.change_picture(), out / "perturbation.png")
     print(f"{found.method.upper()}, at most {found.levels}/255 per pixel "
-          f"(perturbation.png shows it {127 // found.levels}x, grey = no change)")
+          f"(perturbation.png shows it {found.amplification}x, grey = no change)")
     print(f"before: {found.before[0][0]} ({found.before[0][1]:.1%})")
     print(f"after:  {found.after[0][0]} ({found.after[0][1]:.1%})")
     if found.fooled:

@@ -115,6 +115,25 @@ def main() -> int:
              lambda: window.grab().save(str(HERE / "window-gradcam.png"))),
         ]
 
+        def channel_images() -> None:
+            window.tabs.setCurrentWidget(window.units)
+            window.layers.select("features.6")
+            window.units.channels.setText("0-7")
+            window.units.steps.setValue(96)
+            window.units.visualise()
+
+        def attack() -> None:
+            window.units.modes.setCurrentIndex(2)
+            window.units.attack()
+        steps += [
+            (lambda: True, channel_images),
+            (lambda: window.units.run_channels.isEnabled() and window.units.channel_images.array is not None,
+             lambda: window.grab().save(str(HERE / "window-units.png"))),
+            (lambda: True, attack),
+            (lambda: window.units.run_attack.isEnabled() and "Before" in window.units.attack_caption.text(),
+             lambda: window.grab().save(str(HERE / "window-adversarial.png"))),
+        ]
+
         def compare() -> None:
             view = window.compare
             for index, name in enumerate(("mobilenet_v2", "demo_shapes", "", "")):

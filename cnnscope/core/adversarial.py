@@ -39,6 +39,15 @@ class Attack:
         """adversarial - original, int16 (H, W, 3), within +-levels."""
         return self.adversarial.astype(np.int16) - self.original.astype(np.int16)
 
+    @property
+    def amplification(self) -> int:
+        """How much :meth:`change_picture` enlarges the change: the budget fills the range."""
+        return 127 // self.levels
+
+    def change_picture(self) -> np.ndarray:
+        """The change as a uint8 picture: grey is none, brighter or darker by its sign."""
+        return np.clip(128 + self.perturbation * self.amplification, 0, 255).astype(np.uint8)
+
 
 def _top5(loaded: LoadedModel, logits: torch.Tensor) -> list[tuple[str, float]]:
     probabilities = torch.softmax(logits.detach().float(), dim=1)[0]

@@ -26,6 +26,7 @@ from .panels.predictions import PredictionsPanel
 from .panels.presentation import PresentationPanel
 from .panels.summary import SummaryPanel
 from .panels.transfer import TransferLearningPanel
+from .panels.units import UnitsPanel
 from .services.base import ImageSource
 from .session import Session
 from .views.banner import Banner
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.compare = ComparePanel(s, e)
         self.summary = SummaryPanel(s, e)
         self.live = LivePanel(s, e)
+        self.units = UnitsPanel(s, e)
         self.presentation = PresentationPanel(s, e)
         self.strip = ImageStrip(sample_images())
 
@@ -83,13 +85,15 @@ class MainWindow(QMainWindow):
              "The first layer's filters, and the selected convolution's"),
             (self.heatmaps, "Where it looked", "&Where it looked",
              "Grad-CAM, CAM and other heatmaps: which pixels drove a prediction"),
-            (self.transfer, "Transfer learning", "&Transfer learning",
+            (self.transfer, "Transfer", "&Transfer learning",
              "Freeze layers and fine-tune the model on a folder of your images"),
             (self.compare, "Compare", "C&ompare models",
              "The same image through 2 to 4 models side by side"),
             (self.summary, "Summary", "Architecture &summary",
              "The architecture as a table: shapes, parameters, multiply-adds, receptive fields"),
             (self.live, "Live", "&Live", "A camera or a video, inspected frame after frame"),
+            (self.units, "What units see", "What &units see",
+             "The image a channel responds to most, Deep Dream, and an adversarial photo"),
         ]
 
     def _build_layout(self) -> None:
@@ -134,7 +138,7 @@ class MainWindow(QMainWindow):
         show = self.banner.show_message
         self.model_bar.message.connect(show)
         self.model_bar.loading.connect(lambda _name: self.banner.hide())
-        for part in (self.inspector, self.features, self.heatmaps, self.live):
+        for part in (self.inspector, self.features, self.heatmaps, self.live, self.units):
             part.message.connect(show)
         self.predictions.class_clicked.connect(self.heatmaps.explain)
         self.predictions.class_clicked.connect(lambda _label: self.tabs.setCurrentWidget(self.heatmaps))
@@ -243,6 +247,7 @@ class MainWindow(QMainWindow):
             self.banner.hide()
             if self.heatmaps.busy:
                 self.heatmaps.cancel_computation()
+            self.units.cancel_run()
         super().keyPressEvent(event)
 
     def showEvent(self, event) -> None:  # noqa: N802

@@ -241,3 +241,35 @@ def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, eng
     panel.set_running(False)
     panel.trainer.failed.emit("stopped")  # the run ends: the waiting model's layers show
     assert panel.tree.topLevelItemCount() == 0
+
+
+def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engine):
+    from cnnscope.gui.panels.units import UnitsPanel, parse_channels
+    from cnnscope.gui.session import Session
+
+    session = Session(layer="features.block3.relu2")
+    panel = _shown(qtbot, UnitsPanel(session, engine))
+    session.model = _load(qtbot, engine)
+    inspection = _inspect(qtbot, engine, index=[p.name for p in __import__(
+        "cnnscope.core.resources", fromlist=["x"]).sample_images()].index("shape_star.png"))
+    session.image, session.inspection = inspection.source, inspection
+    assert panel.layer.currentText() == "features.block3.relu2" and "star" in [
+        panel.target.itemText(i) for i in range(panel.target.count())]
+    panel.channels.setText("2,5")
+    panel.steps.setValue(16)
+    panel.visualise()
+    qtbot.waitUntil(lambda: panel.run_channels.isEnabled(), timeout=WAIT_MS)
+    assert panel.channel_images.array is not None and "2: " in panel.channel_caption.text()
+    panel.epsilon.setValue(8)
+    panel.attack()
+    qtbot.waitUntil(lambda: panel.run_attack.isEnabled(), timeout=WAIT_MS)
+    assert "Before: <b>star</b>" in panel.attack_caption.text()
+    panel.octaves.setValue(1)
+    panel.dream_steps.setValue(2)
+    panel.dream()
+    qtbot.waitUntil(lambda: panel.run_dream.isEnabled(), timeout=WAIT_MS)
+    assert panel.dream_view.array.shape[1] > 2 * 96  # the photo beside its dream
+    panel.channels.setText("0-99")
+    panel.visualise()  # more than 16 at once: said, nothing runs
+    assert "1 to 16 channels" in panel.status.text() and panel.run_channels.isEnabled()
+    assert parse_channels("0-2, 7", 64) == (0, 1, 2, 7)

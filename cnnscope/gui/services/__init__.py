@@ -12,10 +12,12 @@ from .compare import CompareService
 from .live import LiveService
 from .maps import MapsService
 from .model import ModelService
+from .units import UnitsService
 
 
 def default_services(state: EngineState) -> list[Service]:
     """Every feature's service, in the order the engine serves their requests when several wait:
     a model load first (it changes what the others mean), the live camera last."""
     return [ModelService(state), MapsService(state), ArchitectureService(state),
-            AttributionService(state), CompareService(state), LiveService(state)]
+            AttributionService(state), CompareService(state), UnitsService(state),
+            LiveService(state)]

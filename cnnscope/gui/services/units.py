@@ -1,0 +1,142 @@
+"""What a unit responds to, on the model shown: channel images (feature visualisation), Deep Dream
+on the photo, and adversarial examples. Each runs in steps on the engine thread, sends the image
+as it forms, and stops at the next step when cancelled or superseded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .base import ImageSource, Job, Request, Service
+from .model import LoadModel
+
+
+@dataclass(frozen=True)
+class VisualiseChannels(Request):
+    """Optimise one image per channel of ``layer``."""
+
+    about_shown_model = True
+    layer: str
+    channels: tuple[int, ...]
+    steps: int = 128
+    regularised: bool = True  # Fourier + transforms; False: plain pixels, no transforms
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DreamPhoto(Request):
+    """Deep Dream on the photo at ``layer``."""
+
+    about_shown_model = True
+    source: ImageSource
+    layer: str
+    octaves: int = 3
+    steps: int = 10
+    strength: float = 0.02
+
+
+@dataclass(frozen=True)
+class AttackPhoto(Request):
+    """An adversarial version of the photo (towards ``target``, or away from the top class)."""
+
+    about_shown_model = True
+    source: ImageSource
+    epsilon: float = 2 / 255
+    target: str | None = None
+    method: str = "pgd"
+    steps: int = 10
+
+
+for _kind in (VisualiseChannels, DreamPhoto, AttackPhoto):
+    _kind.superseded_by = (LoadModel, _kind)
+
+
+@dataclass
+class AttackShown:
+    """An attack (core.adversarial.Attack) and its picture: photo | change, amplified | adversarial."""
+
+    attack: Any
+    picture: np.ndarray
+
+
+@dataclass
+class UnitImages:
+    """Images as they form (``done`` False, every few steps) or finished (``done`` True)."""
+
+    kind: str  # "channels" or "dream"
+    picture: np.ndarray  # what the panel shows: the channel images in a grid, or photo | dream
+    step: int
+    steps: int
+    scores: list[float]
+    labels: list[str]  # what each image shows, e.g. "features.3, channel 5"
+    done: bool
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+class UnitsService(Service):
+    """Runs core.optimize and core.adversarial on the shown model."""
+
+    handles = (VisualiseChannels, DreamPhoto, AttackPhoto)
+
+    def run(self, request: Request, job: Job) -> Any:
+        """Serve one request."""
+        if isinstance(request, VisualiseChannels):
+            return self._channels(request, job)
+        if isinstance(request, DreamPhoto):
+            return self._dream(request, job)
+        from cnnscope.core import render
+        from cnnscope.core.adversarial import attack
+
+        found = attack(self.state.model(), request.source.decode(), request.epsilon, request.target,
+                       request.method, request.steps, self.state.device)
+        return AttackShown(found, render.side_by_side([found.original, found.change_picture(),
+                                                       found.adversarial]))
+
+    def _channels(self, request: VisualiseChannels, job: Job) -> UnitImages:
+        from cnnscope.core import optimize, render
+
+        labels = [f"{request.layer}, channel {c}" for c in request.channels]
+
+        def grid(images: np.ndarray) -> np.ndarray:
+            return render.tile(images, columns=min(len(images), 4), pad=4)
+
+        def forming(step) -> None:
+            if step.images is not None:
+                job.send(UnitImages("channels", grid(step.images), step.step, step.steps, [], labels,
+                                    False))
+            job.progress(step.step, step.steps)
+        found = optimize.visualise(
+            self.state.model(), optimize.channel(request.layer, list(request.channels)),
+            batch=len(request.channels), steps=request.steps,
+            parameterisation="fourier" if request.regularised else "pixel",
+            transforms=request.regularised, seed=request.seed, device=self.state.device,
+            on_step=forming, should_cancel=job.cancelled)
+        return UnitImages("channels", grid(found.images), found.steps_done, request.steps,
+                          found.scores, labels, True, found.cancelled, found.seconds)
+
+    def _dream(self, request: DreamPhoto, job: Job) -> UnitImages:
+        from cnnscope.core import optimize, render
+
+        loaded, image = self.state.model(), request.source.decode()
+        photo = loaded.spec.preprocessing.crop(image).permute(1, 2, 0).numpy()  # as the network sees it
+
+        def pair(dreamt: np.ndarray) -> np.ndarray:
+            if dreamt.shape != photo.shape:  # a small octave, while it forms
+                return dreamt
+            return render.side_by_side([photo, dreamt])
+
+        def forming(step) -> None:
+            if step.images is not None:
+                job.send(UnitImages("dream", pair(step.images[0]), step.step, step.steps, [],
+                                    [request.layer], False))
+            job.progress(step.step, step.steps)
+        found = optimize.dream(loaded, image, request.layer, octaves=request.octaves,
+                               steps=request.steps, strength=request.strength,
+                               device=self.state.device, on_step=forming,
+                               should_cancel=job.cancelled)
+        return UnitImages("dream", pair(found.images[0]), found.steps_done,
+                          request.octaves * request.steps, found.scores, [request.layer], True,
+                          found.cancelled, found.seconds)
