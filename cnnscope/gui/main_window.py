@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self.predictions.class_clicked.connect(self.heatmaps.explain)
         self.predictions.class_clicked.connect(lambda _label: self.tabs.setCurrentWidget(self.heatmaps))
         self.transfer.open_model.connect(self._open_trained_model)
+        self.features.what_fires_wanted.connect(self._what_fires)
         self.transfer.shown_wanted.connect(lambda: self.tabs.setCurrentWidget(self.transfer))
         self.live.shown_wanted.connect(lambda: self.tabs.setCurrentWidget(self.live))
         self.presentation.step_layer.connect(self.layers.step)
@@ -152,6 +153,10 @@ class MainWindow(QMainWindow):
         self.strip.chosen.connect(self.open_path)
         self.session.layer_changed.connect(lambda layer: self.settings.setValue("layer", layer))
         self.tabs.currentChanged.connect(self._fit_dock_to_tab)
+
+    def _what_fires(self, layer: str, channel: int) -> None:
+        self.tabs.setCurrentWidget(self.units)
+        self.units.show_channel(layer, channel)
 
     def _open_trained_model(self, name: str, path: str) -> None:
         self.model_bar.load_file(name, path)

@@ -554,3 +554,20 @@ def test_esc_right_after_asking_for_a_slow_heatmap_leaves_nothing_busy(window, q
     assert not view.busy and "cancelled" in view.caption.text()
     qtbot.wait(500)
     assert not view.busy  # nothing comes back to set it busy again
+
+
+def test_what_makes_a_clicked_channel_fire(window, qtbot):
+    """The channel pane's button opens What units see on that channel and makes its image; the
+    caption compares what it reached with the channel's mean on the photo."""
+    assert not window.features.what_fires.isEnabled()  # no channel clicked yet
+    grid = window.features._geometry
+    window.features.grid.clicked.emit(grid.pad + 2, grid.pad + 2)
+    channel = grid.order[0]
+    qtbot.waitUntil(lambda: window.features.what_fires.isEnabled(), timeout=WAIT_MS)
+    window.units.steps.setValue(12)
+    window.features.what_fires.click()
+    assert window.tabs.currentWidget() is window.units and window.units.channels.text() == str(channel)
+    qtbot.waitUntil(lambda: window.units.run_channels.isEnabled()
+                    and "photo" in window.units.channel_caption.text(), timeout=WAIT_MS)
+    assert window.units.layer.currentText() == window.session.layer
+    assert window.units.channel_images.array is not None

@@ -20,6 +20,7 @@ class FeatureMapsPanel(FeatureView):
     """See the module docstring."""
 
     message = Signal(str, str)  # text, level ("info", "error"): for the window's banner
+    what_fires_wanted = Signal(str, int)  # layer, channel: "what makes it fire?" (units panel)
 
     def __init__(self, session: Session, engine, parent=None) -> None:
         super().__init__(parent)
@@ -30,6 +31,7 @@ class FeatureMapsPanel(FeatureView):
         self.settings_changed.connect(self.refresh)
         self.channel_clicked.connect(self._on_channel_clicked)
         self.opacity_changed.connect(lambda _alpha: self._ask_channel())
+        self.what_fires.clicked.connect(self._what_fires)
 
     def _on_model(self, _model) -> None:
         self.forget_channel()
@@ -59,6 +61,10 @@ class FeatureMapsPanel(FeatureView):
     def _show(self, result) -> None:
         self.show_grid(result)
         self.session.grid = result
+
+    def _what_fires(self) -> None:
+        if self.session.layer is not None and self.session.channel is not None:
+            self.what_fires_wanted.emit(self.session.layer, self.session.channel)
 
     def _on_channel_clicked(self, channel: int) -> None:
         self.session.channel = channel

@@ -208,6 +208,14 @@ class UnitsPanel(QWidget):
         for kind in (VisualiseChannels, DreamPhoto, AttackPhoto):
             self.engine.cancel(kind)
 
+    def show_channel(self, layer: str, channel: int) -> None:
+        """What makes ``layer``'s ``channel`` fire: the channel images mode, run for that channel."""
+        self.modes.setCurrentIndex(0)
+        if self.layer.findText(layer) >= 0:
+            self.layer.setCurrentText(layer)
+        self.channels.setText(str(channel))
+        self.visualise()
+
     def visualise(self) -> None:
         """Optimise an image for each chosen channel of the chosen layer."""
         layer = self.layer.currentText()
@@ -228,12 +236,14 @@ class UnitsPanel(QWidget):
             self.channel_caption.setText(f"forming: step {result.step} of {result.steps}")
             return
         self._busy(False)
-        scores = ", ".join(f"{label.rsplit(' ', 1)[1]}: {s:.2f}"
-                           for label, s in zip(result.labels, result.scores))
+        scores = ", ".join(
+            f"{label.rsplit(' ', 1)[1]}: {s:.2f}" + (f" (photo {p:.2f})" if p is not None else "")
+            for label, s, p in zip(result.labels, result.scores,
+                                   result.photo_scores or [None] * len(result.scores)))
         self.channel_caption.setText(
             f"<b>{result.labels[0].split(',')[0]}</b>, channels in reading order; mean activation "
-            f"reached: {scores} ({result.step} steps, {result.seconds:.1f} s"
-            f"{', cancelled' if result.cancelled else ''})")
+            f"reached, and on the photo shown: {scores} ({result.step} steps, "
+            f"{result.seconds:.1f} s{', cancelled' if result.cancelled else ''})")
 
     def dream(self) -> None:
         """Deep Dream on the session's photo at the chosen layer."""

@@ -74,6 +74,7 @@ class UnitImages:
     done: bool
     cancelled: bool = False
     seconds: float = 0.0
+    photo_scores: list[float] | None = None  # the same channels' mean on the photo shown
 
 
 class UnitsService(Service):
@@ -114,8 +115,13 @@ class UnitsService(Service):
             parameterisation="fourier" if request.regularised else "pixel",
             transforms=request.regularised, seed=request.seed, device=self.state.device,
             on_step=forming, should_cancel=job.cancelled)
+        inspection = self.state.inspection  # the photo shown: how much these channels fire there
+        on_photo = None
+        if inspection is not None and request.layer in inspection.activations:
+            maps = inspection.activation(request.layer)
+            on_photo = [float(maps[c].mean()) for c in request.channels]
         return UnitImages("channels", grid(found.images), found.steps_done, request.steps,
-                          found.scores, labels, True, found.cancelled, found.seconds)
+                          found.scores, labels, True, found.cancelled, found.seconds, on_photo)
 
     def _dream(self, request: DreamPhoto, job: Job) -> UnitImages:
         from cnnscope.core import optimize, render

@@ -55,6 +55,9 @@ class FeatureView(QWidget):
         self.stats.setWordWrap(True)
         self.pointer = QLabel("")  # the value under the mouse pointer
         self.pointer.setStyleSheet("color: palette(mid)")
+        self.what_fires = QPushButton("What makes it fire?")
+        self.what_fires.setToolTip("Make the image this channel responds to most (What units see)")
+        self.what_fires.setEnabled(False)
         self._channel_result = None
         self._shown_channel: int | None = None
         side = QWidget()
@@ -67,6 +70,7 @@ class FeatureView(QWidget):
         side_layout.addLayout(row)
         side_layout.addWidget(self.stats)
         side_layout.addWidget(self.pointer)
+        side_layout.addWidget(self.what_fires)
         split = QSplitter()
         split.addWidget(self.grid)
         split.addWidget(side)
@@ -118,6 +122,7 @@ class FeatureView(QWidget):
         s = result.stats
         self.stats.setText(f"{result.layer}, channel {result.channel}: "
                            f"min {s['min']:.3g}, max {s['max']:.3g}, mean {s['mean']:.3g}")
+        self.what_fires.setEnabled(True)
 
     def clear(self) -> None:
         """Empty the grid and the channel pane (they showed a model or image no longer shown)."""
@@ -132,6 +137,7 @@ class FeatureView(QWidget):
         self.stats.setText("")
         self._channel_result, self._shown_channel = None, None
         self.grid.set_highlight(None)
+        self.what_fires.setEnabled(False)
 
     def tile_rect(self, channel: int) -> tuple[int, int, int, int] | None:
         """Where ``channel``'s tile is in the grid picture: (x, y, w, h)."""
