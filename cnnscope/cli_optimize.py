@@ -82,14 +82,14 @@ def visualize(args, parser: argparse.ArgumentParser) -> int:
     import numpy as np
 
     from .core import optimize
-    from .core.adversarial import _class_index
+    from .core.adversarial import class_index
     from .core.render import save_png
 
     if (args.layer is None) == (args.class_name is None):
         parser.error("visualize needs --layer (with --channels) or --class")
     loaded, device = _loaded(args)
     if args.class_name is not None:
-        index = _class_index(loaded, args.class_name)
+        index = class_index(loaded, args.class_name)
         objective, names = optimize.class_logit(index), [f"class_{loaded.labels[index]}"]
         batch = 1
     else:

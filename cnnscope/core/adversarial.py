@@ -85,7 +85,7 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
         with torch.no_grad():
             before_logits = logits_of(clean)
         top = int(before_logits.argmax(1))
-        goal = None if target is None else _class_index(loaded, target)
+        goal = None if target is None else class_index(loaded, target)
         label = torch.tensor([goal if goal is not None else top], device=device)
         sign = -1.0 if goal is not None else 1.0  # towards the target, or away from the top class
         step = float(levels) if method == "fgsm" else max(levels / 4, 0.25)
@@ -111,7 +111,8 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
                   fooled, method, count)
 
 
-def _class_index(loaded: LoadedModel, target: str | int) -> int:
+def class_index(loaded: LoadedModel, target: str | int) -> int:
+    """The index of class ``target`` (a label, any case, or an index) in the model's classes."""
     if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
         index = int(target)
         if not 0 <= index < len(loaded.labels):

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
                                QVBoxLayout, QWidget)
 
 from ..requester import Requester
-from ..services.units import AttackPhoto, DreamPhoto, VisualiseChannels
+from ..services.units import AttackPhoto, DreamPhoto, VisualiseChannels, VisualiseClass
 from ..session import Session
 from ..views.image_view import ImageView
 
@@ -88,6 +88,13 @@ class UnitsPanel(QWidget):
                               "high-frequency noise the Fourier parameterisation avoids")
         self.run_channels = QPushButton("Show what they respond to")
         self.run_channels.clicked.connect(self.visualise)
+        self.class_box = QComboBox()
+        self.class_box.setEditable(True)
+        self.class_box.setMinimumContentsLength(14)
+        self.class_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.class_box.setToolTip("A class the model knows: the image that raises its score most")
+        self.run_class = QPushButton("Show the class")
+        self.run_class.clicked.connect(self.visualise_class)
         self.channel_images = ImageView("Choose a layer and channels, then press the button")
         self.channel_caption = QLabel("")
         self.channel_caption.setWordWrap(True)
@@ -95,6 +102,7 @@ class UnitsPanel(QWidget):
         layout = QVBoxLayout(tab)
         layout.addLayout(_row("Layer", self.layer, "Channels", self.channels, "Steps", self.steps))
         layout.addLayout(_row(self.plain, self.run_channels))
+        layout.addLayout(_row("Or a class", self.class_box, self.run_class))
         layout.addWidget(self.channel_images, 1)
         layout.addWidget(self.channel_caption)
         return tab
@@ -154,7 +162,7 @@ class UnitsPanel(QWidget):
     # --- the session ---------------------------------------------------------------------------
 
     def _on_model(self, model) -> None:
-        for kind in (VisualiseChannels, DreamPhoto, AttackPhoto):
+        for kind in (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto):
             self.requests.forget(kind)
         self._busy(False)
         for view in (self.channel_images, self.dream_view, self.attack_view):
@@ -162,9 +170,11 @@ class UnitsPanel(QWidget):
         for caption in (self.channel_caption, self.dream_caption, self.attack_caption, self.status):
             caption.setText("")
         self.target.clear()
+        self.class_box.clear()
         if model is not None:
             self.target.addItem(AWAY)
             self.target.addItems(model.labels)
+            self.class_box.addItems(model.labels)
 
     def _on_inspection(self, result) -> None:
         if result is None:
@@ -186,7 +196,7 @@ class UnitsPanel(QWidget):
     def _busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
         self.cancel.setVisible(busy)
-        for button in (self.run_channels, self.run_dream, self.run_attack):
+        for button in (self.run_channels, self.run_class, self.run_dream, self.run_attack):
             button.setEnabled(not busy)
 
     def _ask(self, request, on_result) -> None:
@@ -205,7 +215,7 @@ class UnitsPanel(QWidget):
 
     def cancel_run(self) -> None:
         """Stop the run at its next step."""
-        for kind in (VisualiseChannels, DreamPhoto, AttackPhoto):
+        for kind in (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto):
             self.engine.cancel(kind)
 
     def show_channel(self, layer: str, channel: int) -> None:
@@ -230,6 +240,15 @@ class UnitsPanel(QWidget):
         self._ask(VisualiseChannels(layer, channels, self.steps.value(), not self.plain.isChecked()),
                   self._show_channels)
 
+    def visualise_class(self) -> None:
+        """Optimise an image for the chosen class's score."""
+        label = self.class_box.currentText().strip()
+        if not label or self.session.model is None:
+            self.status.setText("Choose a class the model knows.")
+            return
+        self._ask(VisualiseClass(label, self.steps.value(), not self.plain.isChecked()),
+                  self._show_channels)
+
     def _show_channels(self, result) -> None:
         self.channel_images.set_image(result.picture)
         if not result.done:
@@ -240,6 +259,12 @@ class UnitsPanel(QWidget):
             f"{label.rsplit(' ', 1)[1]}: {s:.2f}" + (f" (photo {p:.2f})" if p is not None else "")
             for label, s, p in zip(result.labels, result.scores,
                                    result.photo_scores or [None] * len(result.scores)))
+        if result.labels[0].startswith("class, "):
+            self.channel_caption.setText(
+                f"The image that raises the score of <b>{result.labels[0][7:]}</b> most: "
+                f"{result.scores[0]:.2f} ({result.step} steps, {result.seconds:.1f} s"
+                f"{', cancelled' if result.cancelled else ''})")
+            return
         self.channel_caption.setText(
             f"<b>{result.labels[0].split(',')[0]}</b>, channels in reading order; mean activation "
             f"reached, and on the photo shown: {scores} ({result.step} steps, "

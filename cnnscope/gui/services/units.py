@@ -26,6 +26,17 @@ class VisualiseChannels(Request):
 
 
 @dataclass(frozen=True)
+class VisualiseClass(Request):
+    """Optimise one image for a class's score (its logit)."""
+
+    about_shown_model = True
+    label: str
+    steps: int = 128
+    regularised: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DreamPhoto(Request):
     """Deep Dream on the photo at ``layer``."""
 
@@ -49,7 +60,7 @@ class AttackPhoto(Request):
     steps: int = 10
 
 
-for _kind in (VisualiseChannels, DreamPhoto, AttackPhoto):
+for _kind in (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto):
     _kind.superseded_by = (LoadModel, _kind)
 
 
@@ -80,11 +91,11 @@ class UnitImages:
 class UnitsService(Service):
     """Runs core.optimize and core.adversarial on the shown model."""
 
-    handles = (VisualiseChannels, DreamPhoto, AttackPhoto)
+    handles = (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto)
 
     def run(self, request: Request, job: Job) -> Any:
         """Serve one request."""
-        if isinstance(request, VisualiseChannels):
+        if isinstance(request, (VisualiseChannels, VisualiseClass)):
             return self._channels(request, job)
         if isinstance(request, DreamPhoto):
             return self._dream(request, job)
@@ -96,10 +107,19 @@ class UnitsService(Service):
         return AttackShown(found, render.side_by_side([found.original, found.change_picture(),
                                                        found.adversarial]))
 
-    def _channels(self, request: VisualiseChannels, job: Job) -> UnitImages:
+    def _channels(self, request: VisualiseChannels | VisualiseClass, job: Job) -> UnitImages:
         from cnnscope.core import optimize, render
+        from cnnscope.core.adversarial import class_index
 
-        labels = [f"{request.layer}, channel {c}" for c in request.channels]
+        loaded = self.state.model()
+        if isinstance(request, VisualiseClass):
+            index = class_index(loaded, request.label)
+            objective, labels = optimize.class_logit(index), [f"class, {loaded.labels[index]}"]
+            layer, channels = None, ()
+        else:
+            objective = optimize.channel(request.layer, list(request.channels))
+            labels = [f"{request.layer}, channel {c}" for c in request.channels]
+            layer, channels = request.layer, request.channels
 
         def grid(images: np.ndarray) -> np.ndarray:
             return render.tile(images, columns=min(len(images), 4), pad=4)
@@ -110,16 +130,15 @@ class UnitsService(Service):
                                     False))
             job.progress(step.step, step.steps)
         found = optimize.visualise(
-            self.state.model(), optimize.channel(request.layer, list(request.channels)),
-            batch=len(request.channels), steps=request.steps,
+            loaded, objective, batch=len(labels), steps=request.steps,
             parameterisation="fourier" if request.regularised else "pixel",
             transforms=request.regularised, seed=request.seed, device=self.state.device,
             on_step=forming, should_cancel=job.cancelled)
         inspection = self.state.inspection  # the photo shown: how much these channels fire there
         on_photo = None
-        if inspection is not None and request.layer in inspection.activations:
-            maps = inspection.activation(request.layer)
-            on_photo = [float(maps[c].mean()) for c in request.channels]
+        if inspection is not None and layer is not None and layer in inspection.activations:
+            maps = inspection.activation(layer)
+            on_photo = [float(maps[c].mean()) for c in channels]
         return UnitImages("channels", grid(found.images), found.steps_done, request.steps,
                           found.scores, labels, True, found.cancelled, found.seconds, on_photo)
 
