@@ -75,10 +75,10 @@ class UnitsPanel(QWidget):
     def _channels_tab(self) -> QWidget:
         self.layer = QComboBox()
         self.layer.setToolTip("The layer whose channels to show (follows the Layers dock)")
-        self.layer.setMinimumContentsLength(14)
+        self.layer.setMinimumContentsLength(11)
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.channels = QLineEdit("0-7")
-        self.channels.setMinimumWidth(90)
+        self.channels.setMinimumWidth(70)
         self.channels.setToolTip("Channel numbers: 0-7, or 3,9,12 (up to 16 at once, one batch)")
         self.steps = QSpinBox()
         self.steps.setRange(8, 2048)
@@ -135,7 +135,7 @@ class UnitsPanel(QWidget):
     def _attack_tab(self) -> QWidget:
         self.target = QComboBox()
         self.target.setEditable(True)
-        self.target.setMinimumContentsLength(18)
+        self.target.setMinimumContentsLength(12)
         self.target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.target.setToolTip("The class to push the photo towards, or away from its top class")
         self.epsilon = QSpinBox()
