@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,14 +107,6 @@ def test_make_demo_samples_only(tmp_path):
     # deterministic: the same pictures as the shipped samples
     assert np.array_equal(np.asarray(Image.open(tmp_path / "shape_star.png")),
                           np.asarray(Image.open(SAMPLES / "shape_star.png")))
-
-
-def test_python_dash_m_and_console_script(tmp_path):
-    """`python -m cnnscope` reaches the same commands (`models` itself is tested in-process)."""
-    done = subprocess.run([sys.executable, "-m", "cnnscope", "render", "--image",
-                           str(tmp_path / "missing.png"), "--out", str(tmp_path)],
-                          capture_output=True, text=True)
-    assert done.returncode == 1 and "Traceback" not in done.stderr and "missing.png" in done.stderr
 
 
 def test_an_image_argument_opens_the_window_with_it(monkeypatch):

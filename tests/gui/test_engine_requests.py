@@ -131,7 +131,7 @@ def test_a_load_replaced_by_a_newer_one_never_becomes_the_model(qtbot, engine, m
 
     def slow_load(name, choice, progress=None, should_cancel=None):
         if name == "squeezenet1_1":
-            time.sleep(1.0)  # as a large file or a download would take
+            time.sleep(0.6)  # as a large file or a download would take
         return real_load(name, choice, progress=progress, should_cancel=should_cancel)
     monkeypatch.setattr(weights, "load_model", slow_load)
     failed: list[str] = []
@@ -140,7 +140,7 @@ def test_a_load_replaced_by_a_newer_one_never_becomes_the_model(qtbot, engine, m
     qtbot.wait(300)
     engine.submit(LoadModel("demo_shapes", "/no/such/weights.pt", "cpu"))  # fails at once
     qtbot.waitUntil(lambda: "/no/such/weights.pt" in failed, timeout=WAIT_MS)
-    qtbot.wait(1500)
+    qtbot.wait(900)  # past the end of the slow load
     assert engine.state.loaded.name == "demo_shapes" and engine.state.inspection is not None
 
 

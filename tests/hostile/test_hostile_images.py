@@ -169,6 +169,8 @@ def test_a_one_pixel_strip_is_refused(tmp_path, demo_model):
 
 
 def test_corrupt_exif_prints_no_warnings(tmp_path):
+    """In a process of its own (pytest resets warning filters, so only a real run shows what a
+    user sees); it is also the suite's run of `python -m cnnscope`."""
     import subprocess
     import sys
 
