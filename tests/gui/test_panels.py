@@ -243,7 +243,11 @@ def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, eng
     assert panel.tree.topLevelItemCount() == 0
 
 
-def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engine):
+def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engine, tmp_path,
+                                                                    monkeypatch):
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
     from cnnscope.gui.panels.units import UnitsPanel, parse_channels
     from cnnscope.gui.session import Session
 
@@ -273,6 +277,14 @@ def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engin
     panel.dream()
     qtbot.waitUntil(lambda: panel.run_dream.isEnabled(), timeout=WAIT_MS)
     assert panel.dream_view.array.shape[1] > 2 * 96  # the photo beside its dream
+    target = tmp_path / "dream.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG"))
+    panel.modes.setCurrentIndex(1)
+    panel.export.click()  # the mode shown: the dream
+    assert Image.open(target).size == (panel.dream_view.array.shape[1], panel.dream_view.array.shape[0])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path), "PNG"))
+    panel.export.click()  # onto a folder: one sentence
+    assert "Could not write" in panel.status.text()
     panel.channels.setText("0-99")
     panel.visualise()  # more than 16 at once: said, nothing runs
     assert "1 to 16 channels" in panel.status.text() and panel.run_channels.isEnabled()

@@ -5,10 +5,11 @@ network. All three optimise an image by gradient on the session's model (core/op
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QSpinBox, QTabWidget,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from ...core.render import save_png  # numpy + Pillow only
 from ..requester import Requester
 from ..services.units import AttackPhoto, DreamPhoto, VisualiseChannels, VisualiseClass
 from ..session import Session
@@ -61,9 +62,12 @@ class UnitsPanel(QWidget):
         self.cancel.clicked.connect(self.cancel_run)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.export = QPushButton("Export PNG...")
+        self.export.setToolTip("Save the picture this mode shows")
+        self.export.clicked.connect(self.export_png)
         layout = QVBoxLayout(self)
         layout.addWidget(self.modes, 1)
-        layout.addLayout(_row(self.progress, self.cancel))
+        layout.addLayout(_row(self.progress, self.cancel, self.export))
         layout.addWidget(self.status)
         self._busy(False)
         session.model_changed.connect(self._on_model)
@@ -212,6 +216,22 @@ class UnitsPanel(QWidget):
     def _on_failed(self, message: str) -> None:
         self._busy(False)
         self.status.setText(f"<span style='color:#c92a2a'>{message}</span>")
+
+    def export_png(self) -> None:
+        """Save the current mode's picture (the same pixels the commands write)."""
+        view = (self.channel_images, self.dream_view, self.attack_view)[self.modes.currentIndex()]
+        if view.array is None:
+            self.status.setText("Nothing to save yet: run it first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save PNG", "cnnscope-units.png", "PNG (*.png)")
+        if path:
+            try:
+                save_png(view.array, path)
+            except OSError as exc:  # a folder we may not write to: one sentence, nothing lost
+                self.status.setText(f"<span style='color:#c92a2a'>Could not write {path}: "
+                                    f"{exc.strerror or exc}</span>")
+                return
+            self.status.setText(f"saved {path}")
 
     def cancel_run(self) -> None:
         """Stop the run at its next step."""
