@@ -202,5 +202,7 @@ def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
 
 
 def save_png(rgb: np.ndarray, path) -> None:
-    """Write a uint8 RGB array as PNG."""
-    Image.fromarray(rgb).save(path)
+    """Write a uint8 RGB array as PNG, whatever the file's name ends with (a name with no or
+    another extension would otherwise stop Pillow with a ValueError); OSError when the place
+    cannot be written."""
+    Image.fromarray(rgb).save(path, format="PNG")

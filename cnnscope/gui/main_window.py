@@ -232,7 +232,10 @@ class MainWindow(QMainWindow):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save PNG", "cnnscope.png", "PNG (*.png)")
         if path:
-            save_png(view.array, path)
+            try:
+                save_png(view.array, path)
+            except OSError as exc:  # a folder, a read-only place: one sentence, nothing lost
+                self.banner.show_message(f"Could not write {path}: {exc.strerror or exc}.", "error")
 
     def toggle_presentation(self) -> None:
         """F11: enter or leave presentation mode."""

@@ -571,3 +571,22 @@ def test_what_makes_a_clicked_channel_fire(window, qtbot):
                     and "photo" in window.units.channel_caption.text(), timeout=WAIT_MS)
     assert window.units.layer.currentText() == window.session.layer
     assert window.units.channel_images.array is not None
+
+
+def test_saving_a_picture_where_it_cannot_go_says_so(window, qtbot, tmp_path, monkeypatch):
+    """A folder, or a name without .png: before, Pillow raised out of the slot (no message; a name
+    without an extension failed too)."""
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path), "PNG"))
+    window.save_png(window.features.grid)
+    assert "Could not write" in window.banner.text()
+    window.banner.hide()
+    qtbot.waitUntil(lambda: window.heatmaps.overlay is not None, timeout=WAIT_MS)
+    window.heatmaps.export_overlay()
+    assert "Could not write" in window.banner.text()
+    plain = tmp_path / "grid-without-extension"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(plain), "PNG"))
+    window.save_png(window.features.grid)
+    assert Image.open(plain).format == "PNG"

@@ -282,8 +282,9 @@ def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engin
     panel.modes.setCurrentIndex(1)
     panel.export.click()  # the mode shown: the dream
     assert Image.open(target).size == (panel.dream_view.array.shape[1], panel.dream_view.array.shape[0])
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path), "PNG"))
-    panel.export.click()  # onto a folder: one sentence
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / "no" / "such" / "folder.png"), "PNG"))
+    panel.export.click()  # into a folder that does not exist: one sentence, nothing else
     assert "Could not write" in panel.status.text()
     panel.channels.setText("0-99")
     panel.visualise()  # more than 16 at once: said, nothing runs

@@ -120,4 +120,7 @@ class HeatmapsPanel(AttributionView):
         path, _ = QFileDialog.getSaveFileName(self, "Save heatmap overlay", "cnnscope-heatmap.png",
                                               "PNG (*.png)")
         if path:
-            save_png(self.overlay, path)
+            try:
+                save_png(self.overlay, path)
+            except OSError as exc:  # a folder, a read-only place: one sentence, nothing lost
+                self.message.emit(f"Could not write {path}: {exc.strerror or exc}.", "error")
