@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ModelError, OptionError
+from .optimize import normaliser, weights_held
 from .weights import LoadedModel
 
 METHODS = ("fgsm", "pgd")
@@ -70,18 +71,14 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
         raise OptionError(f"Steps must be between 1 and 1,000, not {steps}.")
     module = loaded.module
     device = device or next(module.parameters()).device
-    preprocessing = loaded.spec.preprocessing
-    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
-    clean = preprocessing.crop(image, device).unsqueeze(0).float()  # 0..255, whole levels
-    was_training = module.training
-    module.eval()
+    normalise = normaliser(loaded, device)
+    clean = loaded.spec.preprocessing.crop(image, device).unsqueeze(0).float()  # 0..255, whole levels
 
     def logits_of(pixels: torch.Tensor) -> torch.Tensor:
-        out = module((pixels / 255 - mean) / std)
+        out = module(normalise(pixels / 255))
         return out[0] if isinstance(out, tuple) else out
 
-    try:
+    with weights_held(module):
         with torch.no_grad():
             before_logits = logits_of(clean)
         top = int(before_logits.argmax(1))
@@ -101,8 +98,6 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
         with torch.no_grad():  # whole levels, within the budget: exactly what a PNG keeps
             rounded = torch.min(torch.max(pixels.round(), clean - levels), clean + levels).clamp(0, 255)
             after_logits = logits_of(rounded)
-    finally:
-        module.train(was_training)
     now = int(after_logits.argmax(1))
     fooled = now == goal if goal is not None else now != top
     as_image = lambda t: t[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()  # noqa: E731

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,6 +238,31 @@ class _Runner:
         return logits, {n: t for n, t in outputs.items() if isinstance(t, torch.Tensor)}
 
 
+def normaliser(loaded: LoadedModel, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Images in 0..1, (B, 3, H, W) -> the model's normalised input."""
+    preprocessing = loaded.spec.preprocessing
+    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
+    return lambda images: (images - mean) / std
+
+
+@contextmanager
+def weights_held(module: torch.nn.Module) -> Iterator[None]:
+    """For the block, the model is in eval mode and its weights take no gradients (only the image
+    changes); both are as they were afterwards."""
+    was_training = module.training
+    learning = [p for p in module.parameters() if p.requires_grad]
+    module.eval()
+    for p in learning:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in learning:
+            p.requires_grad_(True)
+        module.train(was_training)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) in 0..1 -> (B, H, W, 3) uint8."""
     return (images.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
@@ -260,28 +286,21 @@ def visualise(loaded: LoadedModel, objective: Objective, batch: int = 1, steps: 
     module = loaded.module
     device = device or next(module.parameters()).device
     size = size or loaded.spec.input_size
-    preprocessing = loaded.spec.preprocessing
-    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
+    normalise = normaliser(loaded, device)
     parameter = make_parameter(parameterisation, batch, size, seed, first).to(device)
     optimiser = torch.optim.Adam(parameter.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     runner = _Runner(loaded)
-    was_training = module.training
-    module.eval()
-    frozen = [p for p in module.parameters() if p.requires_grad]
-    for p in frozen:  # only the image learns; the weights get no gradients at all
-        p.requires_grad_(False)
     history: list[float] = []
     cancelled, start = False, time.perf_counter()
-    try:
+    with weights_held(module):
         for step in range(steps):
             if should_cancel is not None and should_cancel():
                 cancelled = True
                 break
             images = parameter()
             shown = robust_transform(images, generator) if transforms else images
-            logits, outputs = runner((shown - mean) / std)
+            logits, outputs = runner(normalise(shown))
             scores = objective(logits, outputs)
             optimiser.zero_grad(set_to_none=True)
             (-scores.sum()).backward()
@@ -293,12 +312,8 @@ def visualise(loaded: LoadedModel, objective: Objective, batch: int = 1, steps: 
                 on_step(Step(step + 1, steps, history[-1], picture))
         with torch.no_grad():
             final = parameter()
-            logits, outputs = runner((final - mean) / std)
+            logits, outputs = runner(normalise(final))
             scores = objective(logits, outputs)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-        module.train(was_training)
     return Visualisation(to_uint8(final), [float(s) for s in scores], history, len(history),
                          cancelled, time.perf_counter() - start)
 
@@ -334,24 +349,17 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
         raise OptionError(f"The strength must be above 0 and at most 1, not {strength}.")
     module = loaded.module
     device = device or next(module.parameters()).device
-    preprocessing = loaded.spec.preprocessing
-    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
-    photo = preprocessing.crop(image, device).float().div(255).unsqueeze(0)
+    normalise = normaliser(loaded, device)
+    photo = loaded.spec.preprocessing.crop(image, device).float().div(255).unsqueeze(0)
     size = photo.shape[-1]
     objective = layer_energy(layer)
     runner = _Runner(loaded)
     generator = torch.Generator().manual_seed(seed)
-    was_training = module.training
-    module.eval()
-    frozen = [p for p in module.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
     history: list[float] = []
     total, cancelled, start = octaves * steps, False, time.perf_counter()
     sizes = [max(16, round(size / octave_scale ** k)) for k in reversed(range(octaves))]
     detail = torch.zeros_like(photo)  # what the dream added, carried up from octave to octave
-    try:
+    with weights_held(module):
         for octave_size in sizes:
             base = F.interpolate(photo, size=(octave_size, octave_size), mode="bilinear",
                                  align_corners=False, antialias=True)
@@ -364,7 +372,7 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
                     break
                 dy, dx = (int(v) for v in torch.randint(-8, 9, (2,), generator=generator))
                 x = torch.roll(current, (dy, dx), dims=(2, 3)).requires_grad_(True)
-                logits, outputs = runner((x - mean) / std)
+                logits, outputs = runner(normalise(x))
                 score = objective(logits, outputs).sum()
                 (gradient,) = torch.autograd.grad(score, x)
                 gradient = torch.roll(gradient, (-dy, -dx), dims=(2, 3))
@@ -378,11 +386,7 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
                 break
         result = F.interpolate(current, size=(size, size), mode="bilinear", align_corners=False)
         with torch.no_grad():
-            logits, outputs = runner((result - mean) / std)
+            logits, outputs = runner(normalise(result))
             final = objective(logits, outputs)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-        module.train(was_training)
     return Visualisation(to_uint8(result), [float(s) for s in final], history, len(history),
                          cancelled, time.perf_counter() - start)
