@@ -98,6 +98,12 @@ def main() -> int:
             (lambda: True, lambda: window.grab().save(str(HERE / "window-transfer-runs.png"))),
             (lambda: True, lambda: panel.results.setCurrentIndex(0)),
         ]
+    if not dark:
+        steps += [  # a layer without kernels is selected: the first-layer filters fill the tab
+            (lambda: True, lambda: window.tabs.setCurrentWidget(window.filters)),
+            (lambda: window.filters.first.array is not None and window.filters.selected.isHidden(),
+             lambda: window.filters.grab().save(str(HERE / "demo-filters.png"))),
+        ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
             window.tabs.setCurrentWidget(window.features)

@@ -29,12 +29,14 @@ class DemoTrainingSetup:
     """Everything that decides the trained weights."""
 
     seed: int = 0
-    epochs: int = 16
-    train_images: int = 30000  # drawn once; every epoch sees them flipped / rotated at random
+    epochs: int = 12
+    train_images: int = 24000  # drawn once; every epoch sees them flipped / rotated at random
     test_images: int = 3000
     batch_size: int = 128
     learning_rate: float = 4e-3
-    weight_decay: float = 0.05  # with BatchNorm after conv1, decay is what cleans the filters
+    weight_decay: float = 0.05
+    #: Weight of :func:`first_layer_roughness` in the loss: what makes the 7x7 filters readable.
+    smoothness: float = 0.02
     optimiser: str = "AdamW, one-cycle learning-rate schedule"
     augmentation: str = "random horizontal/vertical flips and 90-degree rotations"
 
@@ -54,6 +56,22 @@ class DemoTrainingRecord:
     def as_dict(self) -> dict:
         """A JSON-ready dict."""
         return asdict(self)
+
+
+def first_layer_roughness(weight: torch.Tensor) -> torch.Tensor:
+    """Mean squared spatial frequency of each first-layer kernel, averaged over kernels.
+
+    Measured on each kernel's power spectrum (colour channels summed) and divided by its total
+    power, so it does not depend on the kernels' scale (BatchNorm follows them). Without it, 7x7
+    kernels trained on 24k pictures stay speckled: the data decide little beyond their lowest
+    frequencies, and the rest keeps the random start. With it they settle into the oriented
+    edges and colour blobs every CNN lesson shows (in a short trial: 98.6 % against 99.0 %).
+    """
+    k = weight.shape[-1]
+    power = torch.fft.fft2(weight).abs().pow(2).sum(1)
+    freq = torch.fft.fftfreq(k, device=weight.device) * k
+    radius2 = freq[:, None] ** 2 + freq[None, :] ** 2
+    return ((power * radius2).sum((1, 2)) / power.sum((1, 2)).clamp_min(1e-12)).mean()
 
 
 def _to_batch(images: np.ndarray) -> torch.Tensor:
@@ -108,6 +126,7 @@ def train_demo(out: str | Path, setup: DemoTrainingSetup | None = None,
     images = _to_batch(train_x)  # normalised once; ~1 GB of float32 for 30k images
     labels = torch.from_numpy(train_y)
     gen = torch.Generator().manual_seed(setup.seed)
+    first_layer = model.features.block1.conv.weight
     history = []
     start = time.perf_counter()
     for epoch in range(setup.epochs):
@@ -120,7 +139,7 @@ def train_demo(out: str | Path, setup: DemoTrainingSetup | None = None,
             y = labels[idx].to(device, non_blocking=True)
             loss = nn.functional.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + setup.smoothness * first_layer_roughness(first_layer)).backward()
             opt.step()
             sched.step()
             total_loss += loss.item() * len(idx)

@@ -86,8 +86,8 @@ class PresetDefaults:
 # over seeds); each keeps to what its case is about.
 PRESET_DEFAULTS: dict[str, PresetDefaults] = {
     "feature-extractor": PresetDefaults(
-        5, 0.01, 32, "Only the small new head learns, from features that stay fixed: a large step "
-        "(0.01) settles it in a few epochs, and nothing pretrained can be spoiled."),
+        10, 0.03, 32, "Only the small new head learns, from features that stay fixed: a large step "
+        "(0.03) settles it in ten quick epochs, and nothing pretrained can be spoiled."),
     "fine-tune-all": PresetDefaults(
         5, 0.001, 16, "Every layer learns: a small step (0.001) adjusts what the pretrained layers "
         "know without wiping it out; small batches give more steps on a small dataset."),

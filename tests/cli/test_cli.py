@@ -28,7 +28,7 @@ def test_render_demo_writes_all_files(tmp_path, capsys):
     assert grid.ndim == 3 and grid.shape[2] == 3 and grid.std() > 5
     assert np.asarray(Image.open(out / "input.png")).shape == (96, 96, 3)
     filters = np.asarray(Image.open(out / "filters.png"))
-    assert filters.shape[0] > 50  # 16 tiles of 5x5 kernels, enlarged
+    assert filters.shape[0] > 50  # 16 tiles of 7x7 kernels, enlarged
 
 
 def test_render_chosen_layer_and_its_kernels(tmp_path):
@@ -54,7 +54,7 @@ def test_render_real_mobilenet(tmp_path, mobilenet_file):
 def test_list_layers(capsys):
     assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--list-layers"]) == 0
     text = capsys.readouterr().out
-    assert "features.block1.conv" in text and "Conv2d" in text and "16x96x96" in text
+    assert "features.block1.conv" in text and "Conv2d" in text and "16x48x48" in text
 
 
 @pytest.mark.parametrize("args,message", [
@@ -236,7 +236,7 @@ def test_summary_prints_the_table_and_writes_csv(tmp_path, capsys):
     out = tmp_path / "demo.csv"
     assert main(["summary", "--csv", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "features.block1.conv" in printed and "total: " in printed and "stages: 96 px" in printed
+    assert "features.block1.conv" in printed and "total: " in printed and "stages: 48 px" in printed
     assert out.read_text().startswith("layer,type,output shape")
 
 

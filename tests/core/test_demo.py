@@ -64,3 +64,39 @@ def test_training_script_writes_a_loadable_checkpoint(tmp_path):
     assert 0.0 <= record.test_accuracy <= 1.0 and len(record.history) == 1
     loaded = load_model("demo_shapes", str(tmp_path / "d.pt"))
     assert loaded.meta["training"]["setup"]["train_images"] == 256
+
+
+def _low_frequency_share(kernels: np.ndarray) -> np.ndarray:
+    """Per kernel: the share of its power (colour channels summed) at spatial frequencies of at
+    most 1.5 cycles per kernel: the constant, the first harmonic in each direction and the first
+    diagonals (9 of 49 bins for 7x7, so uniform noise gets about 0.18)."""
+    k = kernels.shape[-1]
+    power = (np.abs(np.fft.fft2(kernels)) ** 2).sum(axis=1)
+    freq = np.fft.fftfreq(k) * k
+    low = (freq[:, None] ** 2 + freq[None, :] ** 2) <= 1.5 ** 2
+    return power[:, low].sum(axis=1) / power.reshape(len(power), -1).sum(axis=1)
+
+
+def test_bundled_first_layer_filters_are_structured_not_noise():
+    kernels = load_model("demo_shapes").module.features.block1.conv.weight.detach().numpy()
+    assert kernels.shape[-2:] == (7, 7)
+    share = _low_frequency_share(kernels)
+    assert (share >= 0.6).mean() >= 0.75, np.round(share, 2)
+    # the measure itself tells noise apart: freshly initialised kernels fail it
+    fresh = torch.nn.Conv2d(3, 16, 7).weight.detach().numpy()
+    assert (_low_frequency_share(fresh) >= 0.6).mean() < 0.25
+
+
+def test_bundled_first_layer_has_edges_at_several_orientations():
+    """Besides flat colour detectors, a good share of the kernels are edges: zero-mean, with one
+    dominant gradient direction (structure tensor coherence), and not all the same direction."""
+    kernels = load_model("demo_shapes").module.features.block1.conv.weight.detach().numpy()
+    gy, gx = np.gradient(kernels, axis=(2, 3))
+    jxx, jyy, jxy = ((a * b).sum(axis=(1, 2, 3)) for a, b in ((gx, gx), (gy, gy), (gx, gy)))
+    coherence = np.hypot(jxx - jyy, 2 * jxy) / (jxx + jyy)
+    power = (np.abs(np.fft.fft2(kernels)) ** 2).sum(axis=1)
+    constant_share = power[:, 0, 0] / power.sum(axis=(1, 2))
+    edges = (constant_share < 0.5) & (coherence >= 0.5)
+    assert edges.sum() >= 6, np.round(coherence, 2)
+    angles = np.degrees(0.5 * np.arctan2(2 * jxy, jxx - jyy))[edges] % 180
+    assert len({round(a / 45) % 4 for a in angles}) >= 3, np.round(angles)  # of 0/45/90/135

@@ -43,8 +43,8 @@ def test_every_layer_with_feature_maps_is_captured(demo_model):
                 if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU,
                                   torch.nn.MaxPool2d, torch.nn.Sequential)) and name}
     assert expected <= set(result.activations)
-    assert result.activation("features.block1.conv").shape == (16, 96, 96)
-    assert result.activation("features.block2.pool").shape == (32, 24, 24)
+    assert result.activation("features.block1.conv").shape == (16, 48, 48)
+    assert result.activation("features.block2.pool").shape == (32, 12, 12)
     assert result.activation("features.block4").shape == (128, 12, 12)
     assert "fc" not in result.activations  # a vector, not feature maps
     assert all(a.dtype == np.float32 for a in result.activations.values())
@@ -54,7 +54,7 @@ def test_layer_table_has_types_shapes_and_parameter_counts(demo_model):
     result = inspect(demo_model, open_image(SAMPLES / "shape_star.png"))
     rows = {row.name: row for row in result.layers}
     conv = rows["features.block1.conv"]
-    assert (conv.type, conv.output_shape, conv.params) == ("Conv2d", (16, 96, 96), 3 * 16 * 5 * 5)
+    assert (conv.type, conv.output_shape, conv.params) == ("Conv2d", (16, 48, 48), 3 * 16 * 7 * 7)
     assert rows["fc"].output_shape == (6,) and rows["fc"].params == 128 * 6 + 6
     assert rows["features"].has_children and rows["features"].depth == 0
     assert rows["features.block3.conv2"].depth == 2

@@ -26,7 +26,7 @@ def test_summary_tab_shows_the_table_and_exports_csv(window, qtbot, tmp_path, mo
     qtbot.waitUntil(lambda: view.table.rowCount() > 10, timeout=WAIT_MS)
     assert view.table.item(0, 0).text().strip() == "features"
     assert "demo_shapes" in view.totals.text() and "parameters" in view.totals.text()
-    assert [s[0] for s in view.diagram.stages] == [96, 48, 24, 12]
+    assert [s[0] for s in view.diagram.stages] == [48, 24, 12]
     target = tmp_path / "demo.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV"))
     view.export.click()

@@ -56,7 +56,7 @@ def test_page_down_steps_to_the_next_layer(window, qtbot):
     qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block1.conv", timeout=WAIT_MS)
     _action(window, "Next layer").trigger()
     qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block1.bn", timeout=WAIT_MS)
-    assert window.features._geometry.shape == (16, 96, 96)
+    assert window.features._geometry.shape == (16, 48, 48)
     assert "16 channels" in window.features.caption.text()
     _action(window, "Previous layer").trigger()
     qtbot.waitUntil(lambda: window.features._geometry.layer == "features.block1.conv", timeout=WAIT_MS)
