@@ -128,10 +128,11 @@ def dream(args, parser: argparse.ArgumentParser) -> int:
 
 
 def attack(args, parser: argparse.ArgumentParser) -> int:
-    """Write the crop, the adversarial photo, the change amplified, and say what it did."""
+    """Write the crop, the adversarial photo, the change amplified, where each looked (Grad-CAM),
+    and say what it did."""
     from .core import adversarial
     from .core.images import open_image
-    from .core.render import save_png
+    from .core.render import heat_overlay, save_png
 
     image = open_image(args.image)
     loaded, device = _loaded(args)
@@ -142,10 +143,16 @@ def attack(args, parser: argparse.ArgumentParser) -> int:
     save_png(found.original, out / "original.png")
     save_png(found.adversarial, out / "adversarial.png")
     save_png(found.change_picture(), out / "perturbation.png")
+    looked = adversarial.where_each_looked(loaded, found, device)
+    for name, photo, cam in (("original", found.original, looked[0]),
+                             ("adversarial", found.adversarial, looked[1])):
+        save_png(heat_overlay(photo, cam.heatmap), out / f"gradcam_{name}.png")
     print(f"{found.method.upper()}, at most {found.levels}/255 per pixel "
           f"(perturbation.png shows it {found.amplification}x, grey = no change)")
     print(f"before: {found.before[0][0]} ({found.before[0][1]:.1%})")
     print(f"after:  {found.after[0][0]} ({found.after[0][1]:.1%})")
+    print(f"gradcam_original.png / gradcam_adversarial.png: where each looked, for "
+          f"'{looked[0].target_label}' and '{looked[1].target_label}'")
     if found.fooled:
         print("the saved 8-bit adversarial.png fools the network")
     else:

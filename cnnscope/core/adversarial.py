@@ -9,6 +9,7 @@ fools the network after rounding is checked, not assumed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ import torch.nn.functional as F
 from .errors import ModelError, OptionError
 from .optimize import normaliser, weights_held
 from .weights import LoadedModel
+
+if TYPE_CHECKING:
+    from .attribution import Attribution
 
 METHODS = ("fgsm", "pgd")
 
@@ -104,6 +108,20 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
     return Attack(as_image(clean), as_image(rounded), levels, _top5(loaded, before_logits),
                   _top5(loaded, after_logits), None if goal is None else loaded.labels[goal],
                   fooled, method, count)
+
+
+def where_each_looked(loaded: LoadedModel, found: Attack,
+                      device: torch.device | None = None) -> tuple[Attribution, Attribution]:
+    """Grad-CAM of the photo for its top class and of the adversarial photo for its own top class,
+    both on the crops exactly as the network saw them (the adversarial one is not resized again,
+    which would blur the change away)."""
+    from .attribution import attribute
+    from .inspect import inspect
+
+    maps = []
+    for crop in (found.original, found.adversarial):
+        maps.append(attribute(loaded, inspect(loaded, crop, device, cropped=True), "gradcam"))
+    return maps[0], maps[1]
 
 
 def class_index(loaded: LoadedModel, target: str | int) -> int:

@@ -160,12 +160,16 @@ def capture_outputs(module: nn.Module, clone: set[str] | None = None) -> Iterato
             handle.remove()
 
 
-def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device):
+def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device, cropped: bool = False):
     """(input batch, logits, every module's output, the uint8 crop) for one image on ``device``."""
     module = loaded.module
     if next(module.parameters()).device != device:  # .to() walks every module even when a no-op
         module.to(device)
-    x, crop = loaded.spec.preprocessing(image, device)
+    if cropped:
+        crop = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(device)
+        x = loaded.spec.preprocessing.normalise(crop).unsqueeze(0)
+    else:
+        x, crop = loaded.spec.preprocessing(image, device)
     graph = traced_graph(loaded)
     if graph is not None:
         with torch.no_grad():
@@ -222,21 +226,29 @@ def _layer_table(loaded: LoadedModel, outputs: dict[str, torch.Tensor]) -> list[
 
 
 def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None = None,
-            top_k: int = 5) -> Inspection:
-    """Run ``image`` (uint8 RGB) through ``loaded`` once; on CUDA out-of-memory, retry on the CPU."""
+            top_k: int = 5, cropped: bool = False) -> Inspection:
+    """Run ``image`` (uint8 RGB) through ``loaded`` once; on CUDA out-of-memory, retry on the CPU.
+
+    ``cropped``: ``image`` already is the model's crop (as an adversarial photo is), taken pixel
+    for pixel instead of being resized and cropped again.
+    """
+    size = loaded.spec.preprocessing.crop_size
+    if cropped and image.shape[:2] != (size, size):
+        raise ModelError(f"{loaded.name} takes {size}x{size} crops; this image is "
+                         f"{image.shape[1]}x{image.shape[0]}.")
     keep_freed_host_memory()
     device = concrete(device or next(loaded.module.parameters()).device)
     notes = []
     start = time.perf_counter()
     try:
-        x, logits, outputs, crop = _forward(loaded, image, device)
+        x, logits, outputs, crop = _forward(loaded, image, device, cropped)
     except Exception as exc:
         if not is_out_of_memory(exc) or device.type == "cpu":
             raise
         release_cached_memory(device)
         notes.append(f"{describe(device)} ran out of memory; this model now runs on the CPU.")
         device = torch.device("cpu")
-        x, logits, outputs, crop = _forward(loaded, image, device)
+        x, logits, outputs, crop = _forward(loaded, image, device, cropped)
     probs = torch.softmax(logits.detach().float(), dim=1)[0]
     if not bool(torch.isfinite(probs).all()):
         raise ModelError(f"{loaded.name} ({loaded.weights_label}) gives scores that are not numbers "

@@ -275,6 +275,9 @@ def test_visualize_dream_and_attack_write_their_pictures(tmp_path, capsys):
                  "--steps", "20", "--out", str(attacked)]) == 0
     printed = capsys.readouterr().out
     assert "before: star" in printed and ("fools the network" in printed)
+    assert "where each looked, for 'star'" in printed
+    for name in ("gradcam_original.png", "gradcam_adversarial.png"):
+        assert Image.open(attacked / name).size == (96, 96)
     original = np.asarray(Image.open(attacked / "original.png"), dtype=int)
     adversarial = np.asarray(Image.open(attacked / "adversarial.png"), dtype=int)
     assert 0 < np.abs(adversarial - original).max() <= 8  # the budget, exactly, in the saved PNG

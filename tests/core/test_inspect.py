@@ -113,10 +113,10 @@ def test_untrained_weights_are_flagged_in_the_result():
 def test_out_of_memory_falls_back_to_the_cpu(demo_model, monkeypatch):
     real_forward = inspect_mod._forward
 
-    def fake_forward(loaded, image, device):
+    def fake_forward(loaded, image, device, cropped=False):
         if device.type == "cuda":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real_forward(loaded, image, device)
+        return real_forward(loaded, image, device, cropped)
 
     monkeypatch.setattr(inspect_mod, "_forward", fake_forward)
     monkeypatch.setattr(inspect_mod, "release_cached_memory", lambda device: None)

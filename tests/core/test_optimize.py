@@ -139,3 +139,31 @@ def test_pgd_at_two_levels_fools_mobilenet_on_the_sample_photos(mobilenet_file):
         assert np.abs(found.perturbation).max() <= 2
     towards = attack(mobilenet, open_image(photos[0]), epsilon=2 / 255, target="goldfish", steps=20)
     assert towards.fooled and towards.after[0][0] == "goldfish"
+
+
+def test_inspecting_a_crop_takes_its_pixels_as_they_are():
+    """An adversarial photo is already the model's crop: resizing it again (256 then 224 for
+    ImageNet models) would blur the change away, so ``cropped=True`` takes it pixel for pixel."""
+    from cnnscope.core.inspect import inspect
+    from cnnscope.core.weights import load_model
+
+    resnet = load_model("resnet18", "random")
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)  # speckle: any resize changes it
+    as_is = inspect(resnet, crop, cropped=True)
+    assert np.array_equal(as_is.input_rgb, crop)
+    assert not np.array_equal(inspect(resnet, crop).input_rgb, crop)  # the usual path resizes
+    with pytest.raises(ModelError, match="takes 224x224 crops"):
+        inspect(resnet, crop[:100], cropped=True)
+
+
+def test_where_each_looked_explains_each_photo_for_its_own_top_class(demo_model):
+    from cnnscope.core.adversarial import attack, where_each_looked
+
+    photo = open_image(next(p for p in sample_images() if p.name == "shape_star.png"))
+    found = attack(demo_model, photo, epsilon=8 / 255, steps=20)
+    before, after = where_each_looked(demo_model, found)
+    assert before.method == after.method == "gradcam"
+    assert before.target_label == found.before[0][0] and after.target_label == found.after[0][0]
+    assert before.heatmap.shape == after.heatmap.shape == found.original.shape[:2]
+    assert not np.array_equal(before.heatmap, after.heatmap)

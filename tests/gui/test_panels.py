@@ -243,6 +243,26 @@ def test_the_transfer_panel_waits_with_a_new_model_while_a_run_trains(qtbot, eng
     assert panel.tree.topLevelItemCount() == 0
 
 
+def test_the_units_panel_cancel_stops_a_long_run_at_its_next_step(qtbot, engine):
+    from cnnscope.gui.panels.units import UnitsPanel
+    from cnnscope.gui.session import Session
+
+    session = Session(layer="features.block3.relu2")
+    panel = _shown(qtbot, UnitsPanel(session, engine))
+    session.model = _load(qtbot, engine)
+    session.inspection = _inspect(qtbot, engine)
+    panel.channels.setText("1")
+    panel.steps.setValue(2000)  # minutes if it ran on
+    panel.visualise()
+    qtbot.waitUntil(lambda: "forming: step" in panel.channel_caption.text(), timeout=WAIT_MS)
+    assert panel.cancel.isVisible()
+    panel.cancel.click()
+    qtbot.waitUntil(lambda: panel.run_channels.isEnabled(), timeout=10_000)
+    assert "cancelled" in panel.channel_caption.text() and not panel.cancel.isVisible()
+    steps = int(panel.channel_caption.text().split("(")[-1].split(" steps")[0])
+    assert steps < 2000
+
+
 def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engine, tmp_path,
                                                                     monkeypatch):
     from PIL import Image
@@ -272,6 +292,8 @@ def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engin
     panel.attack()
     qtbot.waitUntil(lambda: panel.run_attack.isEnabled(), timeout=WAIT_MS)
     assert "Before: <b>star</b>" in panel.attack_caption.text()
+    assert "Grad-CAM for <b>star</b> on the photo" in panel.attack_caption.text()
+    assert panel.looked_view.array.shape[1] > 2 * 96  # the photo's map beside the adversarial's
     panel.octaves.setValue(1)
     panel.dream_steps.setValue(2)
     panel.dream()

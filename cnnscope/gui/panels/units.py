@@ -153,13 +153,16 @@ class UnitsPanel(QWidget):
         self.run_attack = QPushButton("Fool it")
         self.run_attack.clicked.connect(self.attack)
         self.attack_view = ImageView("The photo | the change, amplified | the adversarial photo")
+        self.looked_view = ImageView("Where each looked: Grad-CAM of the photo | of the adversarial "
+                                     "photo, each for its own top class")
         self.attack_caption = QLabel("")
         self.attack_caption.setWordWrap(True)
         tab = QWidget()
         layout = QVBoxLayout(tab)
         layout.addLayout(_row("Towards", self.target, "Budget", self.epsilon, self.method,
                               self.run_attack))
-        layout.addWidget(self.attack_view, 1)
+        layout.addWidget(self.attack_view, 3)
+        layout.addWidget(self.looked_view, 2)
         layout.addWidget(self.attack_caption)
         return tab
 
@@ -169,7 +172,7 @@ class UnitsPanel(QWidget):
         for kind in (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto):
             self.requests.forget(kind)
         self._busy(False)
-        for view in (self.channel_images, self.dream_view, self.attack_view):
+        for view in (self.channel_images, self.dream_view, self.attack_view, self.looked_view):
             view.clear("")
         for caption in (self.channel_caption, self.dream_caption, self.attack_caption, self.status):
             caption.setText("")
@@ -319,11 +322,13 @@ class UnitsPanel(QWidget):
         self._busy(False)
         found = shown.attack
         self.attack_view.set_image(shown.picture)
+        self.looked_view.set_image(shown.looked)
         (before, p_before), (after, p_after) = found.before[0], found.after[0]
         verdict = ("The saved 8-bit picture fools it." if found.fooled else
                    "Rounded to 8 bits it no longer fools it: raise the budget.")
         self.attack_caption.setText(
             f"Before: <b>{before}</b> ({p_before:.1%}). After a change of at most {found.levels}/255 "
             f"per pixel (middle: the change x{found.amplification}, grey = none): <b>{after}</b> "
-            f"({p_after:.1%}). {verdict}")
+            f"({p_after:.1%}). {verdict} Below: Grad-CAM for <b>{shown.looked_at[0]}</b> on the "
+            f"photo and for <b>{shown.looked_at[1]}</b> on the adversarial photo.")
 

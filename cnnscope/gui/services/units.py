@@ -66,10 +66,13 @@ for _kind in (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto):
 
 @dataclass
 class AttackShown:
-    """An attack (core.adversarial.Attack) and its picture: photo | change, amplified | adversarial."""
+    """An attack (core.adversarial.Attack) and its pictures: photo | change, amplified |
+    adversarial, and below it where each looked (Grad-CAM over photo | over adversarial)."""
 
     attack: Any
     picture: np.ndarray
+    looked: np.ndarray
+    looked_at: tuple[str, str]  # the class each Grad-CAM explains (each photo's top class)
 
 
 @dataclass
@@ -100,12 +103,17 @@ class UnitsService(Service):
         if isinstance(request, DreamPhoto):
             return self._dream(request, job)
         from cnnscope.core import render
-        from cnnscope.core.adversarial import attack
+        from cnnscope.core.adversarial import attack, where_each_looked
 
-        found = attack(self.state.model(), request.source.decode(), request.epsilon, request.target,
+        loaded = self.state.model()
+        found = attack(loaded, request.source.decode(), request.epsilon, request.target,
                        request.method, request.steps, self.state.device)
+        before, after = where_each_looked(loaded, found, self.state.device)
+        looked = [render.heat_overlay(photo, cam.heatmap)
+                  for photo, cam in ((found.original, before), (found.adversarial, after))]
         return AttackShown(found, render.side_by_side([found.original, found.change_picture(),
-                                                       found.adversarial]))
+                                                       found.adversarial]),
+                           render.side_by_side(looked), (before.target_label, after.target_label))
 
     def _channels(self, request: VisualiseChannels | VisualiseClass, job: Job) -> UnitImages:
         from cnnscope.core import optimize, render
