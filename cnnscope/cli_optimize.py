@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_types import fraction, integer, integer_list, number
+from .cli_types import channel_list, fraction, integer, number
 
 
 def add_parsers(sub) -> None:
@@ -17,8 +17,9 @@ def add_parsers(sub) -> None:
     v.add_argument("--model", default=None, help="registry name (default: the bundled demo model)")
     v.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     v.add_argument("--layer", default=None, help="the layer whose channels to show (or --class)")
-    v.add_argument("--channels", type=integer_list(0, 100_000), default=[0],
-                   help="comma-separated channel numbers (default 0): one image each, one batch")
+    v.add_argument("--channels", type=channel_list(64), default=[0],
+                   help="channels as 0-7, 3,9,12 or a mix (default 0; at most 64): one image "
+                        "each, one batch")
     v.add_argument("--class", dest="class_name", default=None,
                    help="visualise a class (its logit) instead of channels")
     v.add_argument("--steps", type=integer(1, 10_000), default=256)

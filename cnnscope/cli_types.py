@@ -78,15 +78,16 @@ def fraction(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def integer_list(low: int, high: int) -> Callable[[str], list[int]]:
-    """An argparse type: comma-separated whole numbers, each ``low`` to ``high`` (at most 64)."""
-    one = integer(low, high)
+def channel_list(most: int) -> Callable[[str], list[int]]:
+    """An argparse type: channels as "0-7", "3,9,12" or a mix (1 to ``most``), as the window takes."""
+    from .core.channel_lists import parse_channels
+    from .core.errors import OptionError
 
     def parse(text: str) -> list[int]:
-        values = [one(part.strip()) for part in text.split(",") if part.strip()]
-        if not 1 <= len(values) <= 64:
-            raise BadValue(f"give 1 to 64 comma-separated numbers, not '{text}'")
-        return values
+        try:
+            return list(parse_channels(text, most=most))
+        except OptionError as exc:
+            raise BadValue(str(exc).rstrip(".")) from None
 
     return parse
 

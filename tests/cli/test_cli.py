@@ -259,7 +259,7 @@ def test_visualize_dream_and_attack_write_their_pictures(tmp_path, capsys):
     from PIL import Image
 
     out = tmp_path / "v"
-    assert main(["visualize", "--layer", "features.block3.relu2", "--channels", "2,5", "--steps", "24",
+    assert main(["visualize", "--layer", "features.block3.relu2", "--channels", "2,5-5", "--steps", "24",
                  "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"features.block3.relu2_ch2.png",
                                                "features.block3.relu2_ch5.png", "strip.png"}

@@ -268,7 +268,7 @@ def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engin
     from PIL import Image
     from PySide6.QtWidgets import QFileDialog
 
-    from cnnscope.gui.panels.units import UnitsPanel, parse_channels
+    from cnnscope.gui.panels.units import UnitsPanel
     from cnnscope.gui.session import Session
 
     session = Session(layer="features.block3.relu2")
@@ -311,4 +311,3 @@ def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engin
     panel.channels.setText("0-99")
     panel.visualise()  # more than 16 at once: said, nothing runs
     assert "1 to 16 channels" in panel.status.text() and panel.run_channels.isEnabled()
-    assert parse_channels("0-2, 7", 64) == (0, 1, 2, 7)

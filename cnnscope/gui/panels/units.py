@@ -9,6 +9,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from ...core.channel_lists import parse_channels  # plain Python
+from ...core.errors import OptionError
 from ...core.render import save_png  # numpy + Pillow only
 from ..requester import Requester
 from ..services.units import AttackPhoto, DreamPhoto, VisualiseChannels, VisualiseClass
@@ -24,23 +26,6 @@ def _row(*widgets) -> QHBoxLayout:
         row.addWidget(QLabel(widget) if isinstance(widget, str) else widget)
     row.addStretch(1)
     return row
-
-
-def parse_channels(text: str, count: int) -> tuple[int, ...]:
-    """"0-7", "3, 9, 12" or a mix, within ``count`` channels (at most 16 at once)."""
-    chosen: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        low, dash, high = part.partition("-")
-        if not (low.isdigit() and (not dash or high.isdigit())):
-            raise ValueError(f"'{part}' is not a channel number or a range like 0-7")
-        chosen += list(range(int(low), int(high) + 1)) if dash else [int(low)]
-    if not chosen or len(chosen) > 16:
-        raise ValueError("Give 1 to 16 channels, e.g. 0-7 or 3,9,12.")
-    if max(chosen) >= count:
-        raise ValueError(f"This layer has {count} channels (0 to {count - 1}).")
-    return tuple(dict.fromkeys(chosen))
 
 
 class UnitsPanel(QWidget):
@@ -257,7 +242,7 @@ class UnitsPanel(QWidget):
             return
         try:
             channels = parse_channels(self.channels.text(), self._layers[layer])
-        except ValueError as exc:
+        except OptionError as exc:
             self.status.setText(f"<span style='color:#c92a2a'>{exc}</span>")
             return
         self._ask(VisualiseChannels(layer, channels, self.steps.value(), not self.plain.isChecked()),
