@@ -81,6 +81,7 @@ class FourierImage(ImageParameter):
         return torch.sigmoid(image)
 
 
+
 def make_parameter(kind: str, batch: int, size: int, seed: int, first: int = 0) -> ImageParameter:
     """``kind`` "fourier" or "pixel"; image ``i`` of the batch starts from seed ``seed + first + i``,
     so a batch starts exactly where the same images made one by one start."""
@@ -145,6 +146,7 @@ def channel(layer: str, channels: int | Sequence[int]) -> Objective:
             raise ModelError(f"'{layer}' has {value.shape[1]} channels: there is no channel "
                              f"{int(index.max())}.")
         return value[torch.arange(value.shape[0], device=value.device), index].mean(dim=(1, 2))
+    score.layer = layer  # type: ignore[attr-defined]  (visualise redirects its ReLU's gradient)
     return score
 
 
@@ -154,6 +156,7 @@ def neuron(layer: str, channel_index: int, x: int | None = None, y: int | None =
         value = _output(outputs, layer)
         h, w = value.shape[-2:]
         return value[:, channel_index, h // 2 if y is None else y, w // 2 if x is None else x]
+    score.layer = layer  # type: ignore[attr-defined]
     return score
 
 
@@ -225,6 +228,20 @@ class _Runner:
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded, self.graph = loaded, traced_graph(loaded)
 
+    def redirected(self, layer: str, outputs: dict[str, torch.Tensor],
+                   x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``outputs`` with ``layer``'s value unchanged but, in each map that is zero everywhere,
+        its gradient led past the ReLU (Lucid's "redirected ReLU"). Such a channel otherwise gets
+        no gradient at all and stays a grey square; deep ReLU channels are often off on the
+        starting noise (6 of SqueezeNet's first 8 in its last fire module). A map with any unit
+        on keeps its own gradient: redirecting there too would dilute it."""
+        before = self.graph.activation_input(layer, outputs, x) if self.graph is not None else None
+        value = outputs.get(layer)
+        if before is None or value is None or value.dim() != 4:
+            return outputs
+        dark = (value.detach().amax(dim=(2, 3), keepdim=True) <= 0) & (before <= 0)
+        return {**outputs, layer: value + torch.where(dark, before - before.detach(), 0.0)}
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.graph is not None:
             with gradients_to_the_input():
@@ -291,6 +308,7 @@ def visualise(loaded: LoadedModel, objective: Objective, batch: int = 1, steps: 
     optimiser = torch.optim.Adam(parameter.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     runner = _Runner(loaded)
+    layer = getattr(objective, "layer", None)
     history: list[float] = []
     cancelled, start = False, time.perf_counter()
     with weights_held(module):
@@ -300,7 +318,10 @@ def visualise(loaded: LoadedModel, objective: Objective, batch: int = 1, steps: 
                 break
             images = parameter()
             shown = robust_transform(images, generator) if transforms else images
-            logits, outputs = runner(normalise(shown))
+            x = normalise(shown)
+            logits, outputs = runner(x)
+            if layer is not None:
+                outputs = runner.redirected(layer, outputs, x)
             scores = objective(logits, outputs)
             optimiser.zero_grad(set_to_none=True)
             (-scores.sum()).backward()

@@ -154,6 +154,32 @@ class TracedModel(nn.Module):
             env[node] = self._run_node(node, env, x)
         return env[self._logits_node]
 
+    def activation_input(self, layer: str, outputs: dict[str, torch.Tensor],
+                         x: torch.Tensor) -> torch.Tensor | None:
+        """What went into ``layer``'s final ReLU (or ReLU6), from a pass's ``outputs`` on input
+        ``x``: the recorded output feeding it, or the one op in between (a ResNet block's sum)
+        run again on recorded values. None when ``layer`` does not end in such an activation or
+        its input cannot be had that way."""
+        node = self._node_of.get(layer)
+        if node is not None and node.op == "call_function" and node.target is grad_boundary:
+            node = node.args[0]
+        if node is None or node.op != "call_module" or not node.args or not isinstance(
+                self.graph_module.get_submodule(node.target), (nn.ReLU, nn.ReLU6)):
+            return None
+        source = node.args[0]
+        name_of = {v: k for k, v in self._node_of.items()}
+        if name_of.get(source) in outputs:
+            return outputs[name_of[source]]
+        env: dict[fx.Node, torch.Tensor] = {}
+        for arg in source.all_input_nodes:
+            if arg.op == "placeholder":
+                env[arg] = x
+            elif name_of.get(arg) in outputs:
+                env[arg] = outputs[name_of[arg]]
+            else:
+                return None
+        return self._run_node(source, env, x)
+
     def _plan(self, layer: str, known: frozenset[str]) -> list[fx.Node]:
         """Nodes to execute, in order, to get the logits from ``layer`` given ``known`` outputs."""
         key = (layer, known)

@@ -167,3 +167,44 @@ def test_where_each_looked_explains_each_photo_for_its_own_top_class(demo_model)
     assert before.target_label == found.before[0][0] and after.target_label == found.after[0][0]
     assert before.heatmap.shape == after.heatmap.shape == found.original.shape[:2]
     assert not np.array_equal(before.heatmap, after.heatmap)
+
+
+@pytest.mark.parametrize("layer", ["features.block4.relu2", "features.block4"])
+def test_a_channel_that_is_off_on_the_noise_still_gets_a_gradient(demo_model, layer):
+    """Channel 3 of block 4 is zero everywhere on the starting noise: through its ReLU it got no
+    gradient at all and stayed a grey square. The gradient is led past the ReLU where the unit is
+    off (also when the layer is the block ending in it, where Grad-CAM's boundary sits)."""
+    found = optimize.visualise(demo_model, optimize.channel(layer, 3), steps=32)
+    assert found.history[0] == 0.0
+    assert found.scores[0] > 1.0
+    assert found.images[0].std() > 10
+
+
+def test_a_resnet_block_output_is_redirected_through_its_sum():
+    """A ResNet block ends in ReLU(bn2 + shortcut): the sum is not any module's output, so it is
+    run again from the recorded values; the value it gives is the ReLU's input."""
+    from cnnscope.core.inspect import traced_graph
+    from cnnscope.core.weights import load_model
+
+    resnet = load_model("resnet18", "random")
+    graph = traced_graph(resnet)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        _logits, outputs = graph(x)
+        before = graph.activation_input("layer2.1", outputs, x)
+    assert torch.equal(before.clamp_min(0), outputs["layer2.1"])
+    assert before.min() < 0  # the sum itself, not the ReLU's output
+    assert graph.activation_input("layer2.1.conv1", outputs, x) is None  # not an activation
+
+
+def test_squeezenet_last_fire_module_channels_all_form(squeezenet_file):
+    """Real ImageNet weights (skipped without them): in SqueezeNet's last fire module most of
+    the first channels are off on the starting noise; every one of them must still form."""
+    from cnnscope.core.weights import load_model
+
+    squeezenet = load_model("squeezenet1_1", str(squeezenet_file))
+    found = optimize.visualise(squeezenet, optimize.channel("features.12.expand3x3_activation",
+                                                            [0, 1, 2, 3]),
+                               batch=4, steps=24, size=96)
+    assert found.history[0] == 0.0  # all four started dark
+    assert min(found.scores) > 0.5, found.scores
