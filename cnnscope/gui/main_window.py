@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         for panel, title, _menu_text, tip in self.tab_entries():
             self.tabs.setTabToolTip(self.tabs.addTab(panel, title), tip)
         left = QSplitter(Qt.Orientation.Vertical)
-        left.setMinimumWidth(300)
+        left.setMinimumWidth(260)
         left.addWidget(self.input_view)
         left.addWidget(self.predictions)
         left.setSizes([330, 420])
@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         side.addWidget(self.explanation)
         side.setSizes([560, 220])
         dock.setWidget(side)
-        dock.setMinimumWidth(470)
+        dock.setMinimumWidth(300)  # the tree scrolls sideways; the window must fit 1280 px projectors
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [440], Qt.Orientation.Horizontal)
         self.addToolBar(self.model_bar)

@@ -124,7 +124,7 @@ class UnitsPanel(QWidget):
     def _attack_tab(self) -> QWidget:
         self.target = QComboBox()
         self.target.setEditable(True)
-        self.target.setMinimumContentsLength(12)
+        self.target.setMinimumContentsLength(16)  # the entry starts at its beginning (below)
         self.target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.target.setToolTip("The class to push the photo towards, or away from its top class")
         self.epsilon = QSpinBox()
@@ -166,6 +166,7 @@ class UnitsPanel(QWidget):
         if model is not None:
             self.target.addItem(AWAY)
             self.target.addItems(model.labels)
+            self.target.lineEdit().setCursorPosition(0)  # show the start of the long first entry
             self.class_box.addItems(model.labels)
 
     def _on_inspection(self, result) -> None:
