@@ -35,14 +35,14 @@ class FeatureView(QWidget):
         zoom_out.setToolTip("Zoom out (Ctrl+- or Ctrl+wheel)")
         fit.setToolTip("Fit the whole grid in the view")
         self.caption = QLabel("")
-        self.caption.setWordWrap(True)  # a long layer name wraps instead of widening the window
+        self.caption.setWordWrap(True)  # on a line of its own: a long layer name never widens the window
         self.numbers = QCheckBox("Numbers")
         self.numbers.setToolTip("Write each tile's channel number on it")
         bar = QHBoxLayout()
         for w in (QLabel("Colormap"), self.cmap, QLabel("Order"), self.sort, self.numbers, zoom_out,
                   zoom_in, fit):
             bar.addWidget(w)
-        bar.addWidget(self.caption, 1)
+        bar.addStretch(1)
 
         self.grid = ImageView("Drop an image to see its feature maps")
         self.grid.setToolTip("Click a channel to see it large, over the photo")
@@ -78,6 +78,7 @@ class FeatureView(QWidget):
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.caption)
         layout.addWidget(split, 1)
 
         self._geometry = None
