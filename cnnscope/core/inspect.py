@@ -71,6 +71,10 @@ class FeatureMaps(Mapping[str, np.ndarray]):
             array = self._read[name] = self._batched[name][0].detach().float().cpu().numpy()
         return array
 
+    def batched(self, name: str) -> torch.Tensor:
+        """``name``'s (1, C, H, W) tensor as computed, on its device (no copy)."""
+        return self._batched[name]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._batched)
 
@@ -145,6 +149,27 @@ class _Capture:
         The version counter is bumped by every in-place write; it is how autograd notices them too.
         """
         return {n for n, t in self.outputs.items() if t._version != self.versions[n]}
+
+
+@contextmanager
+def capture_inputs(module: nn.Module, names: set[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """For the ``with`` block, keep the first positional input of each named submodule (its last
+    call); every hook is removed afterwards."""
+    found: dict[str, torch.Tensor] = {}
+
+    def keeper(name: str):
+        def keep(_module: nn.Module, inputs) -> None:
+            if inputs and isinstance(inputs[0], torch.Tensor):
+                found[name] = inputs[0].detach().clone()
+        return keep
+
+    handles = [m.register_forward_pre_hook(keeper(name))
+               for name, m in module.named_modules() if name in names]
+    try:
+        yield found
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextmanager

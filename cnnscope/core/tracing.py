@@ -157,17 +157,37 @@ class TracedModel(nn.Module):
     def activation_input(self, layer: str, outputs: dict[str, torch.Tensor],
                          x: torch.Tensor) -> torch.Tensor | None:
         """What went into ``layer``'s final ReLU (or ReLU6), from a pass's ``outputs`` on input
-        ``x``: the recorded output feeding it, or the one op in between (a ResNet block's sum)
-        run again on recorded values. None when ``layer`` does not end in such an activation or
-        its input cannot be had that way."""
+        ``x``; None when ``layer`` does not end in such an activation or its input cannot be had
+        from the outputs (see :meth:`module_input`)."""
         node = self._node_of.get(layer)
         if node is not None and node.op == "call_function" and node.target is grad_boundary:
             node = node.args[0]
-        if node is None or node.op != "call_module" or not node.args or not isinstance(
+        if node is None or node.op != "call_module" or not isinstance(
                 self.graph_module.get_submodule(node.target), (nn.ReLU, nn.ReLU6)):
             return None
+        return self._input_of(node, outputs, x)
+
+    def module_input(self, layer: str, outputs: dict[str, torch.Tensor],
+                     x: torch.Tensor) -> torch.Tensor | None:
+        """The tensor module ``layer`` was called with in the pass that gave ``outputs`` on input
+        ``x``: the recorded output feeding it, the input itself, or the one op in between (a
+        ResNet block's sum) run again on recorded values. None when ``layer`` is not a module
+        called once in the graph, or its input cannot be had that way."""
+        calls = [n for n in self.graph_module.graph.nodes if n.op == "call_module" and n.target == layer]
+        return self._input_of(calls[0], outputs, x) if len(calls) == 1 else None
+
+    def _input_of(self, node: fx.Node, outputs: dict[str, torch.Tensor],
+                  x: torch.Tensor) -> torch.Tensor | None:
+        if not node.args or not isinstance(node.args[0], fx.Node):
+            return None
         source = node.args[0]
+        if source.op == "call_function" and source.target is grad_boundary:
+            source = source.args[0]
+        if source.op == "placeholder":
+            return x
         name_of = {v: k for k, v in self._node_of.items()}
+        name_of.update({v.args[0]: k for k, v in self._node_of.items()
+                        if v.op == "call_function" and v.target is grad_boundary})
         if name_of.get(source) in outputs:
             return outputs[name_of[source]]
         env: dict[fx.Node, torch.Tensor] = {}
