@@ -88,60 +88,88 @@ def _own_macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
     return 0
 
 
-def _field_step(module_or_fn, node, spatial_in: int | None) -> tuple[int, int] | None:
-    """(effective kernel, stride) of a layer that widens the receptive field, else None."""
+def _field_step(module_or_fn, node, spatial_in: int | None) -> tuple[int, int, int] | None:
+    """(effective kernel, stride, padding) of a layer that widens the receptive field, else None."""
     m = module_or_fn
     if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         k = m.kernel_size[0] if isinstance(m.kernel_size, tuple) else m.kernel_size
         s = m.stride[0] if isinstance(m.stride, tuple) else m.stride
         d = getattr(m, "dilation", 1)
         d = d[0] if isinstance(d, tuple) else d
-        return d * (k - 1) + 1, s or k
+        p = m.padding[0] if isinstance(m.padding, tuple) else m.padding
+        p = (d * (k - 1)) // 2 if p == "same" else 0 if p == "valid" else p
+        return d * (k - 1) + 1, s or k, p
     if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or m in _GLOBAL_FUNCTIONS:
-        return (spatial_in or 1), 1  # a global pool sees its whole input
+        return (spatial_in or 1), 1, 0  # a global pool sees its whole input
     if m in _POOL_FUNCTIONS:
         k = node.kwargs.get("kernel_size", node.args[1] if len(node.args) > 1 else 1)
         s = node.kwargs.get("stride", node.args[2] if len(node.args) > 2 else None)
-        k = k[0] if isinstance(k, (tuple, list)) else k
-        s = s[0] if isinstance(s, (tuple, list)) else s
-        return k, s or k
+        p = node.kwargs.get("padding", node.args[3] if len(node.args) > 3 else 0)
+        k, s, p = (v[0] if isinstance(v, (tuple, list)) else v for v in (k, s, p))
+        return k, s or k, p
     return None
 
 
-def receptive_fields(loaded: LoadedModel, inspection: Inspection) -> dict[str, int]:
-    """Receptive field (input pixels along a side) of every module output with feature maps."""
+@dataclass(frozen=True)
+class FieldGeometry:
+    """Where a layer's outputs look in the input: ``size`` pixels along a side, centred at
+    ``start + jump * index`` (input pixel coordinates) for output row or column ``index``."""
+
+    size: int
+    jump: int
+    start: float
+
+    def box(self, y: int, x: int, side: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right), inclusive, of output (``y``, ``x``)'s receptive field on a
+        ``side``-pixel input, clipped to the image."""
+        half = (self.size - 1) / 2
+        cy, cx = self.start + self.jump * y, self.start + self.jump * x
+        clip = lambda v: int(min(max(v, 0), side - 1))  # noqa: E731
+        return (clip(math.ceil(cy - half)), clip(math.ceil(cx - half)),
+                clip(math.floor(cy + half)), clip(math.floor(cx + half)))
+
+
+def field_geometry(loaded: LoadedModel, inspection: Inspection) -> dict[str, FieldGeometry]:
+    """Receptive field size, step and offset of every module output with feature maps (the
+    standard recurrence: size += (k - 1) * jump; start += ((k - 1) / 2 - padding) * jump;
+    jump *= stride; where branches meet, the widest input decides)."""
     graph = traced_graph(loaded)
     if graph is None:
         return {}
     module = graph.graph_module
-    state: dict = {}  # node -> (field, jump: input pixels between neighbouring outputs)
+    state: dict = {}  # node -> FieldGeometry
     shapes = {row.name: row.output_shape for row in inspection.layers}
     spatial: dict = {}
     for node in module.graph.nodes:
         if node.op == "placeholder":
-            state[node] = (1, 1)
+            state[node] = FieldGeometry(1, 1, 0.0)
             spatial[node] = loaded.spec.input_size
             continue
         inputs = [state[n] for n in node.all_input_nodes if n in state]
         if not inputs:
             continue
-        field = max(r for r, _ in inputs)
-        jump = max(j for _, j in inputs)
+        here = max(inputs, key=lambda g: (g.size, g.jump))
         side_in = max((spatial.get(n) or 0) for n in node.all_input_nodes) or None
         target = module.get_submodule(node.target) if node.op == "call_module" else (
             node.target if node.op == "call_function" else None)
         step = _field_step(target, node, side_in) if target is not None else None
         if step is not None:
-            k, s = step
-            field, jump = field + (k - 1) * jump, jump * s
-        state[node] = (field, jump)
+            k, s, p = step
+            here = FieldGeometry(here.size + (k - 1) * here.jump, here.jump * s,
+                                 here.start + ((k - 1) / 2 - p) * here.jump)
+        state[node] = here
         spatial[node] = side_in if step is None else max(1, math.ceil((side_in or 1) / step[1]))
     out = {}
     for name, node in graph._node_of.items():
         shape = shapes.get(name)
         if shape is not None and len(shape) == 3 and node in state:
-            out[name] = state[node][0]  # may exceed the input: then it covers the whole image
+            out[name] = state[node]  # the size may exceed the input: it then covers the whole image
     return out
+
+
+def receptive_fields(loaded: LoadedModel, inspection: Inspection) -> dict[str, int]:
+    """Receptive field (input pixels along a side) of every module output with feature maps."""
+    return {name: g.size for name, g in field_geometry(loaded, inspection).items()}
 
 
 def summarize(loaded: LoadedModel, inspection: Inspection) -> Summary:

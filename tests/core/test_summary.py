@@ -94,3 +94,24 @@ def test_layer_count_is_one_definition_everywhere(capsys):
     assert table.weight_layers == _sizes(loaded.module)[1] == 21
     assert main(["summary", "--model", "resnet18", "--depth", "0"]) == 0
     assert "21 weight layers" in capsys.readouterr().out
+
+
+def test_each_output_position_maps_to_its_patch_of_the_photo(demo_model):
+    """Worked by hand for the demo: block1's 7x7 conv (stride 2, padding 3) centres output y at
+    input row 2y and sees rows 2y-3 .. 2y+3; its 2x2 pool covers conv rows 2y, 2y+1, so input rows
+    4y-3 .. 4y+5; block2's 3x3 conv (padding 1) at jump 4 adds a pool cell on each side."""
+    from cnnscope.core.images import open_image
+    from cnnscope.core.inspect import inspect
+    from cnnscope.core.resources import sample_images
+    from cnnscope.core.summary import field_geometry
+
+    photo = open_image(next(p for p in sample_images() if p.name == "shape_star.png"))
+    geometry = field_geometry(demo_model, inspect(demo_model, photo))
+    conv = geometry["features.block1.conv"]
+    assert (conv.size, conv.jump) == (7, 2)
+    assert conv.box(10, 5, 96) == (17, 7, 23, 13)
+    assert conv.box(0, 0, 96) == (0, 0, 3, 3)  # clipped at the border
+    pool = geometry["features.block1.pool"]
+    assert (pool.size, pool.jump) == (9, 4) and pool.box(3, 3, 96) == (9, 9, 17, 17)
+    block2 = geometry["features.block2.conv"]
+    assert (block2.size, block2.jump) == (17, 4) and block2.box(3, 3, 96) == (5, 5, 21, 21)
