@@ -5,7 +5,11 @@ Plain Python (no torch), so the window can check what was typed before asking th
 
 from __future__ import annotations
 
+import re
+
 from .errors import OptionError
+
+_PART = re.compile(r"[0-9]{1,7}(-[0-9]{1,7})?")  # ASCII digits only: '²' is a digit to isdigit()
 
 
 def parse_channels(text: str, count: int | None = None, most: int = 16) -> tuple[int, ...]:
@@ -15,12 +19,15 @@ def parse_channels(text: str, count: int | None = None, most: int = 16) -> tuple
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
-        low, dash, high = part.partition("-")
-        if len(part) > 24 or not (low.isdigit() and (not dash or high.isdigit())):
-            raise OptionError(f"'{part}' is not a channel number or a range like 0-7.")
-        if dash and int(high) - int(low) > 10 * most:
+        if not _PART.fullmatch(part):
+            raise OptionError(f"'{part[:24]}' is not a channel number or a range like 0-7.")
+        low, _dash, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if last < first:
+            raise OptionError(f"'{part}' runs backwards: write {last}-{first}.")
+        if last - first >= 10 * most:
             raise OptionError(f"Give 1 to {most} channels, e.g. 0-7 or 3,9,12.")
-        chosen += list(range(int(low), int(high) + 1)) if dash else [int(low)]
+        chosen += list(range(first, last + 1))
     chosen = list(dict.fromkeys(chosen))
     if not 1 <= len(chosen) <= most:
         raise OptionError(f"Give 1 to {most} channels, e.g. 0-7 or 3,9,12.")
