@@ -194,7 +194,14 @@ def _pool_value(loaded, inspection, layer, module, channel, y, x, recorded) -> P
         row, col = np.unravel_index(int(np.argmax(values)), values.shape)
         return PoolValue(layer, "max", channel, y, x, values, outside, (int(row), int(col)),
                          float(values[row, col]), recorded, window)
-    counted = values.size if module.count_include_pad else int((~outside).sum())
+    # PyTorch's divisor: with count_include_pad, the taps within the padded input (a ceil_mode
+    # window can reach past the padding too); without, the taps on the input itself.
+    height, width = features.shape[-2:]
+    rows = window.top + np.arange(kh)
+    cols = window.left + np.arange(kw)
+    pr, pc = window.padding
+    in_padded = int(((rows >= -pr) & (rows < height + pr)).sum() * ((cols >= -pc) & (cols < width + pc)).sum())
+    counted = in_padded if module.count_include_pad else int((~outside).sum())
     divisor = module.divisor_override or counted
     return PoolValue(layer, "avg", channel, y, x, values, outside, None,
                      float(values[~outside].astype(np.float64).sum() / divisor), recorded, window)

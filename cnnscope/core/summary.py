@@ -88,51 +88,85 @@ def _own_macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
     return 0
 
 
-def _field_step(module_or_fn, node, spatial_in: int | None) -> tuple[int, int, int] | None:
-    """(effective kernel, stride, padding) of a layer that widens the receptive field, else None."""
+def _per_axis(value) -> tuple[int, int]:
+    return (int(value[0]), int(value[1])) if isinstance(value, (tuple, list)) else (int(value), int(value))
+
+
+Step = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]  # (kernel, stride, padding) per axis
+
+
+def _field_step(module_or_fn, node, spatial_in: int | None) -> Step | None:
+    """(effective kernel, stride, padding), each (rows, cols), of a layer that widens the
+    receptive field, else None. A 1x7 convolution widens only the columns."""
     m = module_or_fn
     if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        k = m.kernel_size[0] if isinstance(m.kernel_size, tuple) else m.kernel_size
-        s = m.stride[0] if isinstance(m.stride, tuple) else m.stride
-        d = getattr(m, "dilation", 1)
-        d = d[0] if isinstance(d, tuple) else d
-        p = m.padding[0] if isinstance(m.padding, tuple) else m.padding
-        p = (d * (k - 1)) // 2 if p == "same" else 0 if p == "valid" else p
-        return d * (k - 1) + 1, s or k, p
+        k, d = _per_axis(m.kernel_size), _per_axis(getattr(m, "dilation", 1))
+        s = _per_axis(m.stride or m.kernel_size)
+        span = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+        if m.padding == "same":
+            p = tuple((x - 1) // 2 for x in span)
+        else:
+            p = (0, 0) if m.padding == "valid" else _per_axis(m.padding)
+        return span, s, p
     if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or m in _GLOBAL_FUNCTIONS:
-        return (spatial_in or 1), 1, 0  # a global pool sees its whole input
+        side = spatial_in or 1
+        return (side, side), (1, 1), (0, 0)  # a global pool sees its whole input
     if m in _POOL_FUNCTIONS:
         k = node.kwargs.get("kernel_size", node.args[1] if len(node.args) > 1 else 1)
         s = node.kwargs.get("stride", node.args[2] if len(node.args) > 2 else None)
         p = node.kwargs.get("padding", node.args[3] if len(node.args) > 3 else 0)
-        k, s, p = (v[0] if isinstance(v, (tuple, list)) else v for v in (k, s, p))
-        return k, s or k, p
+        return _per_axis(k), _per_axis(s or k), _per_axis(p)
     return None
 
 
 @dataclass(frozen=True)
-class FieldGeometry:
-    """Where a layer's outputs look in the input: ``size`` pixels along a side, centred at
-    ``start + jump * index`` (input pixel coordinates) for output row or column ``index``."""
+class Axis:
+    """Along one axis: the field's ``size`` in input pixels, the ``jump`` between neighbouring
+    outputs, and the input coordinate of output 0's centre (``start``)."""
 
     size: int
     jump: int
     start: float
 
+    def through(self, kernel: int, stride: int, padding: int) -> "Axis":
+        """The same after a layer with this kernel, stride and padding (the standard recurrence)."""
+        return Axis(self.size + (kernel - 1) * self.jump, self.jump * stride,
+                    self.start + ((kernel - 1) / 2 - padding) * self.jump)
+
+    def span(self, index: int, side: int) -> tuple[int, int]:
+        """First and last input pixel (inclusive, clipped to ``side``) seen by output ``index``."""
+        half, centre = (self.size - 1) / 2, self.start + self.jump * index
+        return (int(min(max(math.ceil(centre - half), 0), side - 1)),
+                int(min(max(math.floor(centre + half), 0), side - 1)))
+
+
+@dataclass(frozen=True)
+class FieldGeometry:
+    """Where a layer's outputs look in the input, along rows and along columns."""
+
+    rows: Axis
+    cols: Axis
+
+    @property
+    def size(self) -> int:
+        """The field's larger side in input pixels."""
+        return max(self.rows.size, self.cols.size)
+
+    @property
+    def jump(self) -> int:
+        """Input pixels between neighbouring outputs (the larger of the two axes)."""
+        return max(self.rows.jump, self.cols.jump)
+
     def box(self, y: int, x: int, side: int) -> tuple[int, int, int, int]:
         """(top, left, bottom, right), inclusive, of output (``y``, ``x``)'s receptive field on a
         ``side``-pixel input, clipped to the image."""
-        half = (self.size - 1) / 2
-        cy, cx = self.start + self.jump * y, self.start + self.jump * x
-        clip = lambda v: int(min(max(v, 0), side - 1))  # noqa: E731
-        return (clip(math.ceil(cy - half)), clip(math.ceil(cx - half)),
-                clip(math.floor(cy + half)), clip(math.floor(cx + half)))
+        (top, bottom), (left, right) = self.rows.span(y, side), self.cols.span(x, side)
+        return top, left, bottom, right
 
 
 def field_geometry(loaded: LoadedModel, inspection: Inspection) -> dict[str, FieldGeometry]:
-    """Receptive field size, step and offset of every module output with feature maps (the
-    standard recurrence: size += (k - 1) * jump; start += ((k - 1) / 2 - padding) * jump;
-    jump *= stride; where branches meet, the widest input decides)."""
+    """Receptive field size, step and offset of every module output with feature maps, per axis
+    (where branches meet, the widest input decides)."""
     graph = traced_graph(loaded)
     if graph is None:
         return {}
@@ -142,23 +176,23 @@ def field_geometry(loaded: LoadedModel, inspection: Inspection) -> dict[str, Fie
     spatial: dict = {}
     for node in module.graph.nodes:
         if node.op == "placeholder":
-            state[node] = FieldGeometry(1, 1, 0.0)
+            state[node] = FieldGeometry(Axis(1, 1, 0.0), Axis(1, 1, 0.0))
             spatial[node] = loaded.spec.input_size
             continue
         inputs = [state[n] for n in node.all_input_nodes if n in state]
         if not inputs:
             continue
-        here = max(inputs, key=lambda g: (g.size, g.jump))
+        rows = max((g.rows for g in inputs), key=lambda a: (a.size, a.jump))
+        cols = max((g.cols for g in inputs), key=lambda a: (a.size, a.jump))
         side_in = max((spatial.get(n) or 0) for n in node.all_input_nodes) or None
         target = module.get_submodule(node.target) if node.op == "call_module" else (
             node.target if node.op == "call_function" else None)
         step = _field_step(target, node, side_in) if target is not None else None
         if step is not None:
-            k, s, p = step
-            here = FieldGeometry(here.size + (k - 1) * here.jump, here.jump * s,
-                                 here.start + ((k - 1) / 2 - p) * here.jump)
-        state[node] = here
-        spatial[node] = side_in if step is None else max(1, math.ceil((side_in or 1) / step[1]))
+            (kr, kc), (sr, sc), (pr, pc) = step
+            rows, cols = rows.through(kr, sr, pr), cols.through(kc, sc, pc)
+        state[node] = FieldGeometry(rows, cols)
+        spatial[node] = side_in if step is None else max(1, math.ceil((side_in or 1) / max(step[1])))
     out = {}
     for name, node in graph._node_of.items():
         shape = shapes.get(name)

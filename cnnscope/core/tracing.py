@@ -156,16 +156,18 @@ class TracedModel(nn.Module):
 
     def activation_input(self, layer: str, outputs: dict[str, torch.Tensor],
                          x: torch.Tensor) -> torch.Tensor | None:
-        """What went into ``layer``'s final ReLU (or ReLU6), from a pass's ``outputs`` on input
-        ``x``; None when ``layer`` does not end in such an activation or its input cannot be had
+        """What went into ``layer``'s final ReLU (a module, ReLU6 included, or ``F.relu`` as
+        Inception's convolutions call it), from a pass's ``outputs`` on input ``x``; None when ``layer`` does not end in such an activation or its input cannot be had
         from the outputs (see :meth:`module_input`)."""
         node = self._node_of.get(layer)
         if node is not None and node.op == "call_function" and node.target is grad_boundary:
             node = node.args[0]
-        if node is None or node.op != "call_module" or not isinstance(
-                self.graph_module.get_submodule(node.target), (nn.ReLU, nn.ReLU6)):
+        if node is None:
             return None
-        return self._input_of(node, outputs, x)
+        is_relu = (node.op == "call_function" and node.target in (torch.relu, nn.functional.relu)) or (
+            node.op == "call_module" and isinstance(self.graph_module.get_submodule(node.target),
+                                                    (nn.ReLU, nn.ReLU6)))
+        return self._input_of(node, outputs, x) if is_relu else None
 
     def module_input(self, layer: str, outputs: dict[str, torch.Tensor],
                      x: torch.Tensor) -> torch.Tensor | None:

@@ -5,6 +5,7 @@ and compares it with what the inspection captured in the map."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from cnnscope.core.arithmetic import ActivationValue, ConvValue, PoolValue, explain_value
@@ -97,3 +98,37 @@ def test_bad_positions_and_layers_are_said(demo_model, star):
         explain_value(demo_model, star, "features.block2.conv", 99, 0, 0)
     with pytest.raises(ModelError, match="shown for convolutions, pooling layers and ReLUs"):
         explain_value(demo_model, star, "features.block2.bn", 0, 0, 0)
+
+
+def test_average_pooling_with_ceil_mode_divides_as_torch_does(demo_model, star):
+    """A ceil_mode window past the padding counts only the taps inside the padded input (9 taps,
+    6 counted at the right edge); the demo's pool is swapped for one on a copy of its model."""
+    import copy
+
+    from cnnscope.core.weights import LoadedModel
+
+    module = copy.deepcopy(demo_model.module)
+    module.features.block1.pool = torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True)
+    loaded = LoadedModel(**{**demo_model.__dict__, "module": module, "graph": None, "graph_key": None})
+    result = inspect(loaded, _photo())
+    pooled = result.activation("features.block1.pool")
+    channel, row = np.unravel_index(int(np.argmax(pooled[:, :, -1])), pooled.shape[:2])
+    found = explain_value(loaded, result, "features.block1.pool", int(channel), int(row),
+                          pooled.shape[-1] - 1)
+    assert found.kind == "avg" and found.recorded > 0 and found.outside[:, 2].all()
+    assert found.value == pytest.approx(found.recorded, rel=1e-5)
+
+
+def test_inception_relus_called_as_functions_are_found():
+    """Inception's convolutions end in F.relu, not a module: the redirected gradient needs it."""
+    from cnnscope.core.inspect import traced_graph
+    from cnnscope.core.weights import load_model
+
+    googlenet = load_model("googlenet", "random")
+    graph = traced_graph(googlenet)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        _logits, outputs = graph(x)
+        before = graph.activation_input("inception3a.branch1", outputs, x)
+    assert before is not None and before.min() < 0
+    assert torch.equal(before.clamp_min(0), outputs["inception3a.branch1"])

@@ -115,3 +115,31 @@ def test_each_output_position_maps_to_its_patch_of_the_photo(demo_model):
     assert (pool.size, pool.jump) == (9, 4) and pool.box(3, 3, 96) == (9, 9, 17, 17)
     block2 = geometry["features.block2.conv"]
     assert (block2.size, block2.jump) == (17, 4) and block2.box(3, 3, 96) == (5, 5, 21, 21)
+
+
+def test_a_one_by_seven_convolution_widens_only_the_columns():
+    """Inception v3's Mixed_6b.branch7x7_2 is a 1x7 conv: its field is wider than tall. The box
+    is checked against the pixels that really move the output (its gradient, random weights)."""
+    import torch
+
+    from cnnscope.core.inspect import inspect
+    from cnnscope.core.summary import field_geometry
+    from cnnscope.core.weights import load_model
+
+    inception = load_model("inception_v3", "random")
+    photo = np.random.default_rng(0).integers(0, 256, (299, 299, 3), dtype=np.uint8)
+    result = inspect(inception, photo)
+    layer = "Mixed_6b.branch7x7_2"
+    box = field_geometry(inception, result)[layer].box(8, 8, 299)
+    x = result.input_tensor.clone().requires_grad_(True)
+    kept = {}
+    handle = inception.module.get_submodule(layer).register_forward_hook(
+        lambda _m, _i, output: kept.setdefault("output", output))
+    try:
+        inception.module(x)
+    finally:
+        handle.remove()
+    kept["output"][0, :, 8, 8].sum().backward()
+    rows, cols = np.nonzero(x.grad[0].abs().sum(0).numpy())
+    assert box == (rows.min(), cols.min(), rows.max(), cols.max())
+    assert box[3] - box[1] > box[2] - box[0]  # wider than tall
