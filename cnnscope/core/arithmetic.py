@@ -48,6 +48,7 @@ class ConvValue:
     outside: np.ndarray  # (kh, kw) bool: kernel taps that fall on the padding
     kernel: np.ndarray  # (C, kh, kw) float32
     per_channel: np.ndarray  # (C,) float64: sum of patch * kernel for each input channel
+    channels_sum: float  # the sum of per_channel
     bias: float
     value: float  # sum(per_channel) + bias
     recorded: float  # what the map holds at (channel, y, x)
@@ -179,8 +180,9 @@ def _conv_value(loaded, inspection, layer, module: nn.Conv2d, channel, y, x, rec
     patch, outside = _gather(features[list(in_channels)], window, kh, kw, 0.0)
     per_channel = (patch.astype(np.float64) * kernel.astype(np.float64)).sum(axis=(1, 2))
     bias = float(module.bias[channel]) if module.bias is not None else 0.0
-    return ConvValue(layer, channel, y, x, in_channels, patch, outside, kernel, per_channel, bias,
-                     float(per_channel.sum() + bias), recorded, window)
+    total = float(per_channel.sum())
+    return ConvValue(layer, channel, y, x, in_channels, patch, outside, kernel, per_channel, total,
+                     bias, total + bias, recorded, window)
 
 
 def _pool_value(loaded, inspection, layer, module, channel, y, x, recorded) -> PoolValue:

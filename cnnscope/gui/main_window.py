@@ -26,6 +26,7 @@ from .panels.predictions import PredictionsPanel
 from .panels.presentation import PresentationPanel
 from .panels.summary import SummaryPanel
 from .panels.transfer import TransferLearningPanel
+from .panels.arithmetic import ArithmeticPanel
 from .panels.units import UnitsPanel
 from .services.base import ImageSource
 from .session import Session
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self.summary = SummaryPanel(s, e)
         self.live = LivePanel(s, e)
         self.units = UnitsPanel(s, e)
+        self.arithmetic = ArithmeticPanel(s, e)
         self.presentation = PresentationPanel(s, e)
         self.strip = ImageStrip(sample_images())
 
@@ -94,6 +96,8 @@ class MainWindow(QMainWindow):
             (self.live, "Live", "&Live", "A camera or a video, inspected frame after frame"),
             (self.units, "What units see", "What &units see",
              "The image a channel responds to most, Deep Dream, and an adversarial photo"),
+            (self.arithmetic, "Arithmetic", "&Arithmetic of a value",
+             "How one value of a feature map was computed, and the patch of the photo it sees"),
         ]
 
     def _build_layout(self) -> None:

@@ -120,7 +120,6 @@ def test_each_output_position_maps_to_its_patch_of_the_photo(demo_model):
 def test_a_one_by_seven_convolution_widens_only_the_columns():
     """Inception v3's Mixed_6b.branch7x7_2 is a 1x7 conv: its field is wider than tall. The box
     is checked against the pixels that really move the output (its gradient, random weights)."""
-    import torch
 
     from cnnscope.core.inspect import inspect
     from cnnscope.core.summary import field_geometry

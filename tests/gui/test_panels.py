@@ -311,3 +311,65 @@ def test_the_units_panel_shows_channel_images_a_dream_and_an_attack(qtbot, engin
     panel.channels.setText("0-99")
     panel.visualise()  # more than 16 at once: said, nothing runs
     assert "1 to 16 channels" in panel.status.text() and panel.run_channels.isEnabled()
+
+
+def test_the_arithmetic_panel_shows_the_numbers_and_steps_along_the_row(qtbot, engine):
+    import re
+
+    from cnnscope.gui.panels.arithmetic import ArithmeticPanel
+    from cnnscope.gui.panels.input_image import InputImagePanel
+    from cnnscope.gui.services.arithmetic import FieldBox, MapPosition
+    from cnnscope.gui.session import Session
+
+    session = Session()
+    panel = _shown(qtbot, ArithmeticPanel(session, engine))
+    photo = _shown(qtbot, InputImagePanel(session))
+    session.model = _load(qtbot, engine)
+    session.inspection = _inspect(qtbot, engine)
+    session.position = MapPosition("features.block2.conv", 5, 6, 7)
+    qtbot.waitUntil(lambda: "the map holds" in panel.numbers.toPlainText(), timeout=WAIT_MS)
+    text = panel.numbers.toPlainText()
+    shown, held = re.search(r"= ([+-][0-9.]+) \(the map holds ([+-][0-9.]+)\)", text).groups()
+    assert shown == held
+    assert "input channel 0" in text and "the other 13 channels' sums" in text
+    # its 17 x 17 px field (block2's conv at jump 4), centred at input pixel (1 + 4 * 6, 1 + 4 * 7)
+    assert session.field_box == FieldBox(29 - 8, 25 - 8, 17, 17)
+    assert photo._highlight == (21, 17, 17, 17)
+    assert (panel.row.value(), panel.col.value()) == (6, 7)
+    panel.step_forward()
+    qtbot.waitUntil(lambda: panel.col.value() == 8, timeout=WAIT_MS)
+    assert session.position == MapPosition("features.block2.conv", 5, 6, 8)
+    last = panel._shape[2] - 1  # block2's conv maps are 24 x 24 (its pool halves them)
+    session.position = MapPosition("features.block2.conv", 5, 6, last)  # the row's end
+    qtbot.waitUntil(lambda: panel.col.value() == last, timeout=WAIT_MS)
+    panel.step_forward()
+    qtbot.waitUntil(lambda: (panel.row.value(), panel.col.value()) == (7, 0), timeout=WAIT_MS)
+    panel.speed.setValue(10)
+    panel.play.click()  # slides on by itself
+    qtbot.waitUntil(lambda: panel.col.value() >= 2, timeout=WAIT_MS)
+    panel.play.click()
+    assert panel.play.text() == "Play"
+    session.position = MapPosition("features.block1.pool", 9, 4, 10)
+    qtbot.waitUntil(lambda: "max pooling" in panel.numbers.toPlainText(), timeout=WAIT_MS)
+    session.position = MapPosition("features.block2.bn", 0, 0, 0)  # no arithmetic for this kind
+    qtbot.waitUntil(lambda: "shown for convolutions" in panel.numbers.toPlainText(), timeout=WAIT_MS)
+
+
+def test_a_click_on_a_feature_tile_chooses_that_map_value(qtbot, engine):
+    from cnnscope.gui.panels.features import FeatureMapsPanel
+    from cnnscope.gui.services.arithmetic import MapPosition
+    from cnnscope.gui.session import Session
+
+    session = Session(layer="features.block2.conv")
+    panel = _shown(qtbot, FeatureMapsPanel(session, engine))
+    session.model = _load(qtbot, engine)
+    session.inspection = _inspect(qtbot, engine)
+    qtbot.waitUntil(lambda: panel._geometry is not None, timeout=WAIT_MS)
+    x, y, w, h = panel.tile_rect(3)
+    panel.grid.clicked.emit(x + w // 2, y + h - 1)  # channel 3, the last row, the middle column
+    _c, rows, cols = panel._geometry.shape
+    assert session.position == MapPosition("features.block2.conv", 3, rows - 1, cols // 2)
+    qtbot.waitUntil(lambda: panel.detail.array is not None, timeout=WAIT_MS)
+    big_h, big_w = panel.detail.array.shape[:2]
+    panel.detail.clicked.emit(0, big_h - 1)  # the enlarged channel's bottom-left corner
+    assert session.position == MapPosition("features.block2.conv", 3, rows - 1, 0)

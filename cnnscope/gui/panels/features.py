@@ -11,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 
 from ..requester import Requester
+from ..services.arithmetic import MapPosition
 from ..services.maps import Channel, Grid
 from ..session import Session
 from ..views.features import FeatureView
@@ -30,6 +31,7 @@ class FeatureMapsPanel(FeatureView):
         session.layer_changed.connect(self._on_layer)
         self.settings_changed.connect(self.refresh)
         self.channel_clicked.connect(self._on_channel_clicked)
+        self.position_clicked.connect(self._on_position_clicked)
         self.opacity_changed.connect(lambda _alpha: self._ask_channel())
         self.what_fires.clicked.connect(self._what_fires)
 
@@ -69,6 +71,10 @@ class FeatureMapsPanel(FeatureView):
     def _on_channel_clicked(self, channel: int) -> None:
         self.session.channel = channel
         self._ask_channel()
+
+    def _on_position_clicked(self, channel: int, row: int, col: int) -> None:
+        if self.session.layer is not None:
+            self.session.position = MapPosition(self.session.layer, channel, row, col)
 
     def _ask_channel(self) -> None:
         channel, layer = self.session.channel, self.session.layer

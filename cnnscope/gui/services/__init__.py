@@ -6,6 +6,7 @@ and torch loads on the engine thread only."""
 from __future__ import annotations
 
 from .architecture import ArchitectureService
+from .arithmetic import ArithmeticService
 from .attribution import AttributionService
 from .base import EngineState, Service
 from .compare import CompareService
@@ -18,6 +19,6 @@ from .units import UnitsService
 def default_services(state: EngineState) -> list[Service]:
     """Every feature's service, in the order the engine serves their requests when several wait:
     a model load first (it changes what the others mean), the live camera last."""
-    return [ModelService(state), MapsService(state), ArchitectureService(state),
+    return [ModelService(state), MapsService(state), ArithmeticService(state), ArchitectureService(state),
             AttributionService(state), CompareService(state), UnitsService(state),
             LiveService(state)]

@@ -17,6 +17,7 @@ class FeatureView(QWidget):
 
     settings_changed = Signal()
     channel_clicked = Signal(int)
+    position_clicked = Signal(int, int, int)  # channel, row, column of the map value clicked
     opacity_changed = Signal(float)
 
     def __init__(self, parent=None) -> None:
@@ -91,6 +92,7 @@ class FeatureView(QWidget):
         self.numbers.toggled.connect(lambda _: self._label_tiles())
         self.grid.hovered.connect(self._on_grid_hover)
         self.detail.hovered.connect(self._on_detail_hover)
+        self.detail.clicked.connect(self._on_detail_click)
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
 
     @property
@@ -182,16 +184,28 @@ class FeatureView(QWidget):
         self.pointer.setText("" if found is None else
                              f"channel {found[0]}, row {found[1]}, column {found[2]}: {found[3]:.4g}")
 
-    def _on_detail_hover(self, x: int, y: int) -> None:
+    def detail_position(self, x: int, y: int) -> tuple[int, int] | None:
+        """(row, column) of the clicked channel's map under pixel (x, y) of its enlarged picture."""
         result = self._channel_result
         if x < 0 or result is None or result.values is None:
-            self.pointer.setText("")
-            return
+            return None
         big_h, big_w = result.overlay.shape[:2]
         h, w = result.values.shape
-        row, col = min(h - 1, y * h // big_h), min(w - 1, x * w // big_w)
+        return min(h - 1, max(0, y * h // big_h)), min(w - 1, max(0, x * w // big_w))
+
+    def _on_detail_hover(self, x: int, y: int) -> None:
+        found = self.detail_position(x, y)
+        if found is None:
+            self.pointer.setText("")
+            return
+        result, (row, col) = self._channel_result, found
         self.pointer.setText(f"channel {result.channel}, row {row}, column {col}: "
                              f"{float(result.values[row, col]):.4g}")
+
+    def _on_detail_click(self, x: int, y: int) -> None:
+        found = self.detail_position(x, y)
+        if found is not None:
+            self.position_clicked.emit(self._channel_result.channel, *found)
 
     def channel_at(self, x: int, y: int) -> int | None:
         """Which channel the grid shows at picture pixel (x, y), if any."""
@@ -209,3 +223,6 @@ class FeatureView(QWidget):
         channel = self.channel_at(x, y)
         if channel is not None:
             self.channel_clicked.emit(channel)
+            found = self.value_at(x, y)
+            if found is not None:
+                self.position_clicked.emit(*found[:3])
