@@ -104,6 +104,23 @@ def main() -> int:
             (lambda: window.filters.first.array is not None and window.filters.selected.isHidden(),
              lambda: window.filters.grab().save(str(HERE / "demo-filters.png"))),
         ]
+
+        def arithmetic() -> None:
+            window.tabs.setCurrentWidget(window.arithmetic)
+            window.layers.select("features.block1.conv")
+
+        def first_layer_value() -> None:
+            from cnnscope.gui.services.arithmetic import MapPosition
+            window.session.position = MapPosition("features.block1.conv", 0, 10, 12)
+
+        steps += [
+            (lambda: True, arithmetic),
+            (lambda: window.session.layer == "features.block1.conv", first_layer_value),
+            (lambda: "the map holds" in window.arithmetic.numbers.toPlainText()
+             and window.session.position.layer == "features.block1.conv",
+             lambda: window.grab().save(str(HERE / "window-arithmetic.png"))),
+            (lambda: True, lambda: window.layers.select("features.block3.relu2")),
+        ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
             window.tabs.setCurrentWidget(window.features)
