@@ -150,6 +150,14 @@ def test_the_viewer_panels_follow_the_session_and_clear_on_a_new_model(qtbot, en
     maps.grid.clicked.emit(grid.pad + 2, grid.pad + 2)  # the first tile
     qtbot.waitUntil(lambda: maps.detail.array is not None, timeout=WAIT_MS)
     assert session.channel == grid.order[0]
+    # a click on the Grad-CAM map (the overlay's bottom-right corner) chooses that position of
+    # the layer it was made at: block4, 12 x 12
+    result = heat._result
+    h, w = result.overlay.shape[:2]
+    pad = result.panel_pad
+    heat.picture.clicked.emit(pad + 2 * (w + pad) + w - 1, pad + h - 1)
+    assert session.position is not None and session.position.layer == result.layer == "features.block4"
+    assert (session.position.y, session.position.x) == (11, 11)
 
     session.layer = tree._selectable[0]  # another layer: the channel pane empties at once
     assert maps.detail.array is None and session.channel is None

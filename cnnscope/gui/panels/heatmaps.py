@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from ...core.render import save_png  # numpy + Pillow only
 from ..requester import Requester
+from ..services.arithmetic import MapPosition
 from ..services.attribution import Attribute, Restyle
 from ..session import Session
 from ..views.attribution import AttributionView
@@ -35,6 +36,21 @@ class HeatmapsPanel(AttributionView):
         self.style_changed.connect(self._restyle)
         self.cancel_requested.connect(self.cancel_computation)
         self.export_requested.connect(self.export_overlay)
+        self.spot_clicked.connect(self._on_spot)
+
+    def _on_spot(self, row_share: float, col_share: float) -> None:
+        """A click on a CAM-family heatmap chooses that position of the layer it was made at
+        (the Arithmetic tab explains it; its patch is outlined on the photo)."""
+        result, inspection = self._result, self.session.inspection
+        if result is None or not result.layer or inspection is None:
+            return
+        shape = {row[0]: row[2] for row in inspection.layers}.get(result.layer)
+        if shape is None or len(shape) != 3:
+            return
+        channels, rows, cols = shape
+        channel = min(self.session.channel or 0, channels - 1)
+        self.session.position = MapPosition(result.layer, channel, min(rows - 1, int(row_share * rows)),
+                                            min(cols - 1, int(col_share * cols)))
 
     def _on_catalogue(self, catalogue) -> None:
         methods = catalogue.methods

@@ -20,6 +20,7 @@ class AttributionView(QWidget):
     style_changed = Signal()  # opacity or colormap: the same map drawn again
     cancel_requested = Signal()
     export_requested = Signal()
+    spot_clicked = Signal(float, float)  # (row, column) on the heatmap clicked, as shares 0..1
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -75,6 +76,7 @@ class AttributionView(QWidget):
         self.picture = ImageView("The heatmap appears here once an image is inspected")
         self.picture.setToolTip("The photo as the network saw it | the heatmap | the heatmap over the photo")
         self.picture.hovered.connect(self._on_hover)
+        self.picture.clicked.connect(self._on_click)
         # the colour scale: 1 is where the method found the most evidence for the class, 0 none
         self.scale = QLabel()
         self.scale.setScaledContents(True)  # the bar stretches with the pane; it adds no width
@@ -233,6 +235,23 @@ class AttributionView(QWidget):
         self.overlay, self._result = None, None
         self.picture.clear("The heatmap appears here once an image is inspected")
         self.caption.setText("")
+
+    def spot_at(self, x: int, y: int) -> tuple[float, float] | None:
+        """(row, column) as shares 0..1 of the heatmap or overlay under panel pixel (x, y)."""
+        result = self._result
+        if result is None or result.heatmap is None:
+            return None
+        pad = result.panel_pad
+        h, w = result.overlay.shape[:2]
+        for left in (pad + (w + pad), pad + 2 * (w + pad)):  # the heatmap, the overlay
+            if left <= x < left + w and pad <= y < pad + h:
+                return (y - pad) / h, (x - left) / w
+        return None
+
+    def _on_click(self, x: int, y: int) -> None:
+        spot = self.spot_at(x, y)
+        if spot is not None:
+            self.spot_clicked.emit(*spot)
 
     def value_at(self, x: int, y: int) -> float | None:
         """The heatmap's value (0..1) under panel pixel (x, y): on the heatmap or the overlay."""
