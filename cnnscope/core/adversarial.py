@@ -110,17 +110,22 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
                   fooled, method, count)
 
 
-def where_each_looked(loaded: LoadedModel, found: Attack,
-                      device: torch.device | None = None) -> tuple[Attribution, Attribution]:
+def where_each_looked(loaded: LoadedModel, found: Attack, device: torch.device | None = None,
+                      photo_inspection=None) -> tuple[Attribution, Attribution]:
     """Grad-CAM of the photo for its top class and of the adversarial photo for its own top class,
     both on the crops exactly as the network saw them (the adversarial one is not resized again,
-    which would blur the change away)."""
+    which would blur the change away). ``photo_inspection``: the photo's own inspection, reused
+    (no second pass) when it shows the same crop."""
     from .attribution import attribute
     from .inspect import inspect
 
     maps = []
     for crop in (found.original, found.adversarial):
-        maps.append(attribute(loaded, inspect(loaded, crop, device, cropped=True), "gradcam"))
+        reuse = (crop is found.original and photo_inspection is not None
+                 and photo_inspection.model_name == loaded.name
+                 and np.array_equal(photo_inspection.input_rgb, crop))
+        seen = photo_inspection if reuse else inspect(loaded, crop, device, cropped=True)
+        maps.append(attribute(loaded, seen, "gradcam"))
     return maps[0], maps[1]
 
 

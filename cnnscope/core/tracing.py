@@ -105,6 +105,7 @@ class TracedModel(nn.Module):
         self._logits_node = returned[0]
         self._node_of = dict(zip(names, returned[1:]))  # module name -> the node of its output
         self._plans: dict[tuple[str, frozenset[str]], list[fx.Node]] = {}
+        self._name_of: dict[fx.Node, str] | None = None
         self.grad_layer: str | None = None
 
     def record_gradients_after(self, layer: str) -> None:
@@ -127,6 +128,7 @@ class TracedModel(nn.Module):
         graph.lint()
         self.graph_module.recompile()
         self._plans.clear()
+        self._name_of = None
         self.grad_layer = layer
 
     def forward(self, x):
@@ -187,9 +189,7 @@ class TracedModel(nn.Module):
             source = source.args[0]
         if source.op == "placeholder":
             return x
-        name_of = {v: k for k, v in self._node_of.items()}
-        name_of.update({v.args[0]: k for k, v in self._node_of.items()
-                        if v.op == "call_function" and v.target is grad_boundary})
+        name_of = self._names_by_node()
         if name_of.get(source) in outputs:
             return outputs[name_of[source]]
         env: dict[fx.Node, torch.Tensor] = {}
@@ -201,6 +201,15 @@ class TracedModel(nn.Module):
             else:
                 return None
         return self._run_node(source, env, x)
+
+    def _names_by_node(self) -> dict[fx.Node, str]:
+        """Module name per output node (a gradient boundary's own input counts as the layer's),
+        built once per graph: the optimisation asks for it every step."""
+        if self._name_of is None:
+            self._name_of = {v: k for k, v in self._node_of.items()}
+            self._name_of.update({v.args[0]: k for k, v in self._node_of.items()
+                                  if v.op == "call_function" and v.target is grad_boundary})
+        return self._name_of
 
     def _plan(self, layer: str, known: frozenset[str]) -> list[fx.Node]:
         """Nodes to execute, in order, to get the logits from ``layer`` given ``known`` outputs."""

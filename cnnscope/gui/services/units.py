@@ -108,7 +108,7 @@ class UnitsService(Service):
         loaded = self.state.model()
         found = attack(loaded, request.source.decode(), request.epsilon, request.target,
                        request.method, request.steps, self.state.device)
-        before, after = where_each_looked(loaded, found, self.state.device)
+        before, after = where_each_looked(loaded, found, self.state.device, self.state.inspection)
         looked = [render.heat_overlay(photo, cam.heatmap)
                   for photo, cam in ((found.original, before), (found.adversarial, after))]
         return AttackShown(found, render.side_by_side([found.original, found.change_picture(),

@@ -236,8 +236,9 @@ class AttributionView(QWidget):
         self.picture.clear("The heatmap appears here once an image is inspected")
         self.caption.setText("")
 
-    def spot_at(self, x: int, y: int) -> tuple[float, float] | None:
-        """(row, column) as shares 0..1 of the heatmap or overlay under panel pixel (x, y)."""
+    def _on_map(self, x: int, y: int) -> tuple[int, int, int, int] | None:
+        """(row, column, height, width) in the photo-sized map under panel pixel (x, y), when it
+        is on the heatmap or the overlay."""
         result = self._result
         if result is None or result.heatmap is None:
             return None
@@ -245,8 +246,13 @@ class AttributionView(QWidget):
         h, w = result.overlay.shape[:2]
         for left in (pad + (w + pad), pad + 2 * (w + pad)):  # the heatmap, the overlay
             if left <= x < left + w and pad <= y < pad + h:
-                return (y - pad) / h, (x - left) / w
+                return y - pad, x - left, h, w
         return None
+
+    def spot_at(self, x: int, y: int) -> tuple[float, float] | None:
+        """(row, column) as shares 0..1 of the heatmap or overlay under panel pixel (x, y)."""
+        found = self._on_map(x, y)
+        return None if found is None else (found[0] / found[2], found[1] / found[3])
 
     def _on_click(self, x: int, y: int) -> None:
         spot = self.spot_at(x, y)
@@ -255,16 +261,12 @@ class AttributionView(QWidget):
 
     def value_at(self, x: int, y: int) -> float | None:
         """The heatmap's value (0..1) under panel pixel (x, y): on the heatmap or the overlay."""
-        result = self._result
-        if result is None or result.heatmap is None:
+        found = self._on_map(x, y)
+        if found is None:
             return None
-        pad = result.panel_pad
-        h, w = result.overlay.shape[:2]
-        for left in (pad + (w + pad), pad + 2 * (w + pad)):  # the heatmap, the overlay
-            if left <= x < left + w and pad <= y < pad + h:
-                rows, cols = result.heatmap.shape
-                return float(result.heatmap[(y - pad) * rows // h, (x - left) * cols // w])
-        return None
+        row, col, h, w = found
+        rows, cols = self._result.heatmap.shape
+        return float(self._result.heatmap[row * rows // h, col * cols // w])
 
     def _on_hover(self, x: int, y: int) -> None:
         value = self.value_at(x, y) if x >= 0 else None
