@@ -19,7 +19,7 @@ from .cli_types import CliParser, colormap, integer, number
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
-COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "report",
+COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "graph", "report",
             "visualize", "dream", "attack")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
@@ -146,6 +146,15 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--csv", default=None, help="also write the table as CSV")
     sm.add_argument("--depth", type=integer(0, 100), default=None, help="show layers nested at most this deep")
 
+    gr = sub.add_parser("graph", help="the architecture as a graph (shortcuts, branches, blocks), "
+                        "written as SVG or PNG")
+    gr.add_argument("--model", default=None, help="registry name (default: the demo model)")
+    gr.add_argument("--weights", default="random",
+                    help="random (default: the graph does not depend on them), pretrained or a file")
+    gr.add_argument("--out", required=True, help="file to write: .svg (sharp at any zoom) or .png")
+    gr.add_argument("--collapse", action="store_true",
+                    help="draw each block (a ResNet bottleneck, an Inception module) as one node")
+
     rp = sub.add_parser("report", help="a PDF handout: photo, top-5, heatmap, feature maps, stages")
     rp.add_argument("--model", default=None, help="registry name (default: the demo model)")
     rp.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
@@ -195,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return {"render": _render, "models": _models, "make-demo": _make_demo, "train": _train,
                 "make-dataset": _make_dataset, "compare": _compare, "summary": _summary,
+                "graph": _graph,
                 "report": _report, "visualize": cli_optimize.visualize, "dream": cli_optimize.dream,
                 "attack": cli_optimize.attack}[args.command](args, parser)
     except CnnscopeError as exc:
@@ -379,6 +389,25 @@ def _summary(args, parser) -> int:
     print("stages: " + " -> ".join(f"{side} px x {ch} ({name})" for side, ch, name in table.stages()))
     if args.csv:
         print(f"wrote {table.write_csv(args.csv)}")
+    return 0
+
+
+def _graph(args, parser) -> int:
+    from .core.graph import build_graph
+    from .core.graph_layout import lay_out
+    from .core.graph_svg import write_drawing
+    from .core.models import DEFAULT_MODEL
+
+    if Path(args.out).suffix.lower() not in (".svg", ".png"):
+        parser.error(f"--out {args.out}: name the file .svg or .png")
+    graph = build_graph(load_model_with_bar(args.model or DEFAULT_MODEL, args.weights))
+    if not graph.traced:
+        print("note: this model cannot be traced, so it is drawn as the chain of its layers "
+              "(branches and shortcuts are not shown)", file=sys.stderr)
+    shown = graph.collapsed() if args.collapse else graph
+    path = write_drawing(lay_out(shown), args.out)
+    blocks = f", {len(graph.blocks)} blocks collapsed" if args.collapse and graph.blocks else ""
+    print(f"wrote {path}: {graph.model}, {len(shown.nodes)} nodes{blocks}")
     return 0
 
 

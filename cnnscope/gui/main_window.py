@@ -18,6 +18,7 @@ from .panels.compare import ComparePanel
 from .panels.explanation import ExplanationPanel
 from .panels.features import FeatureMapsPanel
 from .panels.filters import FiltersPanel
+from .panels.graph import GraphPanel
 from .panels.heatmaps import HeatmapsPanel
 from .panels.input_image import InputImagePanel
 from .panels.layers import LayersPanel
@@ -72,6 +73,13 @@ class MainWindow(QMainWindow):
         self.transfer = TransferLearningPanel(s, e)
         self.compare = ComparePanel(s, e)
         self.summary = SummaryPanel(s, e)
+        self.graph = GraphPanel(s, e)
+        self.architecture = QTabWidget()  # one tab, two ways to see the architecture
+        self.architecture.addTab(self.summary, "Table")
+        self.architecture.addTab(self.graph, "Graph")
+        self.architecture.setTabToolTip(0, "Shapes, parameters, multiply-adds and receptive fields per layer")
+        self.architecture.setTabToolTip(1, "The network as it computes: shortcuts, parallel branches, "
+                                           "blocks; click a node to select its layer")
         self.live = LivePanel(s, e)
         self.units = UnitsPanel(s, e)
         self.arithmetic = ArithmeticPanel(s, e)
@@ -91,8 +99,9 @@ class MainWindow(QMainWindow):
              "Freeze layers and fine-tune the model on a folder of your images"),
             (self.compare, "Compare", "C&ompare models",
              "The same image through 2 to 4 models side by side"),
-            (self.summary, "Summary", "Architecture &summary",
-             "The architecture as a table: shapes, parameters, multiply-adds, receptive fields"),
+            (self.architecture, "Architecture", "Arc&hitecture (table and graph)",
+             "The architecture as a table (shapes, parameters, multiply-adds, receptive fields) "
+             "and as a graph (shortcuts, branches, blocks)"),
             (self.live, "Live", "&Live", "A camera or a video, inspected frame after frame"),
             (self.units, "What units see", "What &units see",
              "The image a channel responds to most, Deep Dream, and an adversarial photo"),
@@ -226,6 +235,9 @@ class MainWindow(QMainWindow):
 
     def export_view(self) -> None:
         """Save what the current tab shows."""
+        if self.tabs.currentWidget() is self.architecture and self.architecture.currentWidget() is self.graph:
+            self.graph.export_file()
+            return
         self.save_png(self.features.grid if self.tabs.currentWidget() is self.features
                       else self.filters.first)
 

@@ -293,3 +293,16 @@ def test_optimisation_commands_refuse_bad_values_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has 64 channels: there is no channel 9999" in err and err.count("\n") == 1
     assert main(["dream", "--image", str(tmp_path / "missing.png"), "--out", str(tmp_path / "d.png")]) == 1
+
+
+def test_graph_writes_svg_of_blocks_and_refuses_other_suffixes(tmp_path, capsys):
+    out = tmp_path / "demo.svg"
+    assert main(["graph", "--out", str(out), "--collapse"]) == 0
+    assert "4 blocks collapsed" in capsys.readouterr().out
+    svg = out.read_text()
+    assert 'id="block:features.block1"' in svg and 'data-layer="fc"' in svg
+    assert main(["graph", "--model", "resnet18", "--out", str(tmp_path / "r.svg")]) == 0
+    assert 'data-layer="layer1.0.conv1"' in (tmp_path / "r.svg").read_text()  # every layer by default
+    with pytest.raises(SystemExit) as exit_info:
+        main(["graph", "--out", str(tmp_path / "g.pdf")])
+    assert exit_info.value.code == 2 and "name the file .svg or .png" in capsys.readouterr().err

@@ -22,7 +22,7 @@ def test_selecting_a_layer_explains_it_with_its_numbers(window, qtbot):
 
 def test_summary_tab_shows_the_table_and_exports_csv(window, qtbot, tmp_path, monkeypatch):
     view = window.summary
-    window.tabs.setCurrentWidget(view)
+    window.tabs.setCurrentWidget(window.architecture)
     qtbot.waitUntil(lambda: view.table.rowCount() > 10, timeout=WAIT_MS)
     assert view.table.item(0, 0).text().strip() == "features"
     assert "demo_shapes" in view.totals.text() and "parameters" in view.totals.text()

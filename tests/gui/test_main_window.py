@@ -477,7 +477,7 @@ def test_tiles_can_show_their_channel_numbers_in_the_grids_order(window, qtbot):
 def test_a_new_model_empties_every_view_of_the_old_one_at_once(window, qtbot):
     """Checked inside the model change itself, after every panel has heard it: nothing of the old
     model is left on screen while the new one's first inspection runs."""
-    window.tabs.setCurrentWidget(window.summary)
+    window.tabs.setCurrentWidget(window.architecture)
     qtbot.waitUntil(lambda: window.summary.table.rowCount() > 0 and window.heatmaps.overlay is not None
                     and bool(window.explanation.toPlainText()), timeout=WAIT_MS)
     seen = {}

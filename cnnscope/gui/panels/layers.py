@@ -1,5 +1,5 @@
 """The Layers panel: every layer of the session's model, nested as the model is. Selecting one
-makes it the session's layer; a new model's tree keeps the selected layer when it has one of
+makes it the session's layer, and a layer chosen elsewhere is selected here; a new model's tree keeps the selected layer when it has one of
 that name, else shows the model's default feature layer."""
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ class LayersPanel(LayerTree):
         session.model_changed.connect(self._on_model)
         session.inspection_changed.connect(self._on_inspection)
         self.layer_selected.connect(lambda layer: setattr(session, "layer", layer))
+        session.layer_changed.connect(self._follow)  # chosen elsewhere (a graph node, say)
+
+    def _follow(self, layer) -> None:
+        if layer and layer != self.current_layer():
+            self.select(layer)
 
     def _on_model(self, _model) -> None:
         self._shown_rows = []  # the next inspection builds the new model's tree

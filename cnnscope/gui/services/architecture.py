@@ -1,5 +1,5 @@
-"""The model shown as a table (shapes, parameters, multiply-adds, receptive fields), and a layer of
-it explained in plain words."""
+"""The model shown as a table (shapes, parameters, multiply-adds, receptive fields), as a graph
+(its real topology, laid out), and a layer of it explained in plain words."""
 
 from __future__ import annotations
 
@@ -30,6 +30,44 @@ class Explain(Request):
 
     about_shown_model = True
     layer: str
+
+
+@dataclass(frozen=True)
+class DrawGraph(Request):
+    """The graph of the model shown, laid out, with ``collapsed`` blocks drawn as one node each
+    (None: the default, every block collapsed when the whole graph is large)."""
+
+    about_shown_model = True
+    collapsed: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class ExportGraph(Request):
+    """The graph as drawn (``collapsed`` as in DrawGraph) written to an .svg or .png file."""
+
+    path: str
+    collapsed: frozenset[str] | None = None
+
+
+@dataclass
+class GraphDrawn:
+    """A laid-out graph: ``drawing`` is a core.graph_layout.Drawing; ``blocks`` every block that
+    can collapse, ``collapsed`` those drawn as one node; ``traced`` False when the model could not
+    be traced and is drawn as a chain."""
+
+    model: str
+    drawing: Any
+    blocks: list[str]
+    collapsed: frozenset[str]
+    traced: bool
+
+
+@dataclass
+class GraphExported:
+    """Where the graph of which model was written."""
+
+    path: str
+    model: str
 
 
 @dataclass
@@ -65,16 +103,20 @@ class Explanation:
 class ArchitectureService(Service):
     """Owns the table of the model shown, computed once per model."""
 
-    handles = (Explain, Summarize, ExportSummary)
+    handles = (Explain, Summarize, ExportSummary, DrawGraph, ExportGraph)
+    COLLAPSE_ABOVE = 60  # nodes: a larger graph first shows its blocks collapsed
 
     def __init__(self, state) -> None:
         super().__init__(state)
         self._table = None  # (loaded model, core Summary)
+        self._graph = None  # (loaded model, module structure key, core ArchitectureGraph)
 
     def run(self, request: Request, job: Job) -> Any:
-        """Serve a table, its export or a layer's explanation."""
+        """Serve a table, a graph, their exports or a layer's explanation."""
         if isinstance(request, Explain):
             return self._explain(request.layer)
+        if isinstance(request, (DrawGraph, ExportGraph)):
+            return self._draw(request)
         table = self._summary()
         if isinstance(request, ExportSummary):
             return SummaryExported(str(table.write_csv(request.path)), table.model)
@@ -83,6 +125,24 @@ class ArchitectureService(Service):
                               r.depth) for r in table.rows],
                             table.total_params, table.trainable_params, table.total_macs,
                             table.stages(), table.weight_layers)
+
+    def _draw(self, request: DrawGraph | ExportGraph) -> GraphDrawn | GraphExported:
+        from cnnscope.core.graph import build_graph
+        from cnnscope.core.graph_layout import lay_out
+        from cnnscope.core.graph_svg import write_drawing
+
+        loaded = self.state.model()
+        key = tuple(map(id, loaded.module.modules()))  # a transfer run's new head changes it
+        if self._graph is None or self._graph[0] is not loaded or self._graph[1] != key:
+            self._graph = (loaded, key, build_graph(loaded))
+        graph = self._graph[2]
+        collapsed = request.collapsed
+        if collapsed is None:
+            collapsed = frozenset(graph.blocks) if len(graph.nodes) > self.COLLAPSE_ABOVE else frozenset()
+        drawing = lay_out(graph.collapsed(set(collapsed)))
+        if isinstance(request, ExportGraph):
+            return GraphExported(str(write_drawing(drawing, request.path)), graph.model)
+        return GraphDrawn(graph.model, drawing, list(graph.blocks), frozenset(collapsed), graph.traced)
 
     def _summary(self):
         from cnnscope.core.summary import summarize
