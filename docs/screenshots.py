@@ -106,7 +106,7 @@ def main() -> int:
         ]
 
         def arithmetic() -> None:
-            window.tabs.setCurrentWidget(window.arithmetic)
+            window.tabs.setCurrentWidget(window.mechanism)
             window.layers.select("features.block1.conv")
 
         def first_layer_value() -> None:

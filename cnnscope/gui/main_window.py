@@ -23,6 +23,7 @@ from .panels.heatmaps import HeatmapsPanel
 from .panels.input_image import InputImagePanel
 from .panels.layers import LayersPanel
 from .panels.live import LivePanel
+from .panels.playground import KernelPlaygroundPanel
 from .panels.predictions import PredictionsPanel
 from .panels.presentation import PresentationPanel
 from .panels.summary import SummaryPanel
@@ -83,6 +84,13 @@ class MainWindow(QMainWindow):
         self.live = LivePanel(s, e)
         self.units = UnitsPanel(s, e)
         self.arithmetic = ArithmeticPanel(s, e)
+        self.playground = KernelPlaygroundPanel(s, e)
+        self.mechanism = QTabWidget()  # how a convolution computes: one value, then any kernel
+        self.mechanism.addTab(self.arithmetic, "A value of a map")
+        self.mechanism.addTab(self.playground, "Kernel playground")
+        self.mechanism.setTabToolTip(0, "How one value of a feature map was computed from the patch it sees")
+        self.mechanism.setTabToolTip(1, "Slide your own 3x3 or 5x5 kernel over the photo, next to a "
+                                        "filter the network learned")
         self.presentation = PresentationPanel(s, e)
         self.strip = ImageStrip(sample_images())
 
@@ -105,8 +113,8 @@ class MainWindow(QMainWindow):
             (self.live, "Live", "&Live", "A camera or a video, inspected frame after frame"),
             (self.units, "What units see", "What &units see",
              "The image a channel responds to most, Deep Dream, and an adversarial photo"),
-            (self.arithmetic, "Arithmetic", "&Arithmetic of a value",
-             "How one value of a feature map was computed, and the patch of the photo it sees"),
+            (self.mechanism, "Arithmetic", "&Arithmetic and kernels",
+             "How one value of a feature map was computed, and a playground for your own kernels"),
         ]
 
     def _build_layout(self) -> None:

@@ -13,6 +13,7 @@ from .compare import CompareService
 from .live import LiveService
 from .maps import MapsService
 from .model import ModelService
+from .playground import PlaygroundService
 from .units import UnitsService
 
 
@@ -21,4 +22,4 @@ def default_services(state: EngineState) -> list[Service]:
     a model load first (it changes what the others mean), the live camera last."""
     return [ModelService(state), MapsService(state), ArithmeticService(state), ArchitectureService(state),
             AttributionService(state), CompareService(state), UnitsService(state),
-            LiveService(state)]
+            PlaygroundService(state), LiveService(state)]
