@@ -175,6 +175,15 @@ def heat_overlay(photo: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def kernel_colours(kernel: np.ndarray) -> np.ndarray:
+    """One (3, kh, kw) first-layer kernel as a (kh, kw, 3) uint8 picture: red, green and blue
+    weights scaled symmetrically around grey by the kernel's largest absolute weight."""
+    k = kernel.astype(np.float32)
+    scale = float(np.abs(k).max())
+    rgb = 0.5 + 0.5 * (k / scale if scale > 0 else np.zeros_like(k))
+    return (rgb.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+
+
 def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
                  max_in: int = 32) -> np.ndarray:
     """A conv layer's kernels as a picture.
@@ -188,10 +197,7 @@ def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
         raise ValueError(f"Expected conv weights (out, in, kh, kw), got shape {weight.shape}.")
     w = weight.astype(np.float32)
     if w.shape[1] == 3:
-        scale = np.abs(w).reshape(w.shape[0], -1).max(axis=1).reshape(-1, 1, 1, 1)
-        rgb = 0.5 + 0.5 * np.divide(w, scale, out=np.zeros_like(w), where=scale > 0)
-        tiles = (rgb.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
-        return tile(_upscale(tiles, min_tile), pad=2)
+        return tile(_upscale(np.stack([kernel_colours(k) for k in w]), min_tile), pad=2)
     w = w[:max_out, :max_in]
     out_n, in_n = w.shape[:2]
     flat = w.reshape(out_n * in_n, *w.shape[2:])

@@ -171,6 +171,10 @@ class MainWindow(QMainWindow):
         self.presentation.pick_sample.connect(self.strip.pick)
         self.presentation.heatmap_wanted.connect(lambda: self.heatmaps.compute(unseen=True))
         self.presentation.leave.connect(self.activateWindow)
+        self.presentation.arithmetic_wanted.connect(lambda: self.arithmetic.start_at(self.session.layer))
+        self.presentation.step_position.connect(
+            lambda delta: self.arithmetic.step_forward() if delta > 0 else self.arithmetic.step_back())
+        self.presentation.toggle_play.connect(self.arithmetic.play.toggle)
         self.strip.chosen.connect(self.open_path)
         self.session.layer_changed.connect(lambda layer: self.settings.setValue("layer", layer))
         self.tabs.currentChanged.connect(self._fit_dock_to_tab)

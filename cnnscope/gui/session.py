@@ -33,13 +33,14 @@ class Session(QObject):
     live_predictions_changed = Signal(object)  # a live frame's top-5 while live input runs, or None
     position_changed = Signal(object)  # services.arithmetic.MapPosition: a clicked map value, or None
     field_box_changed = Signal(object)  # services.arithmetic.FieldBox: the patch it sees, or None
+    arithmetic_changed = Signal(object)  # services.arithmetic.PositionExplained on screen, or None
 
     def __init__(self, layer: str | None = None) -> None:
         super().__init__()
         self._values: dict[str, Any] = {"image": None, "model": None, "inspection": None,
                                         "layer": layer, "channel": None, "explained_class": None,
                                         "grid": None, "heatmap": None, "live_predictions": None,
-                                        "position": None, "field_box": None}
+                                        "position": None, "field_box": None, "arithmetic": None}
 
     def _set(self, field: str, value: Any) -> None:
         current = self._values[field]
@@ -64,3 +65,4 @@ class Session(QObject):
     live_predictions = _field("live_predictions", "The live frame's top-5 while live input runs.")
     position = _field("position", "The clicked value of a feature map (layer, channel, row, column).")
     field_box = _field("field_box", "The patch of the photo the clicked value sees, outlined on it.")
+    arithmetic = _field("arithmetic", "How the clicked value was computed, as the Arithmetic tab shows it.")

@@ -71,6 +71,36 @@ def test_presentation_mode_is_driven_from_the_keyboard(window, qtbot):
     assert not view.isVisible()
 
 
+def test_presentation_shows_the_arithmetic_large_and_slides_it_from_the_keyboard(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    window.layers.select("features.block1.conv")
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    view = window.presentation
+    qtbot.waitUntil(lambda: view.middle.array is not None, timeout=WAIT_MS)
+    _key(qtbot, view, "Key_A")  # no value was clicked: it starts at the layer's centre
+    qtbot.waitUntil(lambda: "features.block1.conv" in view.title.text()
+                    and "the map holds" in view.numbers.toPlainText(), timeout=WAIT_MS)
+    assert view.middle_stack.currentWidget() is view.numbers
+    start = window.session.position
+    assert start.layer == "features.block1.conv" and f"column {start.x}" in view.title.text()
+    assert view.numbers.document().defaultFont().pointSizeF() > 2 * window.font().pointSizeF()
+    box = window.session.field_box
+    assert view.image._highlight == (box.x, box.y, box.width, box.height)  # the patch, outlined
+    _key(qtbot, view, "Key_Right")  # slides the kernel, not the layer
+    qtbot.waitUntil(lambda: f"column {start.x + 1}" in view.title.text(), timeout=WAIT_MS)
+    assert window.layers.current_layer() == "features.block1.conv"
+    _key(qtbot, view, "Key_Space")
+    assert window.arithmetic.play.isChecked()
+    _key(qtbot, view, "Key_Space")
+    assert not window.arithmetic.play.isChecked()
+    _key(qtbot, view, "Key_A")  # back to the maps: arrows step layers again
+    assert view.middle_stack.currentWidget() is view.middle and view.image._highlight is None
+    _key(qtbot, view, "Key_Right")
+    qtbot.waitUntil(lambda: window.layers.current_layer() != "features.block1.conv", timeout=WAIT_MS)
+    _key(qtbot, view, "Key_Escape")
+
+
 def test_presentation_keys_work_after_a_click_on_a_picture(window, qtbot):
     from PySide6.QtCore import Qt
 

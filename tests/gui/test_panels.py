@@ -363,6 +363,42 @@ def test_the_arithmetic_panel_shows_the_numbers_and_steps_along_the_row(qtbot, e
     qtbot.waitUntil(lambda: "shown for convolutions" in panel.numbers.toPlainText(), timeout=WAIT_MS)
 
 
+def test_the_first_layer_shows_the_photos_patch_and_the_kernel_as_pictures(qtbot, engine):
+    import numpy as np
+
+    from cnnscope.gui.panels.arithmetic import ArithmeticPanel
+    from cnnscope.gui.services.arithmetic import MapPosition
+    from cnnscope.gui.session import Session
+
+    session = Session()
+    panel = _shown(qtbot, ArithmeticPanel(session, engine))
+    session.model = _load(qtbot, engine)
+    session.inspection = inspection = _inspect(qtbot, engine)
+    session.position = MapPosition("features.block1.conv", 4, 10, 0)  # the left border: padding
+    qtbot.waitUntil(lambda: session.arithmetic is not None, timeout=WAIT_MS)
+    shown = session.arithmetic
+    # a 7x7 kernel at stride 2, padding 3: output (10, 0) reads input rows 17..23, columns -3..3
+    expected = np.full((7, 7, 3), 128, np.uint8)
+    expected[:, 3:] = inspection.input_rgb[17:24, 0:4]
+    assert np.array_equal(shown.colour_patch, expected)
+    kernel = shown.arithmetic.kernel  # (3, 7, 7): red, green, blue weights of output channel 4
+    colours = shown.colour_kernel.astype(int)
+    assert np.array_equal(colours > 128, kernel.transpose(1, 2, 0) > 0.5 / 255 * np.abs(kernel).max())
+    assert len(shown.pictures) == 3
+    patch_picture, kernel_picture = shown.pictures[0]
+    positive = kernel[0] > 0  # blue below 0, red above
+    assert (kernel_picture[positive, 0] > kernel_picture[positive, 2]).all()
+    assert (kernel_picture[~positive, 0] <= kernel_picture[~positive, 2]).all()
+    document = panel.numbers.document()
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextDocument
+
+    for name in ("colour_patch", "colour_kernel", "patch0", "kernel2"):
+        image = document.resource(QTextDocument.ResourceType.ImageResource, QUrl(f"cnnscope:{name}"))
+        assert image is not None and not image.isNull(), name
+    assert "cnnscope:kernel0" in panel.numbers.toHtml()
+
+
 def test_a_click_on_a_feature_tile_chooses_that_map_value(qtbot, engine):
     from cnnscope.gui.panels.features import FeatureMapsPanel
     from cnnscope.gui.services.arithmetic import MapPosition

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
@@ -20,9 +19,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSlider, QSpinB
 from ..requester import Requester
 from ..services.arithmetic import ExplainPosition, MapPosition
 from ..session import Session
+from ..views.arithmetic_text import load_pictures, position_html
 from ..views.image_view import ImageView
-
-SHOWN_CHANNELS = 3  # input channels drawn number by number; the rest are listed by their sums
 
 
 class ArithmeticPanel(QWidget):
@@ -89,7 +87,7 @@ class ArithmeticPanel(QWidget):
         session.position_changed.connect(self._on_position)
         session.inspection_changed.connect(self._on_inspection)
         session.model_changed.connect(lambda _model: self._reset())
-        session.layer_changed.connect(self._on_layer)
+        session.layer_changed.connect(self.start_at)
 
     # --- the session ---------------------------------------------------------------------------
 
@@ -102,6 +100,7 @@ class ArithmeticPanel(QWidget):
         self.field.setText("")
         self.session.position = None
         self.session.field_box = None
+        self.session.arithmetic = None
 
     def _on_inspection(self, result) -> None:
         if result is None:
@@ -112,8 +111,9 @@ class ArithmeticPanel(QWidget):
         if position is not None and len(shapes.get(position.layer, ())) == 3:
             self._ask(position)  # the same value of the new image
 
-    def _on_layer(self, layer) -> None:
-        """A layer chosen elsewhere: start at its centre (channel: the clicked one, or 0)."""
+    def start_at(self, layer) -> None:
+        """A layer chosen elsewhere (or presentation mode asking for a value): start at its
+        centre (channel: the clicked one, or 0)."""
         inspection = self.session.inspection
         position = self.session.position
         if inspection is None or not layer or (position is not None and position.layer == layer):
@@ -204,73 +204,6 @@ class ArithmeticPanel(QWidget):
             self.field.setText(f"It sees a {side} px patch of the input (outlined; clipped at the "
                                f"border), {shown.box.width} x {shown.box.height} px of it inside "
                                "the photo.")
-        found = shown.arithmetic
-        if found is None:
-            self.numbers.setHtml(f"<p>{html.escape(shown.note)}</p>")
-        elif hasattr(found, "kernel"):
-            self.numbers.setHtml(_conv_html(found))
-        elif hasattr(found, "winner"):
-            self.numbers.setHtml(_pool_html(found))
-        else:
-            self.numbers.setHtml(_relu_html(found))
-
-
-# --- the numbers as HTML (formatting only: every number comes from the engine) ---------------------
-
-def _number(value: float, digits: int = 3) -> str:
-    return f"{value:+.{digits}f}" if abs(value) < 1000 else f"{value:+.3g}"
-
-
-def _table(values: np.ndarray, outside: np.ndarray, bold: tuple[int, int] | None = None) -> str:
-    rows = []
-    for i, row in enumerate(values):
-        cells = []
-        for j, value in enumerate(row):
-            style = "color:#999;" if outside[i, j] else ""
-            text = "pad" if outside[i, j] and not np.isfinite(value) else _number(float(value), 2)
-            if bold == (i, j):
-                text, style = f"<b>{text}</b>", style + "background:#ffe08a;"
-            cells.append(f"<td style='{style}padding:1px 3px;text-align:right;white-space:nowrap'>"
-                         f"{text}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return "<table style='font-family:monospace' cellspacing='0' border='1'>" + "".join(rows) + "</table>"
-
-
-def _conv_html(found) -> str:
-    c, kh, kw = found.kernel.shape
-    w = found.window
-    parts = [f"<p>A {kh}x{kw} convolution over {len(found.in_channels)} input channel"
-             f"{'s' if len(found.in_channels) != 1 else ''} (stride {w.stride[0]}, padding "
-             f"{w.padding[0]}{', dilation ' + str(w.dilation[0]) if w.dilation[0] > 1 else ''}). "
-             "For each input channel: the patch under the kernel times the kernel, summed "
-             "(grey: the padding, zeros).</p>"]
-    for i in range(min(c, SHOWN_CHANNELS)):
-        parts.append(
-            f"<p><b>input channel {found.in_channels[i]}</b>: sum = {_number(found.per_channel[i])}</p>"
-            + "<p>the patch</p>" + _table(found.patch[i], found.outside)
-            + "<p>times the kernel</p>" + _table(found.kernel[i], np.zeros_like(found.outside)))
-    if c > SHOWN_CHANNELS:
-        rest = ", ".join(_number(v) for v in found.per_channel[SHOWN_CHANNELS:SHOWN_CHANNELS + 61])
-        more = " ..." if c > SHOWN_CHANNELS + 61 else ""
-        parts.append(f"<p>the other {c - SHOWN_CHANNELS} channels' sums: {rest}{more}</p>")
-    total = (f"<p>sum over the {c} channels {_number(found.channels_sum)} + bias "
-             f"{_number(found.bias)} = <b>{_number(found.value)}</b> (the map holds "
-             f"{_number(found.recorded)})</p>")
-    return parts[0] + total + "".join(parts[1:])
-
-
-def _pool_html(found) -> str:
-    kh, kw = found.values.shape
-    if found.kind == "max":
-        rule = f"the largest of the {kh}x{kw} window wins (highlighted)"
-    else:
-        rule = f"the mean of the {kh}x{kw} window"
-    return (f"<p>{found.kind} pooling: {rule}.</p>" + _table(found.values, found.outside, found.winner)
-            + f"<p>= <b>{_number(found.value)}</b> (the map holds {_number(found.recorded)})</p>")
-
-
-def _relu_html(found) -> str:
-    what = ("negative, so the ReLU sets it to 0" if found.clipped and found.before < 0 else
-            "above 6, so ReLU6 caps it" if found.clipped else "positive, so it passes unchanged")
-    return (f"<p>ReLU: the value before it was {_number(found.before)}: {what}.</p>"
-            f"<p>= <b>{_number(found.value)}</b> (the map holds {_number(found.recorded)})</p>")
+        load_pictures(self.numbers.document(), shown)
+        self.numbers.setHtml(position_html(shown))
+        self.session.arithmetic = shown  # presentation mode shows the same numbers, larger

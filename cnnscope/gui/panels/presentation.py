@@ -2,29 +2,36 @@
 the photo, the feature grid or the heatmap on screen, and the predictions.
 
 Keys it cannot act on alone go out as signals the window wires: stepping layers (the layers
-panel), opening sample 1-9 (the strip), and asking for a heatmap when none is on screen."""
+panel), opening sample 1-9 (the strip), asking for a heatmap when none is on screen, and, in
+arithmetic mode, sliding the kernel and playing (the Arithmetic tab's own controls)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 
 from ..session import Session
-from ..views.presentation import PresentationView
+from ..views.arithmetic_text import load_pictures, position_html
+from ..views.presentation import SCALE, PresentationView
+
+PICTURE_SCALE = SCALE * 0.7  # the patch and kernel pictures: large, but the numbers come first
 
 
 class PresentationPanel(PresentationView):
     """See the module docstring."""
 
     heatmap_wanted = Signal()
+    arithmetic_wanted = Signal()  # arithmetic mode with no value explained yet: choose one
 
     def __init__(self, session: Session, engine=None, parent=None) -> None:
         super().__init__(parent)
         self.session = session
         for changed in (session.inspection_changed, session.grid_changed, session.heatmap_changed,
-                        session.model_changed, session.live_predictions_changed):
+                        session.model_changed, session.live_predictions_changed,
+                        session.arithmetic_changed, session.field_box_changed):
             changed.connect(lambda _value: self.refresh())
         session.inspection_changed.connect(lambda _result: self._heatmap_if_missing())
         self.toggle_cam.connect(self._toggle_cam)
+        self.toggle_arithmetic.connect(self._toggle_arithmetic)
         self.leave.connect(self.hide)
 
     def enter(self) -> None:
@@ -36,7 +43,14 @@ class PresentationPanel(PresentationView):
 
     def _toggle_cam(self) -> None:
         self.showing_cam = not self.showing_cam
+        self.showing_arithmetic = False
         self._heatmap_if_missing()
+        self.refresh()
+
+    def _toggle_arithmetic(self) -> None:
+        self.showing_arithmetic = not self.showing_arithmetic
+        if self.showing_arithmetic and self.session.arithmetic is None:
+            self.arithmetic_wanted.emit()
         self.refresh()
 
     def _heatmap_if_missing(self) -> None:
@@ -50,7 +64,11 @@ class PresentationPanel(PresentationView):
         """The model and what the middle picture shows; never a timing."""
         s = self.session
         model = s.model.name if s.model is not None else ""
-        if self.showing_cam and s.heatmap is not None:
+        if self.showing_arithmetic:
+            p = s.arithmetic.position if s.arithmetic is not None else None
+            what = (f"<b>{p.layer}</b>: the value at channel {p.channel}, row {p.y}, column {p.x}"
+                    if p is not None else "the arithmetic of a value (choosing one...)")
+        elif self.showing_cam and s.heatmap is not None:
             h = s.heatmap
             what = f"{h.method_label} for <b>{h.label}</b> ({h.probability:.0%})"
         elif not self.showing_cam and s.grid is not None:
@@ -71,3 +89,10 @@ class PresentationPanel(PresentationView):
             s.inspection.predictions if s.inspection is not None else [])
         self.show_state(s.inspection.input_rgb if s.inspection is not None else None, middle,
                         self.title_text(), predictions)
+        box = s.field_box if self.showing_arithmetic else None
+        self.image.set_highlight(None if box is None else (box.x, box.y, box.width, box.height))
+        if self.showing_arithmetic and s.arithmetic is not None:
+            load_pictures(self.numbers.document(), s.arithmetic, PICTURE_SCALE)
+            self.numbers.setHtml(position_html(s.arithmetic, PICTURE_SCALE))
+        elif self.showing_arithmetic:
+            self.numbers.setHtml("")

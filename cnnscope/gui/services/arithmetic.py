@@ -6,7 +6,7 @@ patch from core.summary's receptive-field geometry; nothing here runs the networ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Job, Request, Service
@@ -51,6 +51,13 @@ class PositionExplained:
     field_size: tuple[int, int] | None  # (rows, cols) of the receptive field before clipping
     arithmetic: Any  # core.arithmetic ConvValue | PoolValue | ActivationValue, or None
     note: str  # why there is no arithmetic for this kind of layer ("" when there is)
+    # A convolution's numbers as pictures, per input channel drawn number by number: (patch,
+    # kernel), (kh, kw, 3) uint8, blue < 0 < red, each scaled by its own largest value.
+    pictures: list = field(default_factory=list)
+    # The first convolution (it reads the photo): the patch as the photo's own colours, padding
+    # grey, and the kernel as the Filters tab draws it; None for other layers.
+    colour_patch: Any = None
+    colour_kernel: Any = None
 
 
 class ArithmeticService(Service):
@@ -85,4 +92,36 @@ class ArithmeticService(Service):
                                         position.y, position.x), ""
         except ModelError as exc:
             found, note = None, str(exc)
-        return PositionExplained(position, shape, box, size, found, note)
+        shown = PositionExplained(position, shape, box, size, found, note)
+        if found is not None and hasattr(found, "kernel"):
+            _add_pictures(shown, loaded, inspection)
+        return shown
+
+
+SHOWN_CHANNELS = 3  # input channels the arithmetic view draws number by number
+
+
+def _add_pictures(shown: PositionExplained, loaded, inspection) -> None:
+    """The patch and kernel pictures of a convolution's value (see PositionExplained)."""
+    import numpy as np
+
+    from cnnscope.core.kernels import signed_picture
+    from cnnscope.core.layers import conv_layers
+    from cnnscope.core.render import kernel_colours
+
+    found = shown.arithmetic
+    for i in range(min(len(found.kernel), SHOWN_CHANNELS)):
+        patch = np.where(found.outside, 0.0, found.patch[i])
+        shown.pictures.append((signed_picture(patch)[0], signed_picture(found.kernel[i])[0]))
+    first = conv_layers(loaded.module)[:1]
+    if first != [found.layer] or len(found.kernel) != 3:
+        return
+    w, photo = found.window, inspection.input_rgb
+    kh, kw = found.kernel.shape[1:]
+    rows = w.top + np.arange(kh) * w.dilation[0]
+    cols = w.left + np.arange(kw) * w.dilation[1]
+    inside = ((rows >= 0) & (rows < photo.shape[0]))[:, None] & ((cols >= 0) & (cols < photo.shape[1]))[None, :]
+    patch = np.full((kh, kw, 3), 128, np.uint8)
+    patch[inside] = photo[np.clip(rows, 0, photo.shape[0] - 1)][:, np.clip(cols, 0, photo.shape[1] - 1)][inside]
+    shown.colour_patch = patch
+    shown.colour_kernel = kernel_colours(found.kernel)

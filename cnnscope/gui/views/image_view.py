@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QLabel, QScrollArea
 from ..qimage import to_pixmap
 
 
+MIN_OUTLINE = 12  # screen pixels: a highlight smaller than this is drawn this large, centred
+
+
 class ImageView(QScrollArea):
     """Shows one uint8 picture scaled by ``zoom`` (nearest neighbour, so pixels stay crisp).
 
@@ -119,8 +122,9 @@ class ImageView(QScrollArea):
                     painter.drawText(at, text)
             if self._highlight is not None:
                 x, y, w, h = (round(v * self.zoom) for v in self._highlight)
+                grow_w, grow_h = max(0, MIN_OUTLINE - w), max(0, MIN_OUTLINE - h)  # a 3 px patch shows too
                 painter.setPen(QPen(QColor("#ff2d55"), 3))
-                painter.drawRect(QRect(x, y, w, h).adjusted(1, 1, -2, -2))
+                painter.drawRect(QRect(x - grow_w // 2, y - grow_h // 2, w + grow_w, h + grow_h).adjusted(1, 1, -2, -2))
             painter.end()
         self._label.setPixmap(shown)
 
