@@ -166,10 +166,52 @@ def main() -> int:
             view.resolution.setCurrentIndex(view.resolution.findData(8))
             window.tabs.setCurrentWidget(view)
             window.compare.run()
+        def graph() -> None:
+            window.architecture.setCurrentWidget(window.graph)
+
+        def open_block() -> None:
+            window.graph.toggle_block("block:features.3")
+
+        def playground() -> None:
+            window.tabs.setCurrentWidget(window.mechanism)
+            window.mechanism.setCurrentWidget(window.playground)
+            window.playground.preset.setCurrentText("Sobel x")
+            window.playground.channel.setValue(5)
+
+        def presentation_arithmetic() -> None:
+            from PySide6.QtCore import Qt
+            window.mechanism.setCurrentWidget(window.arithmetic)
+            window.layers.select("features.0.0")
+            window.toggle_presentation()
+            window.presentation.showNormal()  # offscreen "full screen" is 800 x 800: a projector's size instead
+            window.presentation.resize(1280, 800)
+            window.presentation._handle_key(Qt.Key.Key_A)
+
+        def leave_presentation() -> None:
+            window.toggle_presentation()
+            window.tabs.setCurrentWidget(window.features)
+
+        graph_drawn = (lambda: window.graph.shown is not None and window.graph.shown.model == "mobilenet_v2")
         steps += [
-            (lambda: True, lambda: window.tabs.setCurrentWidget(window.summary)),
+            (lambda: True, lambda: window.tabs.setCurrentWidget(window.architecture)),
             (lambda: window.summary.shown_model == "mobilenet_v2" and window.summary.table.rowCount() > 10,
              lambda: window.grab().save(str(HERE / "window-summary.png"))),
+            (lambda: True, graph),
+            (graph_drawn, open_block),
+            (lambda: graph_drawn() and "features.3" not in window.graph.shown.collapsed,
+             lambda: setattr(window.session, "layer", "features.3.conv.1.0")),
+            (lambda: window.graph.canvas.selected_ids(),
+             lambda: window.grab().save(str(HERE / "window-graph.png"))),
+            (lambda: True, playground),
+            (lambda: window.playground.shown is not None and window.playground.shown_learned is not None
+             and window.playground.shown_learned.channel == 5 and window.playground.shown.signed,
+             lambda: window.grab().save(str(HERE / "window-playground.png"))),
+            (lambda: True, presentation_arithmetic),
+            (lambda: window.session.arithmetic is not None
+             and window.session.arithmetic.position.layer == "features.0.0"
+             and "the map holds" in window.presentation.numbers.toPlainText(),
+             lambda: window.presentation.grab().save(str(HERE / "presentation-arithmetic.png"))),
+            (lambda: True, leave_presentation),
             (lambda: True, compare),
             (lambda: len(window.compare.shown_layers()) == 2,
              lambda: window.grab().save(str(HERE / "window-compare.png"))),
