@@ -57,6 +57,15 @@ def demo_model():
     return load_model("demo_shapes", "pretrained")
 
 
+@pytest.fixture(scope="session")
+def inception_random():
+    """Inception v3 with random weights, built once (its initialisation takes seconds); tests
+    must not change it."""
+    from cnnscope.core.weights import load_model
+
+    return load_model("inception_v3", "random")
+
+
 @pytest.fixture
 def isolated_torch_home(tmp_path, monkeypatch) -> Path:
     """An empty torch cache, so tests never see (or fill) the user's real one."""

@@ -53,8 +53,8 @@ def test_collapsed_resnet_is_a_chain_of_blocks_with_their_output_shapes(resnet18
     assert len(one.nodes) == len(resnet18_graph.nodes) - 7 + 1  # its 7 nodes became one
 
 
-def test_inception_concatenation_gathers_four_parallel_branches():
-    g = build_graph(load_model("inception_v3", "random"))
+def test_inception_concatenation_gathers_four_parallel_branches(inception_random):
+    g = build_graph(inception_random)
     concat = _by_layer(g, "Mixed_5b", "concat")
     branches = {g.node(i).layer for i in _sources(g, concat.id)}
     assert branches == {"Mixed_5b.branch1x1", "Mixed_5b.branch5x5_2", "Mixed_5b.branch3x3dbl_3",

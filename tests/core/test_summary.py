@@ -117,15 +117,13 @@ def test_each_output_position_maps_to_its_patch_of_the_photo(demo_model):
     assert (block2.size, block2.jump) == (17, 4) and block2.box(3, 3, 96) == (5, 5, 21, 21)
 
 
-def test_a_one_by_seven_convolution_widens_only_the_columns():
+def test_a_one_by_seven_convolution_widens_only_the_columns(inception_random):
     """Inception v3's Mixed_6b.branch7x7_2 is a 1x7 conv: its field is wider than tall. The box
     is checked against the pixels that really move the output (its gradient, random weights)."""
 
     from cnnscope.core.inspect import inspect
     from cnnscope.core.summary import field_geometry
-    from cnnscope.core.weights import load_model
-
-    inception = load_model("inception_v3", "random")
+    inception = inception_random
     photo = np.random.default_rng(0).integers(0, 256, (299, 299, 3), dtype=np.uint8)
     result = inspect(inception, photo)
     layer = "Mixed_6b.branch7x7_2"
