@@ -110,3 +110,19 @@ def test_the_learned_filter_and_a_bad_typed_number(qtbot, engine):
     # another model: what showed the old one goes at once
     session.model = dataclasses.replace(session.model, name="another")
     assert panel.shown is None and panel.result.array is None and panel.learned.array is None
+
+
+def test_a_new_photo_shows_at_once_even_while_the_typed_kernel_is_wrong(qtbot, engine):
+    from cnnscope.core.resources import sample_images
+    from cnnscope.gui.services.base import ImageSource
+    from cnnscope.gui.services.model import Inspect, InspectionResult
+
+    session, panel = _shown_panel(qtbot, engine)
+    panel.grid.item(0, 0).setText("abc")
+    qtbot.waitUntil(lambda: not panel.error.isHidden(), timeout=WAIT_MS)
+    assert panel.result.array is not None  # the result of this photo stays beside the sentence
+    star = next(p for p in sample_images() if p.name == "shape_star.png")
+    session.inspection = _answer(qtbot, engine, Inspect(ImageSource(path=str(star))), InspectionResult)
+    assert np.array_equal(panel.photo.array, session.inspection.input_rgb)  # before any answer
+    qtbot.waitUntil(lambda: panel.shown_learned is not None and panel.result.array is None, timeout=WAIT_MS)
+    assert not panel.error.isHidden()  # still wrong: no result of the old photo beside the new one

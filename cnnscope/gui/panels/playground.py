@@ -56,6 +56,7 @@ class KernelPlaygroundPanel(QWidget):
         self.session, self.requests = session, Requester(engine, self)
         self.shown = None  # the KernelApplied on screen
         self.shown_learned = None  # the LearnedFilterApplied on screen
+        self._result_is_stale = False  # the result on screen was made from an earlier photo
         self._filling = False  # the grid is being filled by the program, not edited
 
         # --- your kernel ---------------------------------------------------------------------
@@ -292,6 +293,10 @@ class KernelPlaygroundPanel(QWidget):
     def _on_inspection(self, result) -> None:
         if result is None:
             return
+        self.photo.set_image(result.input_rgb)  # the new photo at once, whatever the kernel says
+        h, w = result.input_rgb.shape[:2]
+        self.photo_title.setText(f"<b>Before</b>: the photo, {h} x {w} pixels")
+        self._result_is_stale = True  # until a kernel is applied to this photo
         self.apply()
         self.apply_learned()
 
@@ -328,6 +333,10 @@ class KernelPlaygroundPanel(QWidget):
     def _kernel_failed(self, message: str) -> None:
         self.error.setText(message)
         self.error.show()
+        if self._result_is_stale:  # the result on screen was made from another photo
+            self.shown = None
+            self.result.clear("Correct the kernel to see it on this photo")
+            self.result_title.setText("<b>After</b>")
 
     def _learned_failed(self, message: str) -> None:
         self.learned_text.setText(f"<span style='{ERROR_STYLE}'>{html.escape(message)}</span>")
@@ -335,6 +344,7 @@ class KernelPlaygroundPanel(QWidget):
     def show_kernel(self, shown) -> None:
         """Paint a services.playground.KernelApplied."""
         self.shown = shown
+        self._result_is_stale = False
         self.error.hide()
         self.photo.set_image(shown.photo)
         h, w = shown.photo.shape[:2]
