@@ -35,6 +35,7 @@ _FUNCTIONS = {
     torch.sigmoid: ("Sigmoid", "activation"), nn.functional.max_pool2d: ("MaxPool", "pool"),
     nn.functional.avg_pool2d: ("AvgPool", "pool"),
     nn.functional.adaptive_avg_pool2d: ("AdaptiveAvgPool", "pool"),
+    nn.functional.adaptive_max_pool2d: ("AdaptiveMaxPool", "pool"),
     nn.functional.dropout: ("Dropout", "other"), torch.mean: ("Mean", "pool"),
 }
 _METHODS = {"view": "View", "reshape": "Reshape", "flatten": "Flatten", "mean": "Mean",
@@ -49,10 +50,15 @@ class GraphNode:
 
     id: str
     title: str  # what it does, e.g. "Conv 3×3 /2" or "Bottleneck"
-    layer: str | None  # the layer it selects in the window (a module name), None for none
+    layer: str | None  # the module it belongs to, as its box names it (None: the model itself)
     kind: str  # a key of graph_style.KIND_COLOURS: conv, pool, add, concat, block...
     shape: tuple[int, ...] | None  # output shape without the batch, e.g. (64, 56, 56)
     block: str | None = None  # the block it belongs to (None: drawn on its own)
+    # The layer whose recorded output (the maps the window shows) is this node's output, which a
+    # click selects; None when no layer's is (a ResNet sum: its block's output is the ReLU after
+    # it; a block's first call of a ReLU module it calls again later).
+    selects: str | None = None
+    outputs: tuple[str, ...] = ()  # every layer whose recorded output this is (framed for any)
 
     @property
     def shape_text(self) -> str:
@@ -87,7 +93,8 @@ class ArchitectureGraph:
                 owner[node.id] = block_id
                 if block_id not in last_shape:
                     nodes.append(GraphNode(block_id, self.block_types.get(node.block, "Block"),
-                                           node.block, "block", None, node.block))
+                                           node.block, "block", None, node.block, node.block,
+                                           (node.block,)))
                 last_shape[block_id] = node.shape
             else:
                 owner[node.id] = node.id
@@ -112,11 +119,14 @@ class ArchitectureGraph:
 def _is_block(module: nn.Module) -> bool:
     """A module drawn as one node when blocks collapse: anything with layers inside, except plain
     containers of blocks (ResNet's ``layer1``) and long runs of plain layers (VGG's ``features``)."""
-    children = list(module.children())
-    if not children:
-        return False
-    if type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict) or isinstance(module, nn.ModuleDict):
-        if all(any(True for _ in c.children()) for c in children):
+    children = list(module.named_children())
+    if not children or isinstance(module, fx.GraphModule):
+        return False  # a leaf, or a cut backbone (a transfer run's body): its modules are the blocks
+    plain = type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict) or isinstance(module, nn.ModuleDict)
+    if type(module) is nn.Module:  # a path holder torch.fx made in a cut backbone: its type is
+        plain = all(name.isdigit() for name, _ in children)  # lost, a Sequential's names are not
+    if plain:
+        if all(any(True for _ in c.children()) for _, c in children):
             return False  # a container of blocks: its children are the blocks
         return len(children) <= MAX_LEAF_BLOCK
     return True
@@ -129,7 +139,7 @@ def find_blocks(module: nn.Module) -> dict[str, str]:
         if not name or any(name.startswith(b + ".") for b in blocks):
             continue
         if _is_block(sub):
-            blocks[name] = type(sub).__name__
+            blocks[name] = type(sub).__name__ if type(sub) is not nn.Module else "Block"
     return blocks
 
 
@@ -234,7 +244,9 @@ def build_graph(loaded: LoadedModel) -> ArchitectureGraph:
     graph_module = traced.graph_module
     modules = dict(module.named_modules())
     shapes = _shapes(graph_module, loaded)
+    recorded = _recorded_layers(traced)
     shown: dict[fx.Node, str] = {}  # drawn node -> its id
+    cut_scopes = _CutScopes(modules)
     feeds: dict[fx.Node, set[str]] = {}  # any node -> the ids of the drawn nodes that produce it
     nodes: list[GraphNode] = []
     edges: list[tuple[str, str]] = []
@@ -251,8 +263,12 @@ def build_graph(loaded: LoadedModel) -> ArchitectureGraph:
         title, kind = described
         scope = node.target if node.op == "call_module" else node.meta.get("cnnscope_module", "")
         layer = scope if scope in modules and scope else None
+        names = recorded.get(node, [])
+        selects = layer if layer in names else (max(names, key=len) if names else None)
+        if node.op != "call_module":
+            scope = cut_scopes.scope(node, scope)
         nodes.append(GraphNode(node.name, title, layer, kind, shapes.get(node),
-                               _block_of(scope, blocks) if scope else None))
+                               _block_of(scope, blocks) if scope else None, selects, tuple(names)))
         shown[node] = node.name
         feeds[node] = {node.name}
         edges.extend((s, node.name) for s in sorted(sources))
@@ -261,13 +277,48 @@ def build_graph(loaded: LoadedModel) -> ArchitectureGraph:
     return ArchitectureGraph(loaded.name, nodes, edges, kept, {b: blocks[b] for b in kept})
 
 
+class _CutScopes:
+    """Where each function call of a cut backbone (a transfer run's traced ``body``) really ran.
+
+    Tracing the model again walks the body's generated code, where every F.relu, sum and
+    concatenation seems to run in ``body`` itself. The body's own graph still knows each call's
+    module (recorded when it was cut), and its code makes the calls in that graph's order, so the
+    n-th call of a target in the new trace is the n-th call of that target in the body's graph."""
+
+    def __init__(self, modules: dict[str, nn.Module]) -> None:
+        self._queues: dict[str, dict[tuple, list[str]]] = {}
+        for path, module in modules.items():
+            if path and isinstance(module, fx.GraphModule):
+                queues: dict[tuple, list[str]] = {}
+                for n in module.graph.nodes:
+                    if n.op in ("call_function", "call_method"):
+                        queues.setdefault((n.op, n.target), []).append(n.meta.get("cnnscope_module", ""))
+                self._queues[path] = queues
+
+    def scope(self, node: fx.Node, scope: str) -> str:
+        """The full module path ``node`` ran in: ``scope`` itself unless that is a cut backbone."""
+        queue = self._queues.get(scope, {}).get((node.op, node.target))
+        if not queue:
+            return scope
+        inner = queue.pop(0)
+        return f"{scope}.{inner}" if inner else scope
+
+
+def _recorded_layers(traced) -> dict[fx.Node, list[str]]:
+    """Per graph node, the layers whose recorded output it is (a block and its last ReLU share one)."""
+    out: dict[fx.Node, list[str]] = {}
+    for name, node in traced.recorded_nodes().items():
+        out.setdefault(node, []).append(name)
+    return out
+
+
 def _chain_graph(loaded: LoadedModel, blocks: dict[str, str]) -> ArchitectureGraph:
     """For a model that cannot be traced: its leaf layers in module order, one after another."""
     nodes = [GraphNode("input", "Input", None, "input", (3, loaded.spec.input_size, loaded.spec.input_size))]
     for name, sub in loaded.module.named_modules():
         if name and not any(True for _ in sub.children()):
             title, kind = describe_module(sub)
-            nodes.append(GraphNode(name, title, name, kind, None, _block_of(name, blocks)))
+            nodes.append(GraphNode(name, title, name, kind, None, _block_of(name, blocks), name, (name,)))
     edges = [(a.id, b.id) for a, b in zip(nodes, nodes[1:])]
     used = {n.block for n in nodes if n.block}
     kept = [b for b in blocks if b in used]

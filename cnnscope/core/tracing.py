@@ -108,6 +108,12 @@ class TracedModel(nn.Module):
         self._name_of: dict[fx.Node, str] | None = None
         self.grad_layer: str | None = None
 
+    def recorded_nodes(self) -> dict[str, fx.Node]:
+        """Per layer, the graph node whose value a pass returns as that layer's output (several
+        layers may share one: a ResNet block and its last ReLU)."""
+        return {name: node.args[0] if node.op == "call_function" and node.target is grad_boundary
+                else node for name, node in self._node_of.items()}
+
     def record_gradients_after(self, layer: str) -> None:
         """Make every pass keep the autograd history from ``layer``'s output to the logits.
 

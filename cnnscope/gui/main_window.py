@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         self.presentation.step_position.connect(
             lambda delta: self.arithmetic.step_forward() if delta > 0 else self.arithmetic.step_back())
         self.presentation.toggle_play.connect(self.arithmetic.play.toggle)
+        self.presentation.arithmetic_left.connect(lambda: self.arithmetic.play.setChecked(False))
         self.strip.chosen.connect(self.open_path)
         self.session.layer_changed.connect(lambda layer: self.settings.setValue("layer", layer))
         self.tabs.currentChanged.connect(self._fit_dock_to_tab)

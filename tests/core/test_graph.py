@@ -41,6 +41,17 @@ def test_resnet_sum_has_the_block_and_its_shortcut_as_inputs(resnet18_graph):
     assert _by_layer(g, "layer1.0.conv1").block == "layer1.0"
 
 
+def test_a_click_selects_only_a_layer_whose_recorded_output_the_node_is(resnet18_graph):
+    """The maps the window shows for a layer are its recorded output: a ResNet block's is the ReLU
+    after the sum, so the sum (and the block's first call of that ReLU module) selects nothing."""
+    g = resnet18_graph
+    assert _by_layer(g, "layer1.0", "add").selects is None
+    relus = [n for n in g.nodes if n.layer == "layer1.0.relu"]
+    assert [r.selects for r in relus] == [None, "layer1.0.relu"]
+    assert set(relus[1].outputs) == {"layer1.0", "layer1.0.relu"}  # the block's output too
+    assert _by_layer(g, "conv1").selects == "conv1" and _by_layer(g, "fc").selects == "fc"
+
+
 def test_collapsed_resnet_is_a_chain_of_blocks_with_their_output_shapes(resnet18_graph):
     c = resnet18_graph.collapsed()
     assert [n.kind for n in c.nodes].count("block") == 8
@@ -59,7 +70,9 @@ def test_inception_concatenation_gathers_four_parallel_branches(inception_random
     branches = {g.node(i).layer for i in _sources(g, concat.id)}
     assert branches == {"Mixed_5b.branch1x1", "Mixed_5b.branch5x5_2", "Mixed_5b.branch3x3dbl_3",
                         "Mixed_5b.branch_pool"}
-    assert concat.shape == (256, 35, 35)
+    assert concat.shape == (256, 35, 35) and concat.selects == "Mixed_5b"
+    branch_pool = [n for n in g.nodes if n.layer == "Mixed_5b" and n.kind == "pool"]
+    assert [(p.shape, p.selects) for p in branch_pool] == [((192, 35, 35), None)]  # not the concat's maps
     assert _by_layer(g, "Mixed_5b.branch1x1.conv").block == "Mixed_5b"
 
 
@@ -91,6 +104,26 @@ def test_untraceable_model_is_drawn_as_a_chain_and_says_so(demo_model):
     assert not g.traced
     assert [n.layer for n in g.nodes] == [None, "conv", "fc"]
     assert g.edges == [("input", "conv"), ("conv", "fc")]
+
+
+def test_a_transfer_runs_cut_backbone_keeps_its_blocks():
+    """An early-features model holds the backbone as a traced GraphModule, which loses its
+    modules' types and runs every F.relu and sum in its own code: the blocks are still the
+    backbone's blocks, and each sum stays in its own block (not the whole backbone as one box,
+    nor a sum pointing back into the block before)."""
+    from cnnscope.core.training import cut_network
+
+    cases = (("resnet18", "layer2", ["body.layer1.0", "body.layer1.1", "body.layer2.0", "body.layer2.1"]),
+             ("mobilenet_v2", "features.6", ["body.features.3", "body.features.5", "body.features.6"]))
+    for name, cut, residual_blocks in cases:  # the blocks with a sum, by hand
+        base = load_model(name, "random")
+        net = cut_network(base.module, cut, base.spec.input_size, 3)
+        g = build_graph(LoadedModel(**{**base.__dict__, "module": net, "graph": None, "graph_key": None}))
+        assert "body" not in g.blocks and set(residual_blocks) <= set(g.blocks)
+        assert [n.block for n in g.nodes if n.kind == "add"] == residual_blocks
+        c = g.collapsed()
+        ids = [n.id for n in c.nodes]
+        assert all(ids.index(a) < ids.index(b) for a, b in c.edges), name  # no edge runs backwards
 
 
 def test_layout_goes_top_down_without_overlaps(resnet18_graph):

@@ -94,7 +94,20 @@ def test_presentation_shows_the_arithmetic_large_and_slides_it_from_the_keyboard
     assert window.arithmetic.play.isChecked()
     _key(qtbot, view, "Key_Space")
     assert not window.arithmetic.play.isChecked()
-    _key(qtbot, view, "Key_A")  # back to the maps: arrows step layers again
+    bar = view.numbers.verticalScrollBar()
+    _key(qtbot, view, "Key_Down")  # scroll down to the numbers...
+    scrolled = bar.value()
+    assert scrolled > 0
+    _key(qtbot, view, "Key_Right")  # ...and slide on: the reader keeps their place
+    qtbot.waitUntil(lambda: f"column {start.x + 2}" in view.title.text(), timeout=WAIT_MS)
+    assert bar.value() == scrolled
+    window.model_bar.load(weights="random")  # another model clears the value: a new one is chosen
+    qtbot.waitUntil(lambda: window.session.model.weights == "random" and window.session.arithmetic is not None
+                    and "the map holds" in view.numbers.toPlainText(), timeout=WAIT_MS)
+    _key(qtbot, view, "Key_Space")
+    assert window.arithmetic.play.isChecked()
+    _key(qtbot, view, "Key_A")  # back to the maps (the slide stops): arrows step layers again
+    assert not window.arithmetic.play.isChecked()
     assert view.middle_stack.currentWidget() is view.middle and view.image._highlight is None
     _key(qtbot, view, "Key_Right")
     qtbot.waitUntil(lambda: window.layers.current_layer() != "features.block1.conv", timeout=WAIT_MS)

@@ -63,6 +63,11 @@ def test_graph_panel_selects_frames_collapses_and_exports(qtbot, engine, tmp_pat
     panel.export.click()
     qtbot.waitUntil(lambda: "Saved" in panel.status.text(), timeout=WAIT_MS)
     assert 'id="block:features.block2"' in target.read_text()  # as drawn: blocks closed
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",  # a name typed without a suffix
+                        lambda *a, **k: (str(tmp_path / "typed"), "PNG (*.png)"))
+    panel.export.click()
+    qtbot.waitUntil(lambda: "typed.png" in panel.status.text(), timeout=WAIT_MS)
+    assert (tmp_path / "typed.png").read_bytes()[:4] == b"\x89PNG"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(tmp_path / "missing" / "g.svg"), "SVG"))
     panel.export.click()

@@ -23,6 +23,9 @@ from ..views.arithmetic_text import load_pictures, position_html
 from ..views.image_view import ImageView
 
 
+START_TEXT = "Click a position in Feature maps (a tile, or the enlarged channel)."
+
+
 class ArithmeticPanel(QWidget):
     """See the module docstring."""
 
@@ -30,7 +33,7 @@ class ArithmeticPanel(QWidget):
         super().__init__(parent)
         self.session, self.requests = session, Requester(engine, self)
         self._shape: tuple[int, int, int] | None = None  # (C, H, W) of the layer shown
-        self.title = QLabel("Click a position in Feature maps (a tile, or the enlarged channel).")
+        self.title = QLabel(START_TEXT)
         self.title.setWordWrap(True)
         self.channel, self.row, self.col = QSpinBox(), QSpinBox(), QSpinBox()
         for box, tip in ((self.channel, "Output channel"), (self.row, "Row in the map"),
@@ -96,6 +99,7 @@ class ArithmeticPanel(QWidget):
         self.requests.forget(ExplainPosition)
         self._shape = None
         self.photo.clear("The photo, with the patch the value sees")
+        self.title.setText(START_TEXT)
         self.numbers.clear()
         self.field.setText("")
         self.session.position = None

@@ -6,6 +6,8 @@ close or open them all. The engine builds and lays out the graph; this panel onl
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import QFileDialog
 
 from ..requester import Requester
@@ -84,14 +86,18 @@ class GraphPanel(GraphView):
             return
         node = self._node(node_id)
         inspection = self.session.inspection
-        if inspection is not None and node.layer in inspection.map_layers():
-            self.session.layer = node.layer
+        if inspection is not None and node.selects in inspection.map_layers():
+            self.session.layer = node.selects
             self.frame_session_layer()  # also when it already was the session's layer
-        else:  # the input, a reshape, a linear layer: framed, with no maps to show elsewhere
-            self.canvas.select({node_id})
-            self.status.setText(f"<b>{node.title}</b>" + (f" ({node.layer})" if node.layer else "")
-                                + (f": output {node.shape_text}" if node.shape_text else "")
-                                + ". It has no feature maps, so the other views stay where they are.")
+            return
+        self.canvas.select({node_id})  # framed; the other views stay where they are
+        if node.selects is not None:
+            why = "its output has no feature maps (it is a list of numbers)"
+        else:
+            why = "no layer's recorded output is this one (the maps shown are the next layer's)"
+        self.status.setText(f"<b>{node.title}</b>" + (f" in {node.layer}" if node.layer else "")
+                            + (f": output {node.shape_text}" if node.shape_text else "")
+                            + f". Nothing else to select: {why}.")
 
     def toggle_block(self, node_id: str) -> None:
         """Open a closed block, or close the open block a node belongs to."""
@@ -108,7 +114,7 @@ class GraphPanel(GraphView):
         layer = self.session.layer
         if self.shown is None or not layer:
             return
-        ids = {p.node.id for p in self.shown.drawing.nodes if p.node.layer == layer}
+        ids = {p.node.id for p in self.shown.drawing.nodes if layer in p.node.outputs}
         if not ids:
             ids = {p.node.id for p in self.shown.drawing.nodes
                    if p.node.kind == "block" and layer.startswith(p.node.block + ".")}
@@ -118,8 +124,10 @@ class GraphPanel(GraphView):
         """Save the graph as drawn, SVG or PNG (the engine writes it)."""
         if self.shown is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save graph", f"{self.shown.model}-graph.svg",
-                                              "SVG (*.svg);;PNG (*.png)")
+        path, chosen = QFileDialog.getSaveFileName(self, "Save graph", f"{self.shown.model}-graph.svg",
+                                                   "SVG (*.svg);;PNG (*.png)")
+        if path and not Path(path).suffix:  # a name typed without one: the chosen type's
+            path += ".png" if chosen.startswith("PNG") else ".svg"
         if path:
             self.requests.ask(ExportGraph(path, self.collapsed),
                               lambda done: self.status.setText(f"Saved {done.path} ({done.model})."),

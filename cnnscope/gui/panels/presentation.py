@@ -21,6 +21,7 @@ class PresentationPanel(PresentationView):
 
     heatmap_wanted = Signal()
     arithmetic_wanted = Signal()  # arithmetic mode with no value explained yet: choose one
+    arithmetic_left = Signal()  # arithmetic mode ended (A, or leaving): a playing slide stops
 
     def __init__(self, session: Session, engine=None, parent=None) -> None:
         super().__init__(parent)
@@ -30,9 +31,11 @@ class PresentationPanel(PresentationView):
                         session.arithmetic_changed, session.field_box_changed):
             changed.connect(lambda _value: self.refresh())
         session.inspection_changed.connect(lambda _result: self._heatmap_if_missing())
+        session.inspection_changed.connect(lambda _result: self._arithmetic_if_missing())
         self.toggle_cam.connect(self._toggle_cam)
         self.toggle_arithmetic.connect(self._toggle_arithmetic)
-        self.leave.connect(self.hide)
+        self._numbers_of = None  # the PositionExplained the numbers show
+        self.leave.connect(self._leave)
 
     def enter(self) -> None:
         """Full screen, with the keys."""
@@ -49,9 +52,22 @@ class PresentationPanel(PresentationView):
 
     def _toggle_arithmetic(self) -> None:
         self.showing_arithmetic = not self.showing_arithmetic
-        if self.showing_arithmetic and self.session.arithmetic is None:
-            self.arithmetic_wanted.emit()
+        if not self.showing_arithmetic:
+            self.arithmetic_left.emit()
+        self._arithmetic_if_missing()
         self.refresh()
+
+    def _arithmetic_if_missing(self) -> None:
+        """Showing the arithmetic and no value is explained (none clicked yet, or another model
+        cleared it): ask for one."""
+        if self.isVisible() and self.showing_arithmetic and self.session.arithmetic is None \
+                and self.session.inspection is not None:
+            self.arithmetic_wanted.emit()
+
+    def _leave(self) -> None:
+        if self.showing_arithmetic:
+            self.arithmetic_left.emit()
+        self.hide()
 
     def _heatmap_if_missing(self) -> None:
         """Showing heatmaps on screen, and none for this image (a slow method waits for its tab
@@ -92,7 +108,14 @@ class PresentationPanel(PresentationView):
         box = s.field_box if self.showing_arithmetic else None
         self.image.set_highlight(None if box is None else (box.x, box.y, box.width, box.height))
         if self.showing_arithmetic and s.arithmetic is not None:
-            load_pictures(self.numbers.document(), s.arithmetic, PICTURE_SCALE)
-            self.numbers.setHtml(position_html(s.arithmetic, PICTURE_SCALE))
+            if s.arithmetic is not self._numbers_of:  # a new value: keep the reader's place
+                bar = self.numbers.verticalScrollBar()
+                kept = bar.value() if self._numbers_of is not None and \
+                    self._numbers_of.position.layer == s.arithmetic.position.layer else 0
+                load_pictures(self.numbers.document(), s.arithmetic, PICTURE_SCALE)
+                self.numbers.setHtml(position_html(s.arithmetic, PICTURE_SCALE))
+                bar.setValue(kept)
+                self._numbers_of = s.arithmetic
         elif self.showing_arithmetic:
             self.numbers.setHtml("")
+            self._numbers_of = None
