@@ -95,6 +95,12 @@ def _per_axis(value) -> tuple[int, int]:
 Step = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]  # (kernel, stride, padding) per axis
 
 
+def _is_global(module_or_fn) -> bool:
+    """A global pooling: one value per channel, whatever the input's size."""
+    return isinstance(module_or_fn, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or \
+        module_or_fn in _GLOBAL_FUNCTIONS
+
+
 def _field_step(module_or_fn, node, spatial_in: int | None) -> Step | None:
     """(effective kernel, stride, padding), each (rows, cols), of a layer that widens the
     receptive field, else None. A 1x7 convolution widens only the columns."""
@@ -108,7 +114,7 @@ def _field_step(module_or_fn, node, spatial_in: int | None) -> Step | None:
         else:
             p = (0, 0) if m.padding == "valid" else _per_axis(m.padding)
         return span, s, p
-    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or m in _GLOBAL_FUNCTIONS:
+    if _is_global(m):
         side = spatial_in or 1
         return (side, side), (1, 1), (0, 0)  # a global pool sees its whole input
     if m in _POOL_FUNCTIONS:
@@ -146,6 +152,9 @@ class FieldGeometry:
 
     rows: Axis
     cols: Axis
+    # Every output sees the whole image: a global summary of it was multiplied or added back in
+    # (a squeeze-and-excitation block), so position no longer limits what an output sees.
+    whole: bool = False
 
     @property
     def size(self) -> int:
@@ -160,6 +169,8 @@ class FieldGeometry:
     def box(self, y: int, x: int, side: int) -> tuple[int, int, int, int]:
         """(top, left, bottom, right), inclusive, of output (``y``, ``x``)'s receptive field on a
         ``side``-pixel input, clipped to the image."""
+        if self.whole:
+            return 0, 0, side - 1, side - 1
         (top, bottom), (left, right) = self.rows.span(y, side), self.cols.span(x, side)
         return top, left, bottom, right
 
@@ -182,17 +193,28 @@ def field_geometry(loaded: LoadedModel, inspection: Inspection) -> dict[str, Fie
         inputs = [state[n] for n in node.all_input_nodes if n in state]
         if not inputs:
             continue
-        rows = max((g.rows for g in inputs), key=lambda a: (a.size, a.jump))
-        cols = max((g.cols for g in inputs), key=lambda a: (a.size, a.jump))
         side_in = max((spatial.get(n) or 0) for n in node.all_input_nodes) or None
+        # a 1x1 summary broadcast over a map (an SE block's scale) places nothing: the map's own
+        # inputs set where each output looks, and the summary makes every output see everything
+        broadcast = {n for n in node.all_input_nodes if n in state and spatial.get(n) == 1
+                     and (side_in or 1) > 1}
+        placed = [state[n] for n in node.all_input_nodes if n in state and n not in broadcast] or inputs
+        whole = bool(broadcast) or any(g.whole for g in inputs)
+        rows = max((g.rows for g in placed), key=lambda a: (a.size, a.jump))
+        cols = max((g.cols for g in placed), key=lambda a: (a.size, a.jump))
         target = module.get_submodule(node.target) if node.op == "call_module" else (
             node.target if node.op == "call_function" else None)
         step = _field_step(target, node, side_in) if target is not None else None
         if step is not None:
             (kr, kc), (sr, sc), (pr, pc) = step
             rows, cols = rows.through(kr, sr, pr), cols.through(kc, sc, pc)
-        state[node] = FieldGeometry(rows, cols)
-        spatial[node] = side_in if step is None else max(1, math.ceil((side_in or 1) / max(step[1])))
+        state[node] = FieldGeometry(rows, cols, whole)
+        if step is None:
+            spatial[node] = side_in
+        elif _is_global(target):
+            spatial[node] = 1
+        else:
+            spatial[node] = max(1, math.ceil((side_in or 1) / max(step[1])))
     out = {}
     for name, node in graph._node_of.items():
         shape = shapes.get(name)
@@ -203,7 +225,9 @@ def field_geometry(loaded: LoadedModel, inspection: Inspection) -> dict[str, Fie
 
 def receptive_fields(loaded: LoadedModel, inspection: Inspection) -> dict[str, int]:
     """Receptive field (input pixels along a side) of every module output with feature maps."""
-    return {name: g.size for name, g in field_geometry(loaded, inspection).items()}
+    side = loaded.spec.input_size
+    return {name: max(g.size, side) if g.whole else g.size
+            for name, g in field_geometry(loaded, inspection).items()}
 
 
 def summarize(loaded: LoadedModel, inspection: Inspection) -> Summary:

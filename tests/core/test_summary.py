@@ -140,3 +140,21 @@ def test_a_one_by_seven_convolution_widens_only_the_columns(inception_random):
     rows, cols = np.nonzero(x.grad[0].abs().sum(0).numpy())
     assert box == (rows.min(), cols.min(), rows.max(), cols.max())
     assert box[3] - box[1] > box[2] - box[0]  # wider than tall
+
+
+def test_after_a_squeeze_and_excitation_block_every_output_sees_the_whole_image():
+    """An SE block multiplies each map by a summary of the whole image: from there on, any
+    output's field is the whole photo, wherever it sits (it was a box that slid off the image)."""
+    from cnnscope.core.inspect import inspect
+    from cnnscope.core.summary import field_geometry, receptive_fields
+    from cnnscope.core.weights import load_model
+
+    model = load_model("efficientnet_b0", "random")
+    result = inspect(model, np.zeros((224, 224, 3), np.uint8))
+    fields = field_geometry(model, result)
+    before, after = fields["features.1.0.block.0"], fields["features.1.0.block.2"]  # SE is block.1
+    assert not before.whole and before.box(28, 28, 224) == (53, 53, 59, 59)  # 7 px, stride 2, by hand
+    for y, x in ((0, 0), (28, 28), (111, 111)):
+        assert after.box(y, x, 224) == (0, 0, 223, 223)
+    assert receptive_fields(model, result)["features.1.0.block.2"] == 224
+    assert receptive_fields(model, result)["features.1.0.block.0"] == 7

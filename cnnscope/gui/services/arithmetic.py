@@ -86,7 +86,7 @@ class ArithmeticService(Service):
             side = inspection.input_rgb.shape[0]
             top, left, bottom, right = geometry.box(position.y, position.x, side)
             box = FieldBox(left, top, right - left + 1, bottom - top + 1)
-            size = (geometry.rows.size, geometry.cols.size)
+            size = (side, side) if geometry.whole else (geometry.rows.size, geometry.cols.size)
         try:
             found, note = explain_value(loaded, inspection, position.layer, position.channel,
                                         position.y, position.x), ""
