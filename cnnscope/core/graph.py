@@ -313,12 +313,35 @@ def _recorded_layers(traced) -> dict[fx.Node, list[str]]:
 
 
 def _chain_graph(loaded: LoadedModel, blocks: dict[str, str]) -> ArchitectureGraph:
-    """For a model that cannot be traced: its leaf layers in module order, one after another."""
-    nodes = [GraphNode("input", "Input", None, "input", (3, loaded.spec.input_size, loaded.spec.input_size))]
-    for name, sub in loaded.module.named_modules():
-        if name and not any(True for _ in sub.children()):
-            title, kind = describe_module(sub)
-            nodes.append(GraphNode(name, title, name, kind, None, _block_of(name, blocks), name, (name,)))
+    """For a model that cannot be traced: its layers in the order one forward pass calls them
+    (a layer that never runs, such as an auxiliary head in eval mode, is left out), one after
+    another, with their output shapes."""
+    size = loaded.spec.input_size
+    calls: list[tuple[str, tuple[int, ...] | None]] = []
+
+    def record(name: str):
+        def hook(_module, _inputs, output) -> None:
+            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+            calls.append((name, shape))
+        return hook
+
+    leaves = [(n, m) for n, m in loaded.module.named_modules() if n and not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(record(n)) for n, m in leaves]
+    try:
+        device = next(loaded.module.parameters()).device
+        with torch.inference_mode():
+            loaded.module(torch.zeros(1, 3, size, size, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    modules = dict(leaves)
+    nodes = [GraphNode("input", "Input", None, "input", (3, size, size))]
+    seen: dict[str, int] = {}
+    for name, shape in calls:
+        seen[name] = seen.get(name, 0) + 1
+        node_id = name if seen[name] == 1 else f"{name}#{seen[name]}"  # a module called again
+        title, kind = describe_module(modules[name])
+        nodes.append(GraphNode(node_id, title, name, kind, shape, _block_of(name, blocks), name, (name,)))
     edges = [(a.id, b.id) for a, b in zip(nodes, nodes[1:])]
     used = {n.block for n in nodes if n.block}
     kept = [b for b in blocks if b in used]

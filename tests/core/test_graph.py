@@ -90,20 +90,25 @@ def test_untraceable_model_is_drawn_as_a_chain_and_says_so(demo_model):
     class Branchy(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            self.fc = nn.Linear(4, 6)  # declared first, runs last
             self.conv = nn.Conv2d(3, 4, 3)
-            self.fc = nn.Linear(4, 6)
+            self.aux = nn.Linear(4, 6)  # never runs in eval mode
 
         def forward(self, x):
             y = self.conv(x)
             if y.mean() > 0:  # data-dependent control flow: torch.fx cannot trace it
                 y = -y
+            if self.training:
+                self.aux(y.mean((2, 3)))
             return self.fc(y.mean((2, 3)))
 
-    loaded = LoadedModel(**{**demo_model.__dict__, "module": Branchy(), "graph": None, "graph_key": None})
+    loaded = LoadedModel(**{**demo_model.__dict__, "module": Branchy().eval(), "graph": None,
+                            "graph_key": None})
     g = build_graph(loaded)
     assert not g.traced
-    assert [n.layer for n in g.nodes] == [None, "conv", "fc"]
+    assert [n.layer for n in g.nodes] == [None, "conv", "fc"]  # in the order they run
     assert g.edges == [("input", "conv"), ("conv", "fc")]
+    assert [n.shape for n in g.nodes] == [(3, 96, 96), (4, 94, 94), (6,)]
 
 
 def test_a_transfer_runs_cut_backbone_keeps_its_blocks():
