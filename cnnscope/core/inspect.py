@@ -200,11 +200,22 @@ def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device, cropp
         with torch.no_grad():
             logits, outputs = graph(x)
         outputs = {n: t for n, t in outputs.items() if isinstance(t, torch.Tensor)}
-        if not any(t._version for t in outputs.values()):
+        if not _overwritten(graph, outputs, x):
             return x, logits, outputs, crop
         loaded.graph = None  # an in-place op escaped the rewrite: hooks from now on
     logits, outputs = _forward_with_hooks(module, x, loaded.capture_clones)
     return x, logits, outputs, crop
+
+
+def _overwritten(graph, outputs: dict[str, torch.Tensor], x: torch.Tensor) -> bool:
+    """Whether a later op of the pass wrote over an output it returned (its version counter moved
+    on after it was made)."""
+    born = graph.versions_at_birth or {}
+    bumped = [n for n, t in outputs.items() if t._version > born.get(n, 0)]
+    if bumped and graph.versions_at_birth is None:  # perhaps born so: learn it, once per model
+        born = graph.learn_versions_at_birth(x)
+        bumped = [n for n in bumped if outputs[n]._version > born.get(n, 0)]
+    return bool(bumped)
 
 
 def traced_graph(loaded: LoadedModel):

@@ -107,6 +107,28 @@ class TracedModel(nn.Module):
         self._plans: dict[tuple[str, frozenset[str]], list[fx.Node]] = {}
         self._name_of: dict[fx.Node, str] | None = None
         self.grad_layer: str | None = None
+        # Per output, the version counter it is born with: some kernels write their own output in
+        # place while making it (adaptive pooling of a channels-last map, as in ConvNeXt), which
+        # is no overwrite. Learned on the first pass that shows a bumped counter.
+        self.versions_at_birth: dict[str, int] | None = None
+
+    def learn_versions_at_birth(self, x: torch.Tensor) -> dict[str, int]:
+        """Run the graph once node by node (slow; once per model) and note each output's version
+        counter as it is made."""
+        wanted = {node: name for name, node in self._node_of.items()}
+        born: dict[str, int] = {}
+
+        class Watch(fx.Interpreter):
+            def run_node(self, n):
+                out = super().run_node(n)
+                if n in wanted and isinstance(out, torch.Tensor):
+                    born[wanted[n]] = out._version
+                return out
+
+        with torch.no_grad():
+            Watch(self.graph_module).run(x)
+        self.versions_at_birth = born
+        return born
 
     def recorded_nodes(self) -> dict[str, fx.Node]:
         """Per layer, the graph node whose value a pass returns as that layer's output (several

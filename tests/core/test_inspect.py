@@ -76,6 +76,33 @@ def test_captured_maps_are_not_overwritten_by_later_in_place_ops():
     np.testing.assert_allclose(result.activation("layer1.0"), result.activation("layer1.0.relu"))
 
 
+def test_an_output_born_with_a_bumped_version_keeps_the_traced_graph(demo_model):
+    """Adaptive pooling of a channels-last map writes its own output while making it (ConvNeXt):
+    no later op overwrote it, so the traced graph stays; a real overwrite still means hooks."""
+    from cnnscope.core.weights import LoadedModel
+
+    class ChannelsLast(torch.nn.Module):
+        def __init__(self, overwrite: bool) -> None:
+            super().__init__()
+            self.conv, self.pool, self.fc = torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Linear(8, 6)
+            self.overwrite = overwrite
+
+        def forward(self, x):
+            y = self.conv(x)
+            pooled = self.pool(y.contiguous(memory_format=torch.channels_last))
+            if self.overwrite:
+                torch.relu_(y)  # a function call the in-place rewrite does not know
+            return self.fc(pooled.flatten(1))
+
+    image = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    for overwrite in (False, True):
+        module = ChannelsLast(overwrite).eval()
+        loaded = LoadedModel(**{**demo_model.__dict__, "module": module, "graph": None, "graph_key": None})
+        result = inspect(loaded, image)
+        assert (loaded.graph is None) == overwrite
+        assert result.activation("conv").min() < 0  # the map as made, before relu_ wrote over it
+
+
 def test_inception_branches_keep_pre_relu_batchnorm_outputs():
     loaded = load_model("googlenet", "random")
     image = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
