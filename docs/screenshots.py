@@ -23,10 +23,44 @@ SAMPLES = HERE.parent / "sample_images"
 WEIGHTS = Path(os.environ.get("CNNSCOPE_TEST_WEIGHTS", HERE.parent.parent / "shared" / "weights"))
 
 
+def inception_module_picture() -> None:
+    """One Inception v3 module opened among closed ones, as `cnnscope graph` draws it, cut to
+    the module (the whole graph is 14,000 px tall)."""
+    from PIL import Image
+
+    from cnnscope.core.graph import build_graph
+    from cnnscope.core.graph_layout import lay_out
+    from cnnscope.core.graph_svg import write_drawing
+    from cnnscope.core.weights import load_model
+
+    graph = build_graph(load_model("inception_v3", "random"))  # the graph does not depend on weights
+    drawing = lay_out(graph.collapsed(set(graph.blocks) - {"Mixed_5b"}))
+    module = {p.node.id for p in drawing.nodes if p.node.block == "Mixed_5b"}
+    around = module | {e.source for e in drawing.edges if e.target in module} | {
+        e.target for e in drawing.edges if e.source in module}  # what feeds it, what it feeds
+    inside = [p for p in drawing.nodes if p.node.id in around]
+    full = Path(tempfile.mkdtemp()) / "inception.png"
+    write_drawing(drawing, full)
+    with Image.open(full) as image:
+        legend = image.height - round(drawing.height)  # the legend above the drawing
+        top = max(0, min(p.y for p in inside) - 12)
+        bottom = max(p.y + p.h for p in inside) + 12
+        image.crop((0, 0, image.width, legend)).save(HERE / "graph-legend.tmp.png")
+        body = image.crop((0, legend + int(top), image.width, legend + int(bottom)))
+        with Image.open(HERE / "graph-legend.tmp.png") as head:
+            out = Image.new("RGB", (image.width, head.height + body.height), "white")
+            out.paste(head, (0, 0))
+            out.paste(body, (0, head.height))
+        out.save(HERE / "graph-inception.png")
+    (HERE / "graph-legend.tmp.png").unlink()
+
+
 def main() -> int:
     """Drive the real window through a short script of steps, saving a PNG at the marked ones."""
     app = QApplication(sys.argv[:1])
     dark = "--dark" in sys.argv
+    if not dark:
+        inception_module_picture()
     if dark:
         _dark_palette(app)
     from cnnscope.gui.engine import Engine
