@@ -141,8 +141,8 @@ def load_folder(root: str | Path, preprocessing: Preprocessing, val_fraction: fl
 
 
 def batch_transform(preprocessing: Preprocessing, augmentation: Augmentation | None = None):
-    """uint8 (3, h, w) image -> normalised (3, S, S) float tensor: centre crop, or the chosen
-    random augmentations for training."""
+    """uint8 (3, h, w) image -> normalised (C, S, S) float tensor: centre crop, or the chosen
+    random augmentations for training (grey for a 1-channel model)."""
     size = preprocessing.crop_size
     steps: list = []
     if augmentation is not None and augmentation.crop:
@@ -153,6 +153,5 @@ def batch_transform(preprocessing: Preprocessing, augmentation: Augmentation | N
         steps.append(v2.RandomHorizontalFlip())
     if augmentation is not None and augmentation.color:
         steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03))
-    steps += [v2.ToDtype(torch.float32, scale=True),
-              v2.Normalize(list(preprocessing.mean), list(preprocessing.std))]
+    steps += [v2.ToDtype(torch.float32, scale=True), preprocessing.from_unit]
     return v2.Compose(steps)

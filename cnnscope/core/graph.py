@@ -230,7 +230,7 @@ def _shapes(graph_module: fx.GraphModule, loaded: LoadedModel) -> dict[fx.Node, 
         device = torch.device("cpu")
     runner = _Shapes(graph_module)
     with torch.inference_mode():
-        runner.run(torch.zeros(1, 3, size, size, device=device))
+        runner.run(torch.zeros(1, *loaded.spec.preprocessing.input_shape, device=device))
     return runner.shapes
 
 
@@ -330,7 +330,7 @@ def _chain_graph(loaded: LoadedModel, blocks: dict[str, str]) -> ArchitectureGra
     try:
         device = next(loaded.module.parameters()).device
         with torch.inference_mode():
-            loaded.module(torch.zeros(1, 3, size, size, device=device))
+            loaded.module(torch.zeros(1, *loaded.spec.preprocessing.input_shape, device=device))
     finally:
         for handle in handles:
             handle.remove()

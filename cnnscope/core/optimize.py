@@ -256,11 +256,8 @@ class _Runner:
 
 
 def normaliser(loaded: LoadedModel, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Images in 0..1, (B, 3, H, W) -> the model's normalised input."""
-    preprocessing = loaded.spec.preprocessing
-    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
-    return lambda images: (images - mean) / std
+    """Images in 0..1, (B, 3, H, W) -> the model's normalised input (grey for a 1-channel model)."""
+    return loaded.spec.preprocessing.from_unit
 
 
 @contextmanager

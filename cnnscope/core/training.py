@@ -183,7 +183,7 @@ class EarlyFeaturesNet(nn.Module):
 
 
 def cut_network(module: nn.Module, cut_after: str, input_size: int, num_classes: int,
-                pool: str = "max") -> EarlyFeaturesNet:
+                pool: str = "max", channels: int = 3) -> EarlyFeaturesNet:
     """``module`` up to block ``cut_after``, then global ``pool`` pooling and a new head.
 
     The body is our own traced graph (core/tracing.py), not torchvision's feature extractor: its
@@ -196,7 +196,7 @@ def cut_network(module: nn.Module, cut_after: str, input_size: int, num_classes:
         raise ModelError(f"Cannot cut this network after '{cut_after}': {exc}") from None
     was_training = body.training
     with torch.no_grad():
-        probe = body.eval()(torch.zeros(1, 3, input_size, input_size,
+        probe = body.eval()(torch.zeros(1, channels, input_size, input_size,
                                         device=next(module.parameters()).device))
     body.train(was_training)
     if probe.dim() != 4:
@@ -225,7 +225,8 @@ def build_for_training(module: nn.Module, spec: ModelSpec, plan: FreezePlan,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if plan.cut_after is not None:
-            model = cut_network(model, plan.cut_after, spec.input_size, num_classes)
+            model = cut_network(model, plan.cut_after, spec.input_size, num_classes,
+                                channels=spec.preprocessing.channels)
         else:
             replace_head(model, num_classes)
     apply_plan(model, plan)

@@ -417,7 +417,8 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
         if pool not in HEAD_POOLS:
             raise WeightsError(f"'{path.name}' is a damaged cnnscope checkpoint: its head pools "
                                "with something cnnscope does not know.")
-        module = cut_network(spec.build(), cut_after, spec.input_size, len(classes), pool)
+        module = cut_network(spec.build(), cut_after, spec.input_size, len(classes), pool,
+                             spec.preprocessing.channels)
         spec = early_features_spec(spec, cut_after, pool)
     else:
         module = _build_uninitialised(spec, len(classes))
