@@ -382,7 +382,13 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
     """Build registry model ``name`` with ``weights``: "pretrained", "random" or a file path.
 
     A cnnscope checkpoint names its own architecture and classes; they win over ``name``.
+    ``name`` may also be a user model, ``path/to/net.py:factory`` or ``timm:NAME``
+    (core.user_models), whose spec is worked out from the model itself.
     """
+    from .user_models import is_user_model, load_user_model
+
+    if is_user_model(name):
+        return load_user_model(name, weights, progress=progress, should_cancel=should_cancel)
     spec = get_spec(name)
     if weights == "random":
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG

@@ -1,0 +1,141 @@
+"""The Python API for scripts and notebooks: any CNN, any image, the same results as the window.
+
+    import cnnscope
+    result = cnnscope.inspect(model, "cat.jpg")          # predictions and every feature map
+    heat = cnnscope.explain(model, "cat.jpg", method="gradcam")
+    cnnscope.show(model, "cat.jpg")                       # the window, on your model
+
+``model`` is an ``nn.Module`` (yours, or from timm or torchvision), a registry name
+("resnet50"), ``"path/to/net.py:build"`` or ``"timm:NAME"``. What cnnscope needs to know about an
+unknown model (input size, channels, normalisation, class names, CAM layer) is worked out once per
+model object and can be stated instead with the keyword arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import weakref
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .core.attribution import Attribution, attribute
+from .core.errors import ImageError, ModelError
+from .core.inspect import Inspection
+from .core.inspect import inspect as _inspect
+from .core.user_models import ModelHints, from_module
+from .core.weights import LoadedModel, load_model
+
+_opened: "weakref.WeakKeyDictionary[Any, tuple[ModelHints, LoadedModel]]" = weakref.WeakKeyDictionary()
+
+
+def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None = None,
+               input_size: int | None = None, channels: int | None = None,
+               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+               cam_layer: str | None = None, weights: str | None = None) -> LoadedModel:
+    """The model ready to inspect. ``classes``: a list of names or a labels file (one name per
+    line, or a JSON list); ``weights``: for a name, "pretrained", "random" or a file."""
+    if isinstance(model, LoadedModel):
+        return model
+    labels = read_labels(classes) if classes is not None else None
+    hints = ModelHints(input_size, channels, tuple(mean) if mean is not None else None,
+                       tuple(std) if std is not None else None, labels, cam_layer)
+    if isinstance(model, (str, os.PathLike)):
+        loaded = load_model(str(model), weights or "pretrained")
+        if labels is not None:
+            if len(labels) != len(loaded.labels):
+                raise ModelError(f"The class names list {len(labels)} classes, but {loaded.name} has "
+                                 f"{len(loaded.labels)} outputs.")
+            loaded.labels = labels
+        return loaded
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"Expected a torch nn.Module or a model name, not a {type(model).__name__}.")
+    known = _opened.get(model)
+    if known is not None and known[0] == hints:
+        return known[1]
+    loaded = from_module(model, type(model).__name__, hints)
+    _opened[model] = (hints, loaded)
+    return loaded
+
+
+def read_labels(classes: Sequence[str] | str | os.PathLike) -> tuple[str, ...]:
+    """Class names from a sequence, or from a labels file (one per line, or a JSON list)."""
+    if isinstance(classes, (str, os.PathLike)):
+        path = Path(classes).expanduser()
+        from .core.files import FileRefused, read_bounded
+
+        try:
+            text = read_bounded(path, 8_000_000).decode("utf-8")
+        except (FileRefused, UnicodeDecodeError) as exc:
+            raise ModelError(f"Cannot read the labels file '{path.name}': {exc}") from None
+        if text.lstrip().startswith("["):
+            try:
+                names = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ModelError(f"'{path.name}' is not a JSON list of names: {exc}.") from None
+        else:
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        names = list(classes)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ModelError("Class names must be a non-empty list of strings.")
+    return tuple(names)
+
+
+def as_image(image: Any) -> np.ndarray:
+    """An image as uint8 (H, W, 3): a file path (through cnnscope's safe loader), a PIL image,
+    or an array (H, W), (H, W, 3) or (H, W, 4), uint8 or floats in 0..1."""
+    if isinstance(image, (str, os.PathLike)):
+        from .core.images import open_image
+
+        return open_image(image)
+    try:
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            return np.array(image.convert("RGB"))  # writable: torch warns on read-only arrays
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        pass
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
+        raise ImageError(f"An image array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}.")
+    array = array[:, :, :3]
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+            raise ImageError("An image array must be uint8, or floats in 0..1 without NaN.")
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def inspect(model: Any, image: Any, *, top_k: int = 5, **options: Any) -> Inspection:
+    """One pass of ``image`` through ``model``: ``.predictions`` (label, probability, index),
+    ``.activation(layer)`` and ``.activations`` (every layer's maps as numpy), ``.input_rgb``
+    (the crop the network saw). ``options`` as for :func:`open_model`."""
+    loaded = open_model(model, **options)
+    return _inspect(loaded, as_image(image), top_k=top_k)
+
+
+def explain(model: Any, image: Any, method: str = "gradcam", target: int | str | None = None,
+            layer: str | None = None, **options: Any) -> Attribution:
+    """Where the network looked: ``.heatmap`` (S, S) in 0..1 over the crop, for ``target`` (a class
+    index or name; default the top prediction), by ``method`` (gradcam, gradcam++, cam, scorecam,
+    saliency, smoothgrad, integrated_gradients, occlusion, guided_backprop, guided_gradcam)."""
+    loaded = open_model(model, **options)
+    inspection = _inspect(loaded, as_image(image))
+    return attribute(loaded, inspection, method, target, layer)
+
+
+def show(model: Any = None, image: Any = None, **options: Any):
+    """Open the window on ``model`` (and ``image``). In Jupyter it returns at once and the window
+    lives beside the notebook (Qt's event loop integration); from a script it returns when the
+    window is closed. ``options`` as for :func:`open_model`."""
+    loaded = open_model(model, **options) if model is not None else None
+    from .gui.app import show_window
+
+    return show_window(loaded, image)

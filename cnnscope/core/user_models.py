@@ -1,0 +1,382 @@
+"""Models the registry does not know: a factory in the user's own ``.py`` file, a timm model, or
+any ``nn.Module`` handed to the Python API.
+
+What the registry states for its own models is worked out here, once, from one probing forward
+pass: the input size and channels, the normalisation, the class names and the CAM layer (with a
+sentence saying why that one). Whatever the user states instead (:class:`ModelHints`) wins.
+
+A ``.py`` factory is code: it runs only because the user named it, as ``path/to/net.py:build``.
+Nothing else here runs code from a file; weights go through ``weights.read_weights_file``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import ModelError, WeightsError
+from .files import FileRefused, check_regular
+from .models import ModelSpec
+from .preprocess import Preprocessing
+from .weights import (CancelCheck, LoadedModel, ProgressCallback, fit_state_dict,
+                      prepare_for_inspection, read_weights_file)
+
+FACTORY = re.compile(r"^(?P<path>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+TIMM_PREFIX = "timm:"
+MAX_FACTORY_BYTES = 4_000_000  # a model definition, not a data file
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+GREY_MEAN, GREY_STD = (0.5,), (0.5,)
+# Input sides tried, in order, when nothing says which one a model takes: the usual ones first
+SIDES = {1: (28, 32, 64, 96, 224), 3: (224, 32, 96, 128, 299, 64)}
+_POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+          nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+_PASS_THROUGH = (nn.Dropout, nn.Flatten, nn.Identity)
+
+
+@dataclass(frozen=True)
+class ModelHints:
+    """What the user says about their model; anything left None is worked out."""
+
+    input_size: int | None = None
+    channels: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    cam_layer: str | None = None
+
+
+@dataclass(frozen=True)
+class CamChoice:
+    """The layer CAM methods use, why, and whether plain CAM applies (GAP then one linear layer)."""
+
+    layer: str
+    reason: str
+    head: str | None = None
+    head_note: str = ""
+
+
+@dataclass
+class Probe:
+    """One forward pass of zeros, as every module saw it (in the order modules finished)."""
+
+    size: int
+    channels: int
+    logits: torch.Tensor
+    records: list = field(default_factory=list)  # (name, module, output, took the model input)
+
+
+def is_user_model(name: str) -> bool:
+    """Whether ``name`` names a user model (``file.py:factory`` or ``timm:NAME``), not a registry one."""
+    return name.startswith(TIMM_PREFIX) or FACTORY.match(name) is not None
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+def load_user_model(name: str, weights: str = "random", hints: ModelHints | None = None,
+                    progress: ProgressCallback | None = None,
+                    should_cancel: CancelCheck | None = None) -> LoadedModel:
+    """Build a user model named as ``file.py:factory`` or ``timm:NAME`` with ``weights``: "random"
+    (as built), "pretrained" (timm only) or a weights file."""
+    hints = hints or ModelHints()
+    if name.startswith(TIMM_PREFIX):
+        return _load_timm(name[len(TIMM_PREFIX):], weights, hints)
+    match = FACTORY.match(name)
+    if match is None:
+        raise ModelError(f"'{name}' is not a model file: write it as path/to/net.py:function.")
+    factory = load_factory(Path(match["path"]).expanduser(), match["name"])
+    module = _call(factory, f"{match['name']}() in {Path(match['path']).name}")
+    if weights == "pretrained":
+        raise WeightsError(f"{Path(match['path']).name} has no pretrained weights of its own: give a "
+                           "weights file, or use its own initial (random) weights.")
+    display = f"{Path(match['path']).stem}.{match['name']}"
+    loaded = from_module(module, display, hints, builder=lambda: _call(factory, display),
+                         description=f"{type(module).__name__}, built by {match['name']}() in "
+                                     f"{Path(match['path']).name} (your code).")
+    if weights not in ("random", None):
+        _load_weights(loaded, Path(weights).expanduser())
+    return loaded
+
+
+def load_factory(path: Path, name: str) -> Callable[[], nn.Module]:
+    """The function ``name`` of the user's file ``path``, which this runs (the user chose it)."""
+    try:
+        size = check_regular(path)
+    except FileRefused as exc:
+        raise ModelError(str(exc)) from None
+    if size > MAX_FACTORY_BYTES:
+        raise ModelError(f"'{path.name}' is {size:,} bytes: too large for a model definition.")
+    module_name = f"cnnscope_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"'{path.name}' cannot be imported as Python.")
+    code = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = code  # dataclasses and pickling look a class's module up here
+    try:
+        spec.loader.exec_module(code)
+    except Exception as exc:  # noqa: BLE001 - the user's code may fail in any way
+        sys.modules.pop(module_name, None)
+        raise ModelError(f"Running {path.name} failed: {_error_line(exc, path)}") from None
+    factory = getattr(code, name, None)
+    if not callable(factory):
+        found = [n for n, v in vars(code).items() if callable(v) and not n.startswith("_")
+                 and getattr(v, "__module__", None) == module_name]
+        raise ModelError(f"{path.name} has no function '{name}'"
+                         + (f"; it defines {', '.join(found[:8])}." if found else "."))
+    return factory
+
+
+def _call(factory: Callable[[], nn.Module], what: str) -> nn.Module:
+    try:
+        module = factory()
+    except Exception as exc:  # noqa: BLE001 - the user's code may fail in any way
+        raise ModelError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(module, nn.Module):
+        raise ModelError(f"{what} returned a {type(module).__name__}, not a torch nn.Module.")
+    return module
+
+
+def _error_line(exc: Exception, path: Path) -> str:
+    """The exception and the line of the user's file it came from."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        line = exc.lineno
+    where = f" (line {line})" if line else ""
+    return f"{type(exc).__name__}{where}: {exc}"
+
+
+def _load_timm(name: str, weights: str, hints: ModelHints) -> LoadedModel:
+    try:
+        import timm
+    except ImportError:
+        raise ModelError("timm models need the timm package: pip install timm (or "
+                         "pip install 'cnnscope[timm]').") from None
+    if name not in timm.list_models():
+        close = timm.list_models(f"*{name}*")[:8]
+        raise ModelError(f"timm has no model '{name}'" + (f"; close ones: {', '.join(close)}." if close else "."))
+    pretrained = weights == "pretrained"
+    try:
+        module = timm.create_model(name, pretrained=pretrained)
+    except Exception as exc:  # noqa: BLE001 - downloads fail in many ways
+        if pretrained:
+            raise WeightsError(f"timm could not fetch the pretrained weights of {name} ({type(exc).__name__}): "
+                               "check the internet connection, or use random weights or a weights "
+                               "file.") from None
+        raise ModelError(f"timm could not build {name}: {exc}") from None
+    cfg = getattr(module, "pretrained_cfg", None) or {}
+    size = cfg.get("input_size")
+    stated = ModelHints(
+        input_size=hints.input_size or (int(size[-1]) if size else None),
+        channels=hints.channels or (int(size[0]) if size else None),
+        mean=hints.mean or (tuple(cfg["mean"]) if cfg.get("mean") else None),
+        std=hints.std or (tuple(cfg["std"]) if cfg.get("std") else None),
+        labels=hints.labels, cam_layer=hints.cam_layer)
+    loaded = from_module(module, name, stated, builder=lambda: timm.create_model(name, pretrained=False),
+                         description=f"{name} from timm ({type(module).__name__}).", family="timm",
+                         source="pretrained" if pretrained else "random",
+                         weights_label=f"timm's pretrained weights ({cfg.get('tag') or 'default'})"
+                         if pretrained else "untrained (random weights)")
+    if weights not in ("random", "pretrained", None):
+        _load_weights(loaded, Path(weights).expanduser())
+    return loaded
+
+
+def _load_weights(loaded: LoadedModel, path: Path) -> None:
+    """A weights file into a user model, read safely and fitted strictly."""
+    content = read_weights_file(path)
+    fit_state_dict(loaded.module, content["state_dict"], loaded.spec, path.name)
+    loaded.source, loaded.weights_label = "file", f"weights from {path.name}"
+    if content["classes"] and len(content["classes"]) == len(loaded.labels):
+        loaded.labels = tuple(content["classes"])
+
+
+# --- working out what the registry would say ---------------------------------------------------------
+
+def from_module(module: nn.Module, name: str = "your model", hints: ModelHints | None = None,
+                builder: Callable[[], nn.Module] | None = None, description: str = "",
+                family: str = "Your model", source: str = "random",
+                weights_label: str = "its own weights") -> LoadedModel:
+    """A LoadedModel for any CNN: its spec worked out from one probing pass (see the module
+    docstring), ``hints`` first. The module is used as it is (eval mode, in-place ops off)."""
+    hints = hints or ModelHints()
+    module = prepare_for_inspection(module)
+    notes: list[str] = []
+    channels = hints.channels or first_conv_channels(module)
+    probe = probe_module(module, channels, hints.input_size)
+    classes = probe.logits.shape[1]
+    labels = tuple(hints.labels) if hints.labels else tuple(f"class {i}" for i in range(classes))
+    if len(labels) != classes:
+        raise ModelError(f"The class names list {len(labels)} classes, but {name} has {classes} outputs.")
+    if not hints.labels:
+        notes.append(f"{name} names no classes: its {classes} outputs are numbered (give a labels file "
+                     "to name them).")
+    mean, std = hints.mean, hints.std
+    if mean is None or std is None:
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (GREY_MEAN * channels, GREY_STD * channels)
+        notes.append(f"Normalisation assumed: mean {_numbers(mean)}, std {_numbers(std)} "
+                     + ("(ImageNet's, as most pretrained CNNs use)." if channels == 3 else "(0..1 to -1..1).")
+                     + " Give the model's own if it was trained with others.")
+    if len(mean) != channels or len(std) != channels:
+        raise ModelError(f"{name} reads {channels} channel(s): give {channels} mean and std value(s).")
+    choice = choose_cam_layer(probe, hints.cam_layer)
+    if choice.head is not None and not _head_is_exact(module, probe, choice):
+        choice = CamChoice(choice.layer, choice.reason, None,
+                           "something written in forward() (DenseNet's ReLU, say) comes between the "
+                           "pooled maps and the linear layer, so plain CAM would not be exact.")
+    notes.append(choice.reason)
+    preprocessing = Preprocessing(probe.size, probe.size, tuple(mean), tuple(std), channels=channels)
+    original = copy.deepcopy(module) if builder is None else None
+    spec = ModelSpec(name=name, family=family,
+                     description=description or f"{type(module).__name__}, opened as a Python object.",
+                     cam_layer=choice.layer,
+                     builder=(lambda num_classes=None, **_: builder()) if builder is not None
+                     else (lambda num_classes=None, **_: copy.deepcopy(original)),
+                     preprocessing=preprocessing, labels=labels, cam_head=choice.head,
+                     head_note=choice.head_note)
+    return LoadedModel(spec, module, labels, source, weights_label, {}, notes)
+
+
+def first_conv_channels(module: nn.Module) -> int:
+    """Input channels of the first 2-D convolution (3 when there is none to ask)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    return 3
+
+
+def probe_module(module: nn.Module, channels: int, size: int | None = None) -> Probe:
+    """One forward pass of zeros at ``size`` (or the first usual side the model accepts), every
+    module's output kept, in the order the modules finished."""
+    sides = (size,) if size else SIDES.get(channels, SIDES[3])
+    device = next(module.parameters(), torch.zeros(0)).device
+    failures = []
+    for side in sides:
+        records: list = []
+        x = torch.zeros(1, channels, side, side, device=device)
+
+        def hook(name):
+            def record(mod, inputs, output) -> None:
+                took_input = bool(inputs) and inputs[0] is x
+                records.append((name, mod, output, took_input))
+            return record
+
+        handles = [m.register_forward_hook(hook(n)) for n, m in module.named_modules() if n]
+        try:
+            with torch.no_grad():
+                logits = module(x)
+        except Exception as exc:  # noqa: BLE001 - a wrong size fails in many ways
+            failures.append(f"{side} px: {type(exc).__name__}")
+            continue
+        finally:
+            for h in handles:
+                h.remove()
+        if isinstance(logits, (tuple, list)):  # (logits, aux) as Inception returns in training
+            logits = logits[0]
+        if isinstance(logits, torch.Tensor) and logits.dim() == 2:
+            return Probe(side, channels, logits, records)
+        failures.append(f"{side} px: output of shape {tuple(getattr(logits, 'shape', ()))}")
+    raise ModelError(f"Could not run the model on a {channels}-channel square image "
+                     f"({'; '.join(failures[:4])}): give its input size.")
+
+
+def choose_cam_layer(probe: Probe, stated: str | None = None) -> CamChoice:
+    """The last layer whose output is still a spatial map (not a pooling's), as CAM methods need;
+    where several modules return that same tensor, the outermost one that is not the whole
+    feature extractor (ResNet's ``layer4``, MobileNet's ``features.18``)."""
+    records = probe.records
+    names = [r[0] for r in records]
+    if stated is not None:
+        if stated not in names:
+            raise ModelError(f"'{stated}' is not a layer that runs in this model.")
+        shape = tuple(next(r[2] for r in records if r[0] == stated).shape[1:])
+        return CamChoice(stated, f"CAM methods use '{stated}' ({_shape(shape)}), as asked.",
+                         *_cam_head(records, stated))
+    producer: dict[int, nn.Module] = {}
+    for _name, mod, out, _took in records:  # the innermost module finishes first
+        if isinstance(out, torch.Tensor):
+            producer.setdefault(id(out), mod)
+    classes = probe.logits.shape[1]
+    maps = []  # spatial outputs not made by a pooling, in order, each tensor once
+    for name, mod, out, _took in records:
+        if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1 \
+                and not isinstance(producer[id(out)], _POOLS) and all(out is not m for m in maps):
+            maps.append(out)
+    # one map per class at the very end is the head's class scores (SqueezeNet), not features
+    while len(maps) > 1 and maps[-1].shape[1] == classes:
+        maps.pop()
+    last = maps[-1] if maps else None
+    if last is None:
+        raise ModelError("This model has no layer with spatial feature maps, so there is nothing "
+                         "for CAM methods or feature maps to show.")
+    sharing = [(n, took) for n, _m, out, took in records if out is last]
+    inner = [n for n, took in sharing if not took] or [n for n, _ in sharing]
+    layer = min(inner, key=lambda n: (n.count("."), len(n)))
+    shape = tuple(last.shape[1:])
+    reason = (f"CAM methods use '{layer}' ({_shape(shape)}): the last layer whose output is still a "
+              "map of the image; after it the maps are pooled into one number per channel.")
+    return CamChoice(layer, reason, *_cam_head(records, layer))
+
+
+def _head_is_exact(module: nn.Module, probe: Probe, choice: CamChoice) -> bool:
+    """Whether the logits of a random input are the linear head applied to the average of the CAM
+    layer's maps (what CAM assumes); a 1x1-convolution head (SqueezeNet) is taken as stated."""
+    head = module.get_submodule(choice.head)
+    if not isinstance(head, nn.Linear):
+        return True
+    layer = module.get_submodule(choice.layer)
+    seen: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out.clone()))  # F.relu_ follows
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, probe.channels, probe.size, probe.size, generator=generator).to(probe.logits.device)
+    try:
+        with torch.no_grad():
+            logits = module(x)
+            if isinstance(logits, (tuple, list)):
+                logits = logits[0]
+            predicted = head(seen[-1].mean(dim=(2, 3)))
+    finally:
+        handle.remove()
+    return bool(torch.allclose(predicted, logits, rtol=1e-3, atol=1e-4))
+
+
+def _cam_head(records: list, layer: str) -> tuple[str | None, str]:
+    """(the linear layer, "") when the layer's maps reach the logits through global average pooling
+    and one linear layer, as CAM needs; else (None, what comes instead)."""
+    end = max(i for i, r in enumerate(records) if r[0] == layer)
+    after = [(n, m, out) for n, m, out, _ in records[end + 1:]
+             if not any(True for _ in m.children()) and not isinstance(m, _PASS_THROUGH)]
+    kinds = [type(m).__name__ for _n, m, _o in after]
+    maps = next(r[2] for r in records[end:end + 1])
+    global_avg = [isinstance(m, nn.AdaptiveAvgPool2d) and tuple(o.shape[2:]) == (1, 1) for _n, m, o in after]
+    if len(after) == 2 and global_avg[0] and isinstance(after[1][1], nn.Linear):
+        return after[1][0], ""
+    if len(after) == 1 and isinstance(after[0][1], nn.Linear) and after[0][1].in_features == maps.shape[1]:
+        return after[0][0], ""  # pooled in forward() (MobileNet's F.adaptive_avg_pool2d), then linear
+        # (checked against a real pass by the caller: DenseNet's ReLU in forward() breaks it)
+    if after and isinstance(after[0][1], nn.Conv2d) and after[0][1].kernel_size == (1, 1) and global_avg[-1] \
+            and all(isinstance(m, (nn.ReLU, nn.AdaptiveAvgPool2d)) for _n, m, _o in after[1:]):
+        return after[0][0], ""  # class maps by a 1x1 convolution, then averaged (SqueezeNet)
+    if not after:
+        return None, "the maps reach the outputs through operations written in forward(), not layers."
+    return None, f"after it come {', '.join(kinds[:5])}{' ...' if len(kinds) > 5 else ''}, not " \
+                 "global average pooling and one linear layer."
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return " x ".join(map(str, shape))
+
+
+def _numbers(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"

@@ -1,0 +1,174 @@
+"""Models cnnscope does not know: a factory in the user's own file, any nn.Module through the
+Python API; what the registry states for its own models is worked out, or taken as stated."""
+
+from __future__ import annotations
+
+import copy
+import json
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import cnnscope
+from cnnscope.core.errors import ImageError, ModelError
+from cnnscope.core.models import REGISTRY
+from cnnscope.core.user_models import ModelHints, from_module
+from cnnscope.core.weights import load_model
+
+USER_NET = textwrap.dedent('''
+    """A user's own CNN, outside cnnscope's package."""
+    import torch
+    from torch import nn
+
+
+    class TinyNet(nn.Module):
+        def __init__(self, classes=4):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.head = nn.Linear(16, classes)
+
+        def forward(self, x):
+            return self.head(torch.flatten(self.pool(self.body(x)), 1))
+
+
+    def build():
+        torch.manual_seed(0)
+        return TinyNet()
+
+
+    def broken():
+        return 1 / 0
+
+
+    def not_a_model():
+        return "hello"
+''')
+
+
+class GreyLeNet(nn.Module):
+    """28 px, one channel, a flattening head: only one input size works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5)  # 28 -> 24
+        self.pool = nn.MaxPool2d(2)  # -> 12
+        self.fc = nn.Linear(4 * 12 * 12, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "my_net.py"
+    path.write_text(USER_NET)
+    return path
+
+
+def test_a_factory_in_the_users_file_becomes_a_model_with_its_spec_worked_out(user_file):
+    loaded = load_model(f"{user_file}:build", "random")
+    spec = loaded.spec
+    assert loaded.name == "my_net.build" and type(loaded.module).__name__ == "TinyNet"
+    assert spec.input_size == 224 and spec.preprocessing.channels == 3  # any size works: the usual one
+    assert loaded.labels == ("class 0", "class 1", "class 2", "class 3")
+    assert spec.cam_layer == "body.4" and spec.cam_head == "head"  # GAP then one linear layer
+    assert any("'body.4' (16 x 112 x 112)" in note for note in loaded.notes)
+    assert any("Normalisation assumed" in note for note in loaded.notes)
+    fresh = spec.build()  # a transfer run's fresh copy comes from the user's factory again
+    assert type(fresh).__name__ == "TinyNet" and fresh is not loaded.module
+
+
+def test_a_factory_that_fails_or_is_missing_is_one_sentence(user_file, tmp_path):
+    with pytest.raises(ModelError, match=r"broken\(\) in my_net.py failed: ZeroDivisionError"):
+        load_model(f"{user_file}:broken", "random")
+    with pytest.raises(ModelError, match="returned a str, not a torch nn.Module"):
+        load_model(f"{user_file}:not_a_model", "random")
+    with pytest.raises(ModelError, match="has no function 'nope'; it defines .*build"):
+        load_model(f"{user_file}:nope", "random")
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\n\ndef build(:\n    pass\n")
+    with pytest.raises(ModelError, match=r"Running bad.py failed: SyntaxError \(line 3\)"):
+        load_model(f"{bad}:build", "random")
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(f"{tmp_path / 'absent.py'}:build", "random")
+
+
+def test_a_weights_file_is_read_safely_and_must_fit(user_file, tmp_path):
+    own = load_model(f"{user_file}:build", "random")
+    state = {k: v + 1 for k, v in own.module.state_dict().items()}
+    path = tmp_path / "tiny.pt"
+    torch.save(state, path)
+    loaded = load_model(f"{user_file}:build", str(path))
+    assert torch.equal(loaded.module.head.bias, state["head.bias"]) and loaded.source == "file"
+    torch.save({"other.weight": torch.zeros(3)}, path)
+    with pytest.raises(Exception, match="does not fit"):
+        load_model(f"{user_file}:build", str(path))
+
+
+def test_a_grey_28_px_model_gets_its_size_and_channel_from_a_probe():
+    loaded = from_module(GreyLeNet(), "lenet")
+    assert loaded.spec.preprocessing.input_shape == (1, 28, 28)
+    assert loaded.spec.preprocessing.mean == (0.5,) and loaded.spec.cam_layer == "conv"
+    assert loaded.spec.cam_head is None and "not global average pooling" in loaded.spec.head_note
+    result = cnnscope.inspect(GreyLeNet(), np.zeros((30, 30, 3), np.uint8))
+    assert result.input_tensor.shape == (1, 1, 28, 28) and result.activation("conv").shape == (4, 24, 24)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11", "mobilenet_v2", "efficientnet_b0", "squeezenet1_1"])
+def test_the_cam_layer_found_is_the_one_the_registry_chose_by_hand(name):
+    module = REGISTRY[name].build()
+    found = from_module(module, name, ModelHints(input_size=64)).spec  # small: the layers are the same
+    assert (found.cam_layer, found.cam_head) == (REGISTRY[name].cam_layer, REGISTRY[name].cam_head)
+
+
+def test_the_cam_layer_for_inception_v3(inception_random):
+    found = from_module(copy.deepcopy(inception_random.module), "inception", ModelHints(input_size=160)).spec
+    assert (found.cam_layer, found.cam_head) == ("Mixed_7c", "fc")
+
+
+def test_a_relu_written_in_forward_between_maps_and_head_rules_out_plain_cam():
+    """DenseNet-style: F.relu after the last layer, so the logits are not linear in its maps."""
+
+    class ReluInForward(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 6, 3), nn.Linear(6, 2)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(x))  # after the conv module, not a module of its own
+            return self.fc(y.mean((2, 3)))
+
+    torch.manual_seed(0)
+    spec = from_module(ReluInForward(), "r").spec
+    assert spec.cam_layer == "conv" and spec.cam_head is None and "not be exact" in spec.head_note
+
+
+def test_the_api_takes_arrays_pil_images_paths_labels_and_says_what_is_wrong(user_file, tmp_path):
+    from PIL import Image
+
+    model = load_model(f"{user_file}:build", "random").module
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(["cat", "dog", "fox", "owl"]))
+    photo = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    by_array = cnnscope.inspect(model, photo, classes=labels)
+    by_pil = cnnscope.inspect(model, Image.fromarray(photo), classes=["cat", "dog", "fox", "owl"])
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    by_path = cnnscope.inspect(model, tmp_path / "p.png", classes=labels)
+    for result in (by_pil, by_path):
+        assert result.predictions == by_array.predictions
+    assert by_array.predictions[0].label in ("cat", "dog", "fox", "owl")
+    np.testing.assert_allclose(by_path.activation("body.4"), by_array.activation("body.4"))
+    heat = cnnscope.explain(model, photo, method="gradcam", target="fox", classes=labels)
+    assert heat.target_label == "fox" and heat.layer == "body.4" and heat.heatmap.shape == (224, 224)
+    assert 0 <= heat.heatmap.min() and heat.heatmap.max() <= 1
+    with pytest.raises(ImageError, match="must be"):
+        cnnscope.inspect(model, np.zeros((4, 4, 5)))
+    with pytest.raises(ModelError, match="3 classes, but TinyNet has 4 outputs"):
+        cnnscope.inspect(model, photo, classes=["a", "b", "c"])
+    with pytest.raises(ModelError, match="nn.Module or a model name"):
+        cnnscope.inspect(42, photo)
