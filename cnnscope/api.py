@@ -6,7 +6,7 @@
     cnnscope.show(model, "cat.jpg")                       # the window, on your model
 
 ``model`` is an ``nn.Module`` (yours, or from timm or torchvision), a registry name
-("resnet50"), ``"path/to/net.py:build"`` or ``"timm:NAME"``. What cnnscope needs to know about an
+(as ``cnnscope models`` lists them), ``"path/to/net.py:build"`` or ``"timm:NAME"``. What cnnscope needs to know about an
 unknown model (input size, channels, normalisation, class names, CAM layer) is worked out once per
 model object and can be stated instead with the keyword arguments.
 """
