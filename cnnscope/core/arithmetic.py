@@ -179,7 +179,7 @@ def _conv_value(loaded, inspection, layer, module: nn.Conv2d, channel, y, x, rec
     window = _window(module, y, x)
     patch, outside = _gather(features[list(in_channels)], window, kh, kw, 0.0)
     per_channel = (patch.astype(np.float64) * kernel.astype(np.float64)).sum(axis=(1, 2))
-    bias = float(module.bias[channel]) if module.bias is not None else 0.0
+    bias = float(module.bias[channel].detach()) if module.bias is not None else 0.0
     total = float(per_channel.sum())
     return ConvValue(layer, channel, y, x, in_channels, patch, outside, kernel, per_channel, total,
                      bias, total + bias, recorded, window)

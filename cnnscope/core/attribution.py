@@ -347,8 +347,9 @@ def _pixel_method(runner: _Runner, method: str, target: int, layer: str | None,
         window, stride = max(8, side // 8), max(4, side // 16)
         steps = (side - window) // stride + 1
         runner.expect(steps * steps + 1)
+        channels = x.shape[1]  # every channel covered at once: 3 for colour, 1 for grey
         attributions = Occlusion(model).attribute(
-            x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride),
+            x, sliding_window_shapes=(channels, window, window), strides=(channels, stride, stride),
             baselines=0.0, target=target, perturbations_per_eval=PASS_BATCH)
         raw = attributions[0].sum(dim=0)
         return raw, F.relu(raw)  # where covering the image lowered the score

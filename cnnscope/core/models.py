@@ -13,7 +13,9 @@ import torchvision.models as tvm
 from torch import nn
 
 from .demo_model import DEMO_INPUT_SIZE, DEMO_MEAN, DEMO_STD, ShapesNet
+from .digits import DIGIT_CLASSES
 from .errors import ModelError
+from .lenet import LENET_PREPROCESSING, LeNet5
 from .preprocess import Preprocessing
 from .shapes import DEMO_CLASSES
 
@@ -35,6 +37,8 @@ class ModelSpec:
     labels: tuple[str, ...]
     weights: Any = None  # torchvision WeightsEnum member, for "pretrained"
     bundled_file: str | None = None  # file under assets/, for models cnnscope ships trained
+    bundled_label: str = "bundled weights"  # what the window says those weights are
+    bundled_command: str = ""  # the cnnscope command that trains them again
     build_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # Keys of a downloaded state_dict that belong to training-only branches cnnscope leaves out.
     ignored_key_prefixes: tuple[str, ...] = ()
@@ -159,7 +163,19 @@ def _specs() -> list[ModelSpec]:
                         "and one linear layer. It works offline and is small enough to see whole.",
             cam_layer="features.block4", builder=ShapesNet,
             preprocessing=Preprocessing(DEMO_INPUT_SIZE, DEMO_INPUT_SIZE, DEMO_MEAN, DEMO_STD),
-            labels=DEMO_CLASSES, bundled_file="demo_shapes.pt", cam_head="fc"),
+            labels=DEMO_CLASSES, bundled_file="demo_shapes.pt", cam_head="fc",
+            bundled_label="bundled demo weights", bundled_command="make-demo"),
+        ModelSpec(
+            name="lenet5", family="LeNet",
+            description="LeNet-5 (LeCun et al. 1998), the network CNNs grew from, made to read "
+                        "handwritten digits and cheques: a 32x32 grey picture, two stages of 5x5 "
+                        "convolution and 2x2 pooling (6, then 16 feature maps), then fully "
+                        "connected layers of 120, 84 and 10 units; 61,706 parameters in all. "
+                        "cnnscope's own weights, trained on printed digits it draws itself, in many "
+                        "fonts, shifted, rotated and noisy; light digits on a dark ground, as in MNIST.",
+            cam_layer="features.relu2", builder=LeNet5, preprocessing=LENET_PREPROCESSING,
+            labels=DIGIT_CLASSES, bundled_file="lenet5.pt", head_note=_FC_HEAD,
+            bundled_label="bundled LeNet-5 weights (drawn digits)", bundled_command="make-lenet"),
     ]
     return specs
 

@@ -354,6 +354,18 @@ def mean_activation(loaded: LoadedModel, images: np.ndarray, layer: str, channel
 
 # --- Deep Dream ---------------------------------------------------------------------------------
 
+def _takes_side(runner: _Runner, normalise, photo: torch.Tensor, side: int) -> bool:
+    """Whether the network runs on ``side`` px pictures: not when a flatten feeds fully connected
+    layers made for its own input size (LeNet), where smaller octaves cannot go through."""
+    smaller = F.interpolate(photo, size=(side, side), mode="bilinear", align_corners=False)
+    try:
+        with torch.no_grad():
+            runner(normalise(smaller))
+    except RuntimeError:
+        return False
+    return True
+
+
 def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
           steps: int = 10, strength: float = 0.02, octave_scale: float = 1.4,
           device: torch.device | None = None, on_step: Callable[[Step], None] | None = None,
@@ -376,6 +388,8 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
     history: list[float] = []
     total, cancelled, start = octaves * steps, False, time.perf_counter()
     sizes = [max(16, round(size / octave_scale ** k)) for k in reversed(range(octaves))]
+    if sizes[0] < size and not _takes_side(runner, normalise, photo, sizes[0]):
+        sizes = [size] * octaves  # a fixed input size (LeNet's maps flatten into fixed layers)
     detail = torch.zeros_like(photo)  # what the dream added, carried up from octave to octave
     with weights_held(module):
         for octave_size in sizes:

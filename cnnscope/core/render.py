@@ -177,8 +177,11 @@ def heat_overlay(photo: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
 
 def kernel_colours(kernel: np.ndarray) -> np.ndarray:
     """One (3, kh, kw) first-layer kernel as a (kh, kw, 3) uint8 picture: red, green and blue
-    weights scaled symmetrically around grey by the kernel's largest absolute weight."""
+    weights scaled symmetrically around grey by the kernel's largest absolute weight. A (1, kh, kw)
+    kernel (a network that reads grey pictures) comes out grey."""
     k = kernel.astype(np.float32)
+    if k.shape[0] == 1:
+        k = np.repeat(k, 3, axis=0)
     scale = float(np.abs(k).max())
     rgb = 0.5 + 0.5 * (k / scale if scale > 0 else np.zeros_like(k))
     return (rgb.transpose(1, 2, 0) * 255).round().astype(np.uint8)
@@ -190,6 +193,8 @@ def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
 
     - 3 input channels (the first layer): one RGB tile per filter, each scaled symmetrically
       around grey (0 -> mid grey) by its own largest absolute weight, so colour and polarity show.
+    - 1 input channel (the first layer of a network that reads grey pictures, as LeNet; or a
+      depthwise convolution): the same, one grey tile per filter (up to ``max_out``).
     - deeper layers: rows of grey tiles, one row per output filter (up to ``max_out``), one tile
       per input channel (up to ``max_in``), the same symmetric scaling per tile.
     """
@@ -198,6 +203,8 @@ def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
     w = weight.astype(np.float32)
     if w.shape[1] == 3:
         return tile(_upscale(np.stack([kernel_colours(k) for k in w]), min_tile), pad=2)
+    if w.shape[1] == 1:
+        return tile(_upscale(np.stack([kernel_colours(k) for k in w[:max_out]]), min_tile), pad=2)
     w = w[:max_out, :max_in]
     out_n, in_n = w.shape[:2]
     flat = w.reshape(out_n * in_n, *w.shape[2:])

@@ -1,4 +1,4 @@
-"""Where the files cnnscope ships (demo model, sample images) are, installed or in a checkout."""
+"""Where the files cnnscope ships (bundled models, sample images) are, installed or in a checkout."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _find(name: str) -> Path:
 
 
 def assets_dir() -> Path:
-    """The folder holding the bundled demo model and icons."""
+    """The folder holding the bundled models (the demo, LeNet-5) and icons."""
     return _find("assets")
 
 
@@ -27,7 +27,9 @@ def sample_images_dir() -> Path:
 
 
 def sample_images() -> list[Path]:
-    """Sample image files, photos first then the demo shapes, each group sorted by name."""
+    """Sample image files, photos first, then the demo shapes, then LeNet's digits, each group
+    sorted by name."""
     folder = sample_images_dir()
     files = [p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
-    return sorted(files, key=lambda p: (p.name.startswith("shape_"), p.name))
+    return sorted(files, key=lambda p: (p.name.startswith("shape_") + 2 * p.name.startswith("digit_"),
+                                        p.name))

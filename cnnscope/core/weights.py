@@ -154,7 +154,7 @@ def ensure_pretrained_file(spec: ModelSpec, progress: ProgressCallback | None = 
         path = assets_dir() / spec.bundled_file
         if not path.is_file():
             raise WeightsError(f"The bundled weights for {spec.name} are missing ({path}); "
-                               "recreate them with 'cnnscope make-demo'.")
+                               f"recreate them with 'cnnscope {spec.bundled_command}'.")
         return path
     if spec.weights is None:
         raise WeightsError(f"{spec.name} has no pretrained weights; use untrained weights or a file.")
@@ -451,7 +451,7 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
     if source == "pretrained":
         label = f"ImageNet weights ({spec.weights.name})"
     elif source == "bundled":
-        label = "bundled demo weights"
+        label = spec.bundled_label
     else:
         label = f"weights from {path.name}"
     return LoadedModel(spec, prepare_for_inspection(module), classes, source, label,

@@ -30,7 +30,7 @@ def test_cam_layer_exists_and_yields_feature_maps(name):
             seen["shape"] = tuple(output.shape)
 
         handle = model.get_submodule(spec.cam_layer).register_forward_hook(record)
-        logits = model(torch.empty(1, 3, spec.input_size, spec.input_size))
+        logits = model(torch.empty(1, *spec.preprocessing.input_shape))
         handle.remove()
     assert len(seen["shape"]) == 4 and seen["shape"][2] >= 5  # (N, C, H, W) with a real map
     assert tuple(logits.shape) == (1, spec.num_classes)
