@@ -136,6 +136,8 @@ def show(model: Any = None, image: Any = None, **options: Any):
     lives beside the notebook (Qt's event loop integration); from a script it returns when the
     window is closed. ``options`` as for :func:`open_model`."""
     loaded = open_model(model, **options) if model is not None else None
+    if image is not None and not isinstance(image, (str, os.PathLike)):
+        image = as_image(image)
     from .gui.app import show_window
 
     return show_window(loaded, image)

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cli_types import CliParser, colormap, integer, number
+from .cli_types import MODEL_HELP, CliParser, colormap, integer, number
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
-COMMANDS = ("render", "models", "make-demo", "train", "make-dataset", "compare", "summary", "graph", "report",
-            "visualize", "dream", "attack")
+COMMANDS = ("render", "models", "make-demo", "make-lenet", "train", "make-dataset", "compare",
+            "summary", "graph", "report", "visualize", "dream", "attack")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
@@ -57,8 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("render", help="inspect one image and write predictions and pictures")
-    r.add_argument("--model", default=None, help="registry name (see 'cnnscope models'); "
-                   "default: the bundled demo model")
+    r.add_argument("--model", default=None, help=MODEL_HELP)
     r.add_argument("--weights", default="pretrained",
                    help="pretrained (download or cache), random (untrained) or a file path")
     r.add_argument("--image", help="the image to inspect")
@@ -93,8 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=integer(1, 1000), default=None, help="training epochs (default 16)")
     d.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
     d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    le = sub.add_parser("make-lenet", help="train the bundled LeNet-5 on drawn digits and draw its "
+                        "sample digit")
+    le.add_argument("--out", default=None, help="checkpoint to write (default: assets/lenet5.pt)")
+    le.add_argument("--samples", default=None,
+                    help="folder for the sample digit picture (default: sample_images/)")
+    le.add_argument("--samples-only", action="store_true", help="only draw the sample picture")
+    le.add_argument("--epochs", type=integer(1, 1000), default=None, help="training epochs (default 10)")
+    le.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
+    le.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t = sub.add_parser("train", help="fine-tune a model on a folder of images (one subfolder per class)")
-    t.add_argument("--model", default=None, help="registry name (default: the bundled demo model)")
+    t.add_argument("--model", default=None, help=MODEL_HELP)
     t.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     t.add_argument("--data", required=True, help="image folder: one subfolder per class "
                    "(or train/ and val/ holding them)")
@@ -140,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sm = sub.add_parser("summary", help="the architecture as a table: output shapes, parameters, "
                         "multiply-adds, receptive fields")
-    sm.add_argument("--model", default=None, help="registry name (default: the demo model)")
+    sm.add_argument("--model", default=None, help=MODEL_HELP)
     sm.add_argument("--weights", default="random",
                     help="random (default: the table does not depend on them), pretrained or a file")
     sm.add_argument("--csv", default=None, help="also write the table as CSV")
@@ -148,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gr = sub.add_parser("graph", help="the architecture as a graph (shortcuts, branches, blocks), "
                         "written as SVG or PNG")
-    gr.add_argument("--model", default=None, help="registry name (default: the demo model)")
+    gr.add_argument("--model", default=None, help=MODEL_HELP)
     gr.add_argument("--weights", default="random",
                     help="random (default: the graph does not depend on them), pretrained or a file")
     gr.add_argument("--out", required=True, help="file to write: .svg (sharp at any zoom) or .png")
@@ -156,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="draw each block (a ResNet bottleneck, an Inception module) as one node")
 
     rp = sub.add_parser("report", help="a PDF handout: photo, top-5, heatmap, feature maps, stages")
-    rp.add_argument("--model", default=None, help="registry name (default: the demo model)")
+    rp.add_argument("--model", default=None, help=MODEL_HELP)
     rp.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     rp.add_argument("--image", required=True)
     rp.add_argument("--out", required=True, help="PDF file to write")
@@ -202,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from . import cli_optimize
 
-        return {"render": _render, "models": _models, "make-demo": _make_demo, "train": _train,
+        return {"render": _render, "models": _models, "make-demo": _make_demo,
+                "make-lenet": _make_lenet, "train": _train,
                 "make-dataset": _make_dataset, "compare": _compare, "summary": _summary,
                 "graph": _graph,
                 "report": _report, "visualize": cli_optimize.visualize, "dream": cli_optimize.dream,
@@ -369,12 +378,12 @@ def _summary(args, parser) -> int:
     import numpy as np
 
     from .core.inspect import inspect
-    from .core.models import DEFAULT_MODEL, get_spec
+    from .core.models import DEFAULT_MODEL
     from .core.summary import summarize
 
     name = args.model or DEFAULT_MODEL
     loaded = load_model_with_bar(name, args.weights)
-    size = get_spec(loaded.name).input_size
+    size = loaded.spec.input_size
     table = summarize(loaded, inspect(loaded, np.zeros((size, size, 3), np.uint8)))
     print(f"{'layer':<44} {'type':<22} {'output':<16} {'params':>12} {'mult-adds':>15} {'RF':>5}")
     for r in table.rows:
@@ -556,7 +565,7 @@ def _models(args, parser) -> int:
     for name in model_names():
         spec = REGISTRY[name]
         if spec.bundled_file:
-            status = "bundled" if is_available_offline(spec) else "missing (run make-demo)"
+            status = "bundled" if is_available_offline(spec) else f"missing (run {spec.bundled_command})"
         else:
             size = spec.weights.meta.get("_file_size")
             status = "cached" if is_available_offline(spec) else \
@@ -585,6 +594,32 @@ def _make_demo(args, parser) -> int:
     folder = Path(args.samples) if args.samples else sample_images_dir()
     for path in write_shape_samples(folder, args.seed):
         print(f"wrote {path}")
+    return 0
+
+
+def _make_lenet(args, parser) -> int:
+    from .core.devices import pick_device
+    from .core.resources import assets_dir, sample_images_dir
+
+    if not args.samples_only:
+        from .core.lenet_training import LeNetTrainingSetup, train_lenet
+
+        out = Path(args.out) if args.out else assets_dir() / "lenet5.pt"
+        setup = LeNetTrainingSetup(seed=args.seed)
+        if args.epochs:
+            setup.epochs = args.epochs
+        record = train_lenet(out, setup, pick_device(args.device))
+        out.with_name(out.stem + "_training.json").write_text(json.dumps(record.as_dict(), indent=1))
+        print(f"wrote {out}: held-out accuracy {record.test_accuracy:.2%} "
+              f"({record.train_seconds:.0f} s on {record.device}, drawing {record.draw_seconds:.0f} s)")
+    from .core.digits import sample_digit
+    from .core.render import save_png
+
+    folder = Path(args.samples) if args.samples else sample_images_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "digit_7.png"
+    save_png(sample_digit(7, args.seed), path)
+    print(f"wrote {path}")
     return 0
 
 

@@ -8,13 +8,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_types import channel_list, fraction, integer, number
+from .cli_types import MODEL_HELP, channel_list, fraction, integer, number
 
 
 def add_parsers(sub) -> None:
     """The three subcommands and their options."""
     v = sub.add_parser("visualize", help="the image a channel (or a class) responds to most")
-    v.add_argument("--model", default=None, help="registry name (default: the bundled demo model)")
+    v.add_argument("--model", default=None, help=MODEL_HELP)
     v.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     v.add_argument("--layer", default=None, help="the layer whose channels to show (or --class)")
     v.add_argument("--channels", type=channel_list(64), default=[0],

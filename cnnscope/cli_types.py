@@ -12,6 +12,11 @@ import sys
 from typing import Callable, NoReturn
 
 
+MODEL_HELP = ("registry name (see 'cnnscope models'; default: the demo model), or "
+              "path/to/net.py:function to build your own (this runs that file: your code), or "
+              "timm:NAME (needs timm)")
+
+
 class BadValue(argparse.ArgumentTypeError):
     """An option's value is out of its range or unknown: bad input, exit 1."""
 

@@ -51,6 +51,7 @@ class ModelHints:
     std: tuple[float, ...] | None = None
     labels: tuple[str, ...] | None = None
     cam_layer: str | None = None
+    resize: int | None = None  # the shorter side before the centre crop (default: the crop's)
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,26 @@ def is_user_model(name: str) -> bool:
 def load_user_model(name: str, weights: str = "random", hints: ModelHints | None = None,
                     progress: ProgressCallback | None = None,
                     should_cancel: CancelCheck | None = None) -> LoadedModel:
-    """Build a user model named as ``file.py:factory`` or ``timm:NAME`` with ``weights``: "random"
-    (as built), "pretrained" (timm only) or a weights file."""
+    """Build a user model named as ``file.py:factory`` or ``timm:NAME`` with ``weights``: a weights
+    file, or for a factory its model as built ("pretrained" or "random"), for timm "pretrained"
+    (timm's download) or "random"."""
     hints = hints or ModelHints()
     if name.startswith(TIMM_PREFIX):
         return _load_timm(name[len(TIMM_PREFIX):], weights, hints)
     match = FACTORY.match(name)
     if match is None:
         raise ModelError(f"'{name}' is not a model file: write it as path/to/net.py:function.")
-    factory = load_factory(Path(match["path"]).expanduser(), match["name"])
-    module = _call(factory, f"{match['name']}() in {Path(match['path']).name}")
-    if weights == "pretrained":
-        raise WeightsError(f"{Path(match['path']).name} has no pretrained weights of its own: give a "
-                           "weights file, or use its own initial (random) weights.")
-    display = f"{Path(match['path']).stem}.{match['name']}"
-    loaded = from_module(module, display, hints, builder=lambda: _call(factory, display),
-                         description=f"{type(module).__name__}, built by {match['name']}() in "
-                                     f"{Path(match['path']).name} (your code).")
-    if weights not in ("random", None):
+    path = Path(match["path"]).expanduser()
+    built_by = f"{match['name']}() in {path.name}"
+    factory = load_factory(path, match["name"])
+    module = _call(factory, built_by)
+    display = f"{path.stem}.{match['name']}"
+    # "pretrained" and "random" both mean the model as the factory makes it: it may load trained
+    # weights itself, or not; cnnscope does not know, and does not re-initialise it
+    loaded = from_module(module, display, hints, builder=lambda: _call(factory, built_by),
+                         description=f"{type(module).__name__}, built by {built_by} (your code).",
+                         weights_label=f"as built by {built_by}")
+    if weights not in ("random", "pretrained", None):
         _load_weights(loaded, Path(weights).expanduser())
     return loaded
 
@@ -177,12 +180,19 @@ def _load_timm(name: str, weights: str, hints: ModelHints) -> LoadedModel:
         raise ModelError(f"timm could not build {name}: {exc}") from None
     cfg = getattr(module, "pretrained_cfg", None) or {}
     size = cfg.get("input_size")
+    side = hints.input_size or (int(size[-1]) if size else None)
+    labels = hints.labels
+    if labels is None and getattr(module, "num_classes", None) == 1000:  # timm's ImageNet-1k heads
+        from torchvision.models import ResNet18_Weights  # ImageNet's class names, in timm's order
+
+        labels = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    crop_pct = cfg.get("crop_pct")
     stated = ModelHints(
-        input_size=hints.input_size or (int(size[-1]) if size else None),
-        channels=hints.channels or (int(size[0]) if size else None),
+        input_size=side, channels=hints.channels or (int(size[0]) if size else None),
         mean=hints.mean or (tuple(cfg["mean"]) if cfg.get("mean") else None),
         std=hints.std or (tuple(cfg["std"]) if cfg.get("std") else None),
-        labels=hints.labels, cam_layer=hints.cam_layer)
+        labels=labels, cam_layer=hints.cam_layer,
+        resize=hints.resize or (int(side / crop_pct) if side and crop_pct else None))
     loaded = from_module(module, name, stated, builder=lambda: timm.create_model(name, pretrained=False),
                          description=f"{name} from timm ({type(module).__name__}).", family="timm",
                          source="pretrained" if pretrained else "random",
@@ -206,7 +216,7 @@ def _load_weights(loaded: LoadedModel, path: Path) -> None:
 
 def from_module(module: nn.Module, name: str = "your model", hints: ModelHints | None = None,
                 builder: Callable[[], nn.Module] | None = None, description: str = "",
-                family: str = "Your model", source: str = "random",
+                family: str = "Your model", source: str = "given",
                 weights_label: str = "its own weights") -> LoadedModel:
     """A LoadedModel for any CNN: its spec worked out from one probing pass (see the module
     docstring), ``hints`` first. The module is used as it is (eval mode, in-place ops off)."""
@@ -236,7 +246,8 @@ def from_module(module: nn.Module, name: str = "your model", hints: ModelHints |
                            "something written in forward() (DenseNet's ReLU, say) comes between the "
                            "pooled maps and the linear layer, so plain CAM would not be exact.")
     notes.append(choice.reason)
-    preprocessing = Preprocessing(probe.size, probe.size, tuple(mean), tuple(std), channels=channels)
+    preprocessing = Preprocessing(hints.resize or probe.size, probe.size, tuple(mean), tuple(std),
+                                  channels=channels)
     original = copy.deepcopy(module) if builder is None else None
     spec = ModelSpec(name=name, family=family,
                      description=description or f"{type(module).__name__}, opened as a Python object.",

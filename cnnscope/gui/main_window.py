@@ -43,8 +43,8 @@ from .window.model_bar import ModelBar
 class MainWindow(QMainWindow):
     """Drop an image, see inside the network."""
 
-    def __init__(self, engine: Engine, image: str | None = None,
-                 settings: QSettings | None = None) -> None:
+    def __init__(self, engine: Engine, image: str | ImageSource | None = None,
+                 settings: QSettings | None = None, model=None) -> None:
         super().__init__()
         self.engine = engine
         self.settings = settings or QSettings("cnnscope", "cnnscope")
@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1400, 880)
         self.inspector = Inspector(self.session, engine, image or _first_sample())
+        self._initial_model = model  # a core LoadedModel to show first (cnnscope.show), or None
         self._build_panels()
         self._build_layout()
         build_menus(self)
@@ -63,7 +64,7 @@ class MainWindow(QMainWindow):
     def _build_panels(self) -> None:
         s, e = self.session, self.engine
         self.banner = Banner()
-        self.model_bar = ModelBar(s, e, self.settings)
+        self.model_bar = ModelBar(s, e, self.settings, initial=self._initial_model)
         self.input_view = InputImagePanel(s, e)
         self.predictions = PredictionsPanel(s, e)
         self.layers = LayersPanel(s, e)

@@ -306,3 +306,28 @@ def test_graph_writes_svg_of_blocks_and_refuses_other_suffixes(tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["graph", "--out", str(tmp_path / "g.pdf")])
     assert exit_info.value.code == 2 and "name the file .svg or .png" in capsys.readouterr().err
+
+
+def test_a_model_in_the_users_own_file_runs_through_the_commands(tmp_path, capsys):
+    net = tmp_path / "net.py"
+    net.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
+        "                         nn.Flatten(), nn.Linear(8, 5))\n")
+    model = f"{net}:build"
+    photo = str(SAMPLES / "chelsea.png")
+    assert main(["render", "--model", model, "--image", photo, "--out", str(tmp_path / "r"),
+                 "--cam", "gradcam"]) == 0
+    record = json.loads((tmp_path / "r" / "predictions.json").read_text())
+    assert record["model"] == "net.build" and record["attribution"]["layer"] == "1"
+    assert "CAM methods use '1'" in capsys.readouterr().err  # the choice, explained
+    assert main(["summary", "--model", model]) == 0
+    assert "Conv2d" in capsys.readouterr().out
+    assert main(["compare", "--models", f"{model},demo_shapes", "--image", photo,
+                 "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert main(["render", "--model", f"{tmp_path / 'nope.py'}:build", "--image", photo,
+                 "--out", str(tmp_path / "x")]) == 1
+    assert "does not exist" in capsys.readouterr().err

@@ -79,6 +79,8 @@ def test_a_factory_in_the_users_file_becomes_a_model_with_its_spec_worked_out(us
     assert spec.cam_layer == "body.4" and spec.cam_head == "head"  # GAP then one linear layer
     assert any("'body.4' (16 x 112 x 112)" in note for note in loaded.notes)
     assert any("Normalisation assumed" in note for note in loaded.notes)
+    # cnnscope neither knows nor changes how the factory initialised it: not called "untrained"
+    assert loaded.trained and loaded.weights_label == "as built by build() in my_net.py"
     fresh = spec.build()  # a transfer run's fresh copy comes from the user's factory again
     assert type(fresh).__name__ == "TinyNet" and fresh is not loaded.module
 
@@ -172,3 +174,51 @@ def test_the_api_takes_arrays_pil_images_paths_labels_and_says_what_is_wrong(use
         cnnscope.inspect(model, photo, classes=["a", "b", "c"])
     with pytest.raises(ModelError, match="nn.Module or a model name"):
         cnnscope.inspect(42, photo)
+
+
+def test_the_documented_example_runs(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "own_model.py"
+    runpy.run_path(str(example))["main"](tmp_path)
+    printed = capsys.readouterr().out
+    assert "features.7 has 64 maps of 56 x 56" in printed and "Grad-CAM at features.7 for 'cat'" in printed
+    assert (tmp_path / "gradcam.png").stat().st_size > 0 and (tmp_path / "crop.png").stat().st_size > 0
+
+
+def test_a_timm_model_builds_offline_with_imagenets_names_and_timms_preprocessing():
+    pytest.importorskip("timm")
+    loaded = load_model("timm:resnet18", "random")
+    assert loaded.spec.family == "timm" and not loaded.trained
+    assert loaded.labels[:2] == ("tench", "goldfish") and len(loaded.labels) == 1000
+    assert loaded.spec.preprocessing.resize_size == int(224 / 0.95)  # timm's crop_pct for resnet18
+    assert (loaded.spec.cam_layer, loaded.spec.cam_head) == ("layer4", "fc")
+    with pytest.raises(ModelError, match="timm has no model 'resnet1000'"):
+        load_model("timm:resnet1000", "random")
+
+
+def test_a_model_torch_fx_cannot_trace_is_read_with_hooks_and_gives_the_same_maps(user_file):
+    """The same network with a data-dependent branch in forward(): traced, and through hooks."""
+    from cnnscope.core.inspect import inspect, traced_graph
+
+    traceable = load_model(f"{user_file}:build", "random").module
+
+    class Branching(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.pool, self.head = traceable.body, traceable.pool, traceable.head
+
+        def forward(self, x):
+            y = self.body(x)
+            if y.sum() > -1e30:  # always true, but only a real pass can tell: torch.fx gives up
+                y = y * 1.0
+            return self.head(torch.flatten(self.pool(y), 1))
+
+    photo = np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    traced, hooked = from_module(traceable, "a"), from_module(Branching(), "b")
+    first, second = inspect(traced, photo), inspect(hooked, photo)
+    assert traced_graph(traced) is not None and traced_graph(hooked) is None
+    assert [p.label for p in first.predictions] == [p.label for p in second.predictions]
+    for layer in ("body.0", "body.2", "body.4", "pool"):
+        np.testing.assert_allclose(first.activation(layer), second.activation(layer), rtol=1e-5, atol=1e-6)

@@ -598,3 +598,16 @@ def test_the_window_fits_a_1280_pixel_projector(window):
     assert window.minimumSizeHint().width() <= 1280
     window.resize(1280, 800)
     assert window.width() <= 1280
+
+
+def test_an_image_opened_before_the_first_model_loads_is_the_one_inspected(make_window, qtbot):
+    """Opened while the engine still starts, it failed as 'no model yet' and the first sample
+    was shown instead; now the first model to load inspects it."""
+    from cnnscope.core.resources import sample_images
+
+    window = make_window()
+    star = next(p for p in sample_images() if p.name == "shape_star.png")
+    window.open_path(str(star))  # at once: no model is loaded yet
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    assert window.session.image.name == "shape_star.png"
+    assert not window.banner.isVisible()  # no "No model is loaded yet" on the way

@@ -19,7 +19,17 @@ class LoadModel(Request):
     device: str = "auto"
 
 
-LoadModel.superseded_by = (LoadModel,)  # a newer choice makes a load in progress pointless
+@dataclass(frozen=True)
+class AdoptModel(Request):
+    """Show a model that is already built (``cnnscope.show(model)``): a core LoadedModel, moved
+    to ``device`` on the engine thread."""
+
+    loaded: Any = field(compare=False)
+    device: str = "auto"
+
+
+LoadModel.superseded_by = (LoadModel, AdoptModel)  # a newer choice makes a load in progress pointless
+AdoptModel.superseded_by = (LoadModel, AdoptModel)
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class ModelLoaded:
     """A model is loaded and shown: plain data about it."""
 
     name: str
-    weights: str  # as asked: "pretrained", "random" or a file path
+    weights: str  # as asked: "pretrained", "random", a file path, or "given" (cnnscope.show's model)
     weights_label: str
     trained: bool
     device: str  # described, e.g. "cpu"
@@ -109,23 +119,26 @@ def catalogue() -> Catalogue:
 class ModelService(Service):
     """Owns the model shown: loads it, inspects images with it."""
 
-    handles = (LoadModel, Inspect)
+    handles = (LoadModel, AdoptModel, Inspect)
 
     def run(self, request: Request, job: Job) -> Any:
-        """Serve a load or an inspection."""
-        if isinstance(request, LoadModel):
+        """Serve a load, an adoption or an inspection."""
+        if isinstance(request, (LoadModel, AdoptModel)):
             return self._load(request, job)
         return self._inspect(request)
 
-    def _load(self, request: LoadModel, job: Job) -> ModelLoaded:
+    def _load(self, request: LoadModel | AdoptModel, job: Job) -> ModelLoaded:
         from cnnscope.core.attribution import cam_refusal
         from cnnscope.core.devices import describe, pick_device
         from cnnscope.core.inspect import prepare
         from cnnscope.core.weights import load_model
 
         target = pick_device(request.device)
-        loaded = load_model(request.name, request.weights, progress=job.progress,
-                            should_cancel=job.cancelled)
+        if isinstance(request, AdoptModel):
+            loaded, weights = request.loaded, "given"
+        else:
+            loaded, weights = load_model(request.name, request.weights, progress=job.progress,
+                                         should_cancel=job.cancelled), request.weights
         loaded.module.to(target)
         # Trace before announcing the model: the window then repaints while this thread is idle,
         # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
@@ -136,7 +149,7 @@ class ModelService(Service):
         state.loaded, state.device, state.inspection = loaded, target, None
         state.serial += 1
         job.drop_pending_about_the_shown_model()
-        return ModelLoaded(name=loaded.name, weights=request.weights,
+        return ModelLoaded(name=loaded.name, weights=weights,
                            weights_label=loaded.weights_label, trained=loaded.trained,
                            device=describe(target), device_choice=request.device,
                            labels=list(loaded.labels), cam_layer=loaded.spec.cam_layer,

@@ -19,11 +19,14 @@ class Inspector(QObject):
 
     message = Signal(str, str)  # text, level ("info", "error"): for the window's banner
 
-    def __init__(self, session: Session, engine, first_image: str = "") -> None:
+    def __init__(self, session: Session, engine, first_image: str | ImageSource = "") -> None:
         super().__init__()
         self.session, self.requests = session, Requester(engine, self)
         self.wanted: ImageSource | None = None  # the newest image asked for (may still be pending)
-        self._first = ImageSource(path=first_image, name=Path(first_image).name) if first_image else None
+        if isinstance(first_image, ImageSource):
+            self._first = first_image
+        else:
+            self._first = ImageSource(path=first_image, name=Path(first_image).name) if first_image else None
         session.model_changed.connect(lambda _model: self._inspect(self.wanted or self._first))
 
     def open(self, source: ImageSource) -> None:
@@ -33,6 +36,8 @@ class Inspector(QObject):
     def _inspect(self, source: ImageSource | None) -> None:
         if source is not None:
             self.wanted = source
+            if self.session.model is None:
+                return  # no model yet: the first one to load inspects the newest image wanted
             self.requests.ask(Inspect(source), self._on_inspected, self._on_failed)
 
     def _on_inspected(self, result) -> None:

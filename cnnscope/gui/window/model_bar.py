@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMenu, QProgressBar, QPushButton, QToolBar
 
 from ..requester import Requester
-from ..services.model import LoadModel
+from ..services.model import AdoptModel, LoadModel
 from ..session import Session
 
 WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)"),
@@ -27,15 +27,18 @@ class ModelBar(QToolBar):
     message = Signal(str, str, object)
     loading = Signal(str)  # a model is being loaded: the last message no longer applies
 
-    def __init__(self, session: Session, engine, settings: QSettings, parent=None) -> None:
+    def __init__(self, session: Session, engine, settings: QSettings, parent=None,
+                 initial=None) -> None:
         super().__init__("Model", parent)
+        self._initial = initial  # a core LoadedModel to show first (cnnscope.show), else None
+        self._adopted: dict = {}  # name -> core LoadedModel handed in rather than loaded by name
         self.setObjectName("model-toolbar")
         self.session, self.engine, self.settings = session, engine, settings
         self.requests = Requester(engine, self)
         self.models: list = []  # services.model.ModelInfo, from the catalogue
         self.default_model: str | None = None
         self.weights_file: str | None = None  # the weights file chosen last
-        self._loading: LoadModel | None = None  # the newest load asked for
+        self._loading: tuple[str, str] | None = None  # (name, weights) of the newest load asked for
         self.status = QLabel("loading model...")  # for the window's status bar
         self.models_menu, self.devices_menu = QMenu("&Choose model"), QMenu("&Device")
         for menu in (self.models_menu, self.devices_menu):
@@ -102,6 +105,21 @@ class ModelBar(QToolBar):
         if weights == "file":  # reopen the file used last time (a missing one says so, then the demo)
             self.weights_file = self.settings.value("weights_file", None)
         self.weights_box.setCurrentIndex(max(0, self.weights_box.findData(weights)))
+        if self._initial is not None:
+            self.adopt(self._initial)
+        else:
+            self.load()
+
+    def adopt(self, loaded) -> None:
+        """Show ``loaded`` (a core LoadedModel built elsewhere: ``cnnscope.show(model)``); it joins
+        the model box for this session, and is never reopened at the next launch."""
+        name = loaded.name
+        self._adopted[name] = loaded
+        if self.model_box.findData(name) < 0:
+            self.model_box.addItem(f"{name} (yours)", name)
+            self.model_box.setItemData(self.model_box.count() - 1, loaded.spec.description,
+                                       Qt.ItemDataRole.ToolTipRole)
+        self.model_box.setCurrentIndex(self.model_box.findData(name))
         self.load()
 
     # --- loading -------------------------------------------------------------------------------
@@ -111,14 +129,23 @@ class ModelBar(QToolBar):
         name = self.model_box.currentData()
         if name is None:
             return
+        if name in self._adopted:  # a model handed in: its weights are its own
+            self._show_weights_choice("given")
+            self.loading.emit(name)
+            self.status.setText(f"loading {name}...")
+            self._loading = (name, "given")
+            self.requests.ask(AdoptModel(self._adopted[name], self.device_box.currentData()),
+                              self._on_loaded, self._on_failed)
+            return
         choice = weights or self.weights_box.currentData()
-        if choice == "file":
+        if choice in ("file", "given"):
             choice = self.weights_file or "pretrained"
         self._show_weights_choice(choice)
         self.loading.emit(name)
         self.status.setText(f"loading {name}...")
-        self._loading = LoadModel(name, choice, self.device_box.currentData())
-        self.requests.ask(self._loading, self._on_loaded, self._on_failed, self._on_progress)
+        self._loading = (name, choice)
+        self.requests.ask(LoadModel(name, choice, self.device_box.currentData()), self._on_loaded,
+                          self._on_failed, self._on_progress)
         info = next((m for m in self.models if m.name == name), None)
         if choice == "pretrained" and info is not None and not info.weights_offline:
             self.download.setRange(0, 0)
@@ -181,13 +208,14 @@ class ModelBar(QToolBar):
 
     def _on_loaded(self, model) -> None:
         self._show_download(False)
-        self.settings.setValue("model", model.name)
-        self.settings.setValue("device", model.device_choice)
-        if model.weights in ("pretrained", "random"):
-            self.settings.setValue("weights", model.weights)
-        else:
-            self.settings.setValue("weights", "file")
-            self.settings.setValue("weights_file", model.weights)
+        if any(info.name == model.name for info in self.models):  # never reopen a user's model
+            self.settings.setValue("model", model.name)  # (or run their code) by itself next time
+            self.settings.setValue("device", model.device_choice)
+            if model.weights in ("pretrained", "random"):
+                self.settings.setValue("weights", model.weights)
+            else:
+                self.settings.setValue("weights", "file")
+                self.settings.setValue("weights_file", model.weights)
         self.session.inspection = None  # the old model's: every view of it empties
         self.session.model = model
         self._show_loaded_choice()  # a checkpoint or bare state_dict can name another architecture
@@ -197,24 +225,27 @@ class ModelBar(QToolBar):
 
     def _on_failed(self, message: str) -> None:
         self._show_download(False)
-        failed = self._loading
+        failed_name, failed_weights = self._loading
         if self.session.model is None and self.default_model and \
-                (failed.name, failed.weights) != (self.default_model, "pretrained"):
+                (failed_name, failed_weights) != (self.default_model, "pretrained"):
             # nothing to keep showing (a first launch whose remembered model is gone): the
             # bundled demo always loads, so the window is never left empty
             message += f" Showing the bundled {self.default_model} model meanwhile."
             self.load_named(self.default_model, "pretrained")
-        self.message.emit(message, "error", (
-            ("Load weights file...", lambda: self.choose_weights_file(failed.name)),
-            ("Use untrained weights", lambda: self.load_named(failed.name, "random"))))
+        actions = () if failed_name in self._adopted else (
+            ("Load weights file...", lambda: self.choose_weights_file(failed_name)),
+            ("Use untrained weights", lambda: self.load_named(failed_name, "random")))
+        self.message.emit(message, "error", actions)
         self._show_loaded_choice()
         self._update_status()
 
     # --- what the boxes show -------------------------------------------------------------------
 
     def _show_weights_choice(self, choice: str) -> None:
-        """Show ``choice`` ("pretrained", "random" or a file path) in the weights box."""
-        shown = choice if choice in ("pretrained", "random") else "file"
+        """Show ``choice`` ("pretrained", "random", "given" or a file path) in the weights box."""
+        if choice == "given" and self.weights_box.findData("given") < 0:
+            self.weights_box.addItem("As given", "given")
+        shown = choice if choice in ("pretrained", "random", "given") else "file"
         file_index = self.weights_box.findData("file")
         self.weights_box.setItemText(file_index, f"File: {Path(choice).name}" if shown == "file"
                                      else "Load file...")

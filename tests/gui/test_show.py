@@ -1,0 +1,68 @@
+"""cnnscope.show: the window on a model object that exists only in the caller's program."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+WAIT_MS = 60_000
+
+
+class PlainNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
+
+
+def test_show_opens_the_window_on_the_callers_model_and_returns_when_it_closes(qapp, tmp_path, monkeypatch):
+    """From a script (no event loop running) show() runs the window until it is closed."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import cnnscope
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # the window's settings stay in the test
+    seen: dict = {}
+    started = QTimer()
+    started.setInterval(100)
+    before = set(QApplication.topLevelWidgets())  # other tests' windows may linger
+
+    def ours():
+        return next((w for w in QApplication.topLevelWidgets()
+                     if type(w).__name__ == "MainWindow" and w not in before), None)
+
+    def give_up() -> None:  # never hang the suite: close it, and the asserts below say why
+        started.stop()
+        if ours() is not None:
+            ours().close()
+
+    QTimer.singleShot(WAIT_MS, give_up)
+
+    def look() -> None:
+        window = ours()
+        if window is None or window.session.inspection is None or window.session.model is None \
+                or window.session.inspection.source.name != "your image":
+            return
+        seen.update(model=window.session.model, inspection=window.session.inspection,
+                    box=window.model_bar.model_box.currentText(), tree=window.layers.current_layer())
+        started.stop()
+        window.close()
+
+    started.timeout.connect(look)
+    started.start()
+    photo = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    torch.manual_seed(0)
+    assert cnnscope.show(PlainNet(), photo, classes=["ant", "bee", "cat"]) is None
+    assert seen, "the window never showed the model's inspection of the photo"
+    model, inspection = seen["model"], seen["inspection"]
+    assert model.name == "PlainNet" and model.weights == "given" and model.labels == ["ant", "bee", "cat"]
+    assert seen["box"] == "PlainNet (yours)" and model.cam_layer == "conv"
+    assert inspection.model == "PlainNet" and inspection.input_rgb.shape == (224, 224, 3)
+    assert {p[0] for p in inspection.predictions} == {"ant", "bee", "cat"}
+    assert seen["tree"] is not None  # the layer tree is the model's own
