@@ -155,6 +155,22 @@ def main() -> int:
              lambda: window.grab().save(str(HERE / "window-arithmetic.png"))),
             (lambda: True, lambda: window.layers.select("features.block3.relu2")),
         ]
+
+        def lenet() -> None:
+            window.tabs.setCurrentWidget(window.features)
+            window.model_bar.load_named("lenet5", "pretrained")
+            window.open_path(str(SAMPLES / "digit_7.png"))
+
+        steps += [
+            (lambda: True, lenet),
+            (lambda: window.session.inspection is not None and window.session.inspection.model == "lenet5"
+             and window.session.image.name == "digit_7.png" and window.features.grid.array is not None
+             and window.session.grid is not None and window.session.grid.layer.startswith("features."),
+             lambda: window.grab().save(str(HERE / "window-lenet.png"))),
+            (lambda: True, lambda: window.model_bar.load_named("demo_shapes", "pretrained")),
+            (lambda: window.session.model is not None and window.session.model.name == "demo_shapes",
+             lambda: None),
+        ]
     if mobilenet.is_file() and not dark:
         def switch() -> None:
             window.tabs.setCurrentWidget(window.features)
@@ -263,6 +279,27 @@ def main() -> int:
             (lambda: window.live.controller.shown_count >= 12 and "espresso" in window.live.predictions.text(),
              lambda: window.grab().save(str(HERE / "window-live.png"))),
             (lambda: True, window.live.stop_live),
+        ]
+
+        def own_model() -> None:
+            """A torchvision model object handed in as one's own (what cnnscope.show does)."""
+            import torch
+            import torchvision
+
+            from cnnscope.api import open_model
+
+            net = torchvision.models.mobilenet_v2()
+            net.load_state_dict(torch.load(mobilenet, weights_only=True))
+            categories = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
+            window.tabs.setCurrentWidget(window.heatmaps)
+            window.model_bar.adopt(open_model(net, classes=categories))
+
+        steps += [
+            (lambda: True, own_model),
+            (lambda: window.session.model is not None and window.session.model.weights == "given"
+             and window.heatmaps.overlay is not None and window.session.heatmap is not None
+             and window.session.heatmap.label == "Egyptian cat",
+             lambda: window.grab().save(str(HERE / "window-own-model.png"))),
         ]
 
     def tick() -> None:
