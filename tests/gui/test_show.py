@@ -66,3 +66,30 @@ def test_show_opens_the_window_on_the_callers_model_and_returns_when_it_closes(q
     assert inspection.model == "PlainNet" and inspection.input_rgb.shape == (224, 224, 3)
     assert {p[0] for p in inspection.predictions} == {"ant", "bee", "cat"}
     assert seen["tree"] is not None  # the layer tree is the model's own
+
+
+def test_the_model_menu_opens_a_model_from_the_users_file(make_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    net = tmp_path / "net.py"
+    net.write_text("import torch\nfrom torch import nn\n\n\ndef build():\n    torch.manual_seed(0)\n"
+                   "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
+                   "                         nn.Flatten(), nn.Linear(4, 2))\n\n\n"
+                   "def broken():\n    raise ValueError('no data folder')\n")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(net), "Python files"))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("build", True))
+    window.model_bar.choose_user_model()
+    qtbot.waitUntil(lambda: window.session.inspection is not None and window.session.inspection.model == "net.build",
+                    timeout=WAIT_MS)
+    bar = window.model_bar
+    assert bar.model_box.currentText() == "net.build (yours)" and bar.weights_box.currentText() == "As given"
+    assert window.settings.value("model") == "demo_shapes"  # never reopened (or run) by itself
+    assert window.layers.current_layer() is not None
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("broken", True))
+    bar.choose_user_model()
+    qtbot.waitUntil(lambda: "broken() in net.py failed: ValueError: no data folder" in window.banner.text(),
+                    timeout=WAIT_MS)
+    assert window.session.model.name == "net.build"  # the model shown stays
+    assert bar.model_box.currentText() == "net.build (yours)"

@@ -78,6 +78,7 @@ class ModelLoaded:
     cam_refusal: str | None
     freeze: dict | None  # freeze_layout()
     notes: list[str] = field(default_factory=list)
+    asked_as: str = ""  # the name it was asked for ("path/net.py:build"), where not its own name
 
 
 @dataclass
@@ -135,10 +136,11 @@ class ModelService(Service):
 
         target = pick_device(request.device)
         if isinstance(request, AdoptModel):
-            loaded, weights = request.loaded, "given"
+            loaded, weights, asked_as = request.loaded, "given", request.loaded.name
         else:
             loaded, weights = load_model(request.name, request.weights, progress=job.progress,
                                          should_cancel=job.cancelled), request.weights
+            asked_as = request.name
         loaded.module.to(target)
         # Trace before announcing the model: the window then repaints while this thread is idle,
         # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
@@ -154,7 +156,7 @@ class ModelService(Service):
                            device=describe(target), device_choice=request.device,
                            labels=list(loaded.labels), cam_layer=loaded.spec.cam_layer,
                            cam_refusal=cam_refusal(loaded.spec), freeze=freeze_layout(loaded.module),
-                           notes=list(loaded.notes))
+                           notes=list(loaded.notes), asked_as=asked_as)
 
     def _inspect(self, request: Inspect) -> InspectionResult:
         from cnnscope.core.inspect import default_feature_layer, inspect

@@ -79,6 +79,12 @@ def build_menus(w) -> None:
     model.addMenu(bar.models_menu)
     model.addMenu(bar.devices_menu)
     model.addSeparator()
+    add_action(w, model, "Open &your model (.py)...", None, bar.choose_user_model,
+               "Build a model with a function in your own Python file (cnnscope runs that file: "
+               "only open code you trust)")
+    add_action(w, model, "&timm model...", None, bar.choose_timm_model,
+               "A model from the timm library by name (needs timm installed)")
+    model.addSeparator()
     add_action(w, model, "Use &pretrained weights", None, bar.use_pretrained,
                "torchvision's ImageNet weights (downloaded once, then cached); the demo's own")
     add_action(w, model, "Load &weights file...", None, lambda: bar.choose_weights_file(),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMenu, QProgressBar, QPushButton, QToolBar
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QInputDialog, QLabel, QMenu, QMessageBox,
+                               QProgressBar, QPushButton, QToolBar)
 
 from ..requester import Requester
 from ..services.model import AdoptModel, LoadModel
@@ -32,6 +33,7 @@ class ModelBar(QToolBar):
         super().__init__("Model", parent)
         self._initial = initial  # a core LoadedModel to show first (cnnscope.show), else None
         self._adopted: dict = {}  # name -> core LoadedModel handed in rather than loaded by name
+        self._user_names: set[str] = set()  # "file.py:function" and "timm:NAME" models opened
         self.setObjectName("model-toolbar")
         self.session, self.engine, self.settings = session, engine, settings
         self.requests = Requester(engine, self)
@@ -124,6 +126,44 @@ class ModelBar(QToolBar):
 
     # --- loading -------------------------------------------------------------------------------
 
+    def choose_user_model(self) -> None:
+        """Ask for a Python file and the function in it that builds the model, then load it
+        (running that file: the dialogs say so)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open your model's Python file (cnnscope runs it)",
+                                              "", "Python files (*.py)")
+        if not path:
+            return
+        function, ok = QInputDialog.getText(
+            self, "Your model", f"The function in {Path(path).name} that returns the model\n"
+            "(cnnscope runs this file: only open code you trust):", text="build")
+        if ok and function.strip():
+            self.open_user_model(f"{path}:{function.strip()}")
+
+    def choose_timm_model(self) -> None:
+        """Ask for a timm model name and whether to download its pretrained weights."""
+        name, ok = QInputDialog.getText(self, "timm model", "timm model name (e.g. resnet18, "
+                                        "convnext_tiny, efficientnet_b0):", text="resnet18")
+        if not ok or not name.strip():
+            return
+        answer = QMessageBox.question(
+            self, "timm model", f"Download {name.strip()}'s pretrained weights through timm?\n"
+            "(No: random weights, nothing downloaded.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        self.open_user_model(f"timm:{name.strip()}",
+                             "pretrained" if answer == QMessageBox.StandardButton.Yes else "random")
+
+    def open_user_model(self, name: str, weights: str = "pretrained") -> None:
+        """Load a user model, ``path/to/net.py:function`` or ``timm:NAME``, which joins the model
+        box for this session (never reopened, nor its file run, by itself at the next launch)."""
+        self._user_names.add(name)
+        if self.model_box.findData(name) < 0:
+            shown = name if name.startswith("timm:") else f"{Path(name.rpartition(':')[0]).stem}." \
+                f"{name.rpartition(':')[2]} (yours)"
+            self.model_box.addItem(shown, name)
+            self.model_box.setItemData(self.model_box.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
+        self.model_box.setCurrentIndex(self.model_box.findData(name))
+        self.load(weights)
+
     def load(self, weights: str | None = None) -> None:
         """Load the model the box shows with ``weights`` (default: the weights box's choice)."""
         name = self.model_box.currentData()
@@ -140,6 +180,8 @@ class ModelBar(QToolBar):
         choice = weights or self.weights_box.currentData()
         if choice in ("file", "given"):
             choice = self.weights_file or "pretrained"
+        if name in self._user_names and choice == "given":
+            choice = "pretrained"  # a factory's model as it built it
         self._show_weights_choice(choice)
         self.loading.emit(name)
         self.status.setText(f"loading {name}...")
@@ -208,8 +250,9 @@ class ModelBar(QToolBar):
 
     def _on_loaded(self, model) -> None:
         self._show_download(False)
-        if any(info.name == model.name for info in self.models):  # never reopen a user's model
-            self.settings.setValue("model", model.name)  # (or run their code) by itself next time
+        # a user's model is never reopened (nor their code run) by itself at the next launch
+        if any(info.name == (model.asked_as or model.name) for info in self.models):
+            self.settings.setValue("model", model.name)
             self.settings.setValue("device", model.device_choice)
             if model.weights in ("pretrained", "random"):
                 self.settings.setValue("weights", model.weights)
@@ -257,8 +300,11 @@ class ModelBar(QToolBar):
         model = self.session.model
         if model is None:
             return
-        self.model_box.setCurrentIndex(self.model_box.findData(model.name))
-        self._show_weights_choice(model.weights)
+        asked = model.asked_as or model.name
+        self.model_box.setCurrentIndex(self.model_box.findData(asked))
+        factory_built = asked in self._user_names and not asked.startswith("timm:") \
+            and model.weights in ("pretrained", "random")
+        self._show_weights_choice("given" if factory_built else model.weights)
         self.device_box.setCurrentIndex(max(0, self.device_box.findData(model.device_choice)))
 
     def _update_status(self) -> None:
