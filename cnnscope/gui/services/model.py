@@ -132,6 +132,7 @@ class ModelService(Service):
         from cnnscope.core.attribution import cam_refusal
         from cnnscope.core.devices import describe, pick_device
         from cnnscope.core.inspect import prepare
+        from cnnscope.core.user_models import is_user_model
         from cnnscope.core.weights import load_model
 
         target = pick_device(request.device)
@@ -140,7 +141,9 @@ class ModelService(Service):
         else:
             loaded, weights = load_model(request.name, request.weights, progress=job.progress,
                                          should_cancel=job.cancelled), request.weights
-            asked_as = request.name
+            # a user model is known by the name it was opened as; a registry checkpoint may name
+            # another architecture, which is then the one shown
+            asked_as = request.name if is_user_model(request.name) else ""
         loaded.module.to(target)
         # Trace before announcing the model: the window then repaints while this thread is idle,
         # instead of both wanting the GIL at once (benchmarks/responsiveness.py).
