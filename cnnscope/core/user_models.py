@@ -75,8 +75,10 @@ class Probe:
 
 
 def is_user_model(name: str) -> bool:
-    """Whether ``name`` names a user model (``file.py:factory`` or ``timm:NAME``), not a registry one."""
-    return name.startswith(TIMM_PREFIX) or FACTORY.match(name) is not None
+    """Whether ``name`` names a user model (``file.py:factory``, ``timm:NAME`` or a ``.pt2``
+    torch.export program), not a registry one."""
+    return name.startswith(TIMM_PREFIX) or FACTORY.match(name) is not None or \
+        name.lower().endswith(".pt2")
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -90,6 +92,8 @@ def load_user_model(name: str, weights: str = "random", hints: ModelHints | None
     hints = hints or ModelHints()
     if name.startswith(TIMM_PREFIX):
         return _load_timm(name[len(TIMM_PREFIX):], weights, hints)
+    if name.lower().endswith(".pt2"):
+        return _load_program(Path(name).expanduser(), weights, hints)
     match = FACTORY.match(name)
     if match is None:
         raise ModelError(f"'{name}' is not a model file: write it as path/to/net.py:function.")
@@ -198,6 +202,25 @@ def _load_timm(name: str, weights: str, hints: ModelHints) -> LoadedModel:
                          source="pretrained" if pretrained else "random",
                          weights_label=f"timm's pretrained weights ({cfg.get('tag') or 'default'})"
                          if pretrained else "untrained (random weights)")
+    if weights not in ("random", "pretrained", None):
+        _load_weights(loaded, Path(weights).expanduser())
+    return loaded
+
+
+def _load_program(path: Path, weights: str, hints: ModelHints) -> LoadedModel:
+    """A torch.export program: its graph and its own tensors, read as data (core.exported)."""
+    from .exported import load_exported
+    from .weights import max_weights_bytes
+
+    module, side = load_exported(path, max_weights_bytes())
+    if hints.input_size is None and side is not None:
+        hints = ModelHints(side, hints.channels, hints.mean, hints.std, hints.labels, hints.cam_layer,
+                           hints.resize)
+    loaded = from_module(module, path.stem, hints, family="torch.export",
+                         builder=lambda: load_exported(path, max_weights_bytes())[0],
+                         description=f"A torch.export program read from {path.name} (graph and "
+                                     "tensors only: no code of it runs but its operations).",
+                         source="file", weights_label=f"its own weights ({path.name})")
     if weights not in ("random", "pretrained", None):
         _load_weights(loaded, Path(weights).expanduser())
     return loaded

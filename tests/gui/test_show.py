@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -93,3 +94,22 @@ def test_the_model_menu_opens_a_model_from_the_users_file(make_window, qtbot, tm
                     timeout=WAIT_MS)
     assert window.session.model.name == "net.build"  # the model shown stays
     assert bar.model_box.currentText() == "net.build (yours)"
+
+
+def test_the_model_menu_opens_a_torch_export_program(make_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    path = tmp_path / "exported.pt2"
+    torch.export.save(torch.export.export(net.eval(), (torch.zeros(1, 3, 48, 48),)), str(path))
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), "Models"))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: pytest.fail("no function to ask for"))
+    window.model_bar.choose_user_model()
+    qtbot.waitUntil(lambda: window.session.inspection is not None and window.session.inspection.model == "exported",
+                    timeout=WAIT_MS)
+    assert window.model_bar.model_box.currentText() == "exported (yours)"
+    assert window.session.inspection.input_rgb.shape == (48, 48, 3)  # the size it was exported at
+    rows = {row[0]: row[1] for row in window.session.inspection.layers}
+    assert rows["0"] == "Conv2d" and rows["4"] == "Linear"  # real layers, rebuilt from the graph

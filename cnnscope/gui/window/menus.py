@@ -79,9 +79,9 @@ def build_menus(w) -> None:
     model.addMenu(bar.models_menu)
     model.addMenu(bar.devices_menu)
     model.addSeparator()
-    add_action(w, model, "Open &your model (.py)...", None, bar.choose_user_model,
-               "Build a model with a function in your own Python file (cnnscope runs that file: "
-               "only open code you trust)")
+    add_action(w, model, "Open &your model (.pt2 / .py)...", None, bar.choose_user_model,
+               "A torch.export program (read as data), or a function in your own Python file that "
+               "builds the model (cnnscope runs that file: only open code you trust)")
     add_action(w, model, "&timm model...", None, bar.choose_timm_model,
                "A model from the timm library by name (needs timm installed)")
     model.addSeparator()

@@ -127,11 +127,15 @@ class ModelBar(QToolBar):
     # --- loading -------------------------------------------------------------------------------
 
     def choose_user_model(self) -> None:
-        """Ask for a Python file and the function in it that builds the model, then load it
-        (running that file: the dialogs say so)."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open your model's Python file (cnnscope runs it)",
-                                              "", "Python files (*.py)")
+        """Ask for a model file: a torch.export program (.pt2, read as data), or a Python file and
+        the function in it that builds the model (running that file: the dialogs say so)."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open your model: a .pt2 program, or a Python file (cnnscope runs it)", "",
+            "Models (*.pt2 *.py);;torch.export programs (*.pt2);;Python files (*.py)")
         if not path:
+            return
+        if path.lower().endswith(".pt2"):
+            self.open_user_model(path)
             return
         function, ok = QInputDialog.getText(
             self, "Your model", f"The function in {Path(path).name} that returns the model\n"
@@ -157,8 +161,12 @@ class ModelBar(QToolBar):
         box for this session (never reopened, nor its file run, by itself at the next launch)."""
         self._user_names.add(name)
         if self.model_box.findData(name) < 0:
-            shown = name if name.startswith("timm:") else f"{Path(name.rpartition(':')[0]).stem}." \
-                f"{name.rpartition(':')[2]} (yours)"
+            if name.startswith("timm:"):
+                shown = name
+            elif name.lower().endswith(".pt2"):
+                shown = f"{Path(name).stem} (yours)"
+            else:
+                shown = f"{Path(name.rpartition(':')[0]).stem}.{name.rpartition(':')[2]} (yours)"
             self.model_box.addItem(shown, name)
             self.model_box.setItemData(self.model_box.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
         self.model_box.setCurrentIndex(self.model_box.findData(name))
@@ -303,7 +311,7 @@ class ModelBar(QToolBar):
         asked = model.asked_as or model.name
         self.model_box.setCurrentIndex(self.model_box.findData(asked))
         factory_built = asked in self._user_names and not asked.startswith("timm:") \
-            and model.weights in ("pretrained", "random")
+            and model.weights in ("pretrained", "random")  # a factory's or a program's own weights
         self._show_weights_choice("given" if factory_built else model.weights)
         self.device_box.setCurrentIndex(max(0, self.device_box.findData(model.device_choice)))
 
