@@ -223,7 +223,6 @@ class _Shapes(fx.Interpreter):
 
 
 def _shapes(graph_module: fx.GraphModule, loaded: LoadedModel) -> dict[fx.Node, tuple[int, ...]]:
-    size = loaded.spec.input_size
     try:
         device = next(loaded.module.parameters()).device
     except StopIteration:
