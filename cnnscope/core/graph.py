@@ -315,7 +315,6 @@ def _chain_graph(loaded: LoadedModel, blocks: dict[str, str]) -> ArchitectureGra
     """For a model that cannot be traced: its layers in the order one forward pass calls them
     (a layer that never runs, such as an auxiliary head in eval mode, is left out), one after
     another, with their output shapes."""
-    size = loaded.spec.input_size
     calls: list[tuple[str, tuple[int, ...] | None]] = []
 
     def record(name: str):
@@ -334,7 +333,7 @@ def _chain_graph(loaded: LoadedModel, blocks: dict[str, str]) -> ArchitectureGra
         for handle in handles:
             handle.remove()
     modules = dict(leaves)
-    nodes = [GraphNode("input", "Input", None, "input", (3, size, size))]
+    nodes = [GraphNode("input", "Input", None, "input", loaded.spec.preprocessing.input_shape)]
     seen: dict[str, int] = {}
     for name, shape in calls:
         seen[name] = seen.get(name, 0) + 1
