@@ -222,3 +222,23 @@ def test_a_model_torch_fx_cannot_trace_is_read_with_hooks_and_gives_the_same_map
     assert [p.label for p in first.predictions] == [p.label for p in second.predictions]
     for layer in ("body.0", "body.2", "body.4", "pool"):
         np.testing.assert_allclose(first.activation(layer), second.activation(layer), rtol=1e-5, atol=1e-6)
+
+
+def test_a_users_model_fine_tunes_on_a_folder_like_a_registry_one(user_file, tmp_path):
+    """Transfer learning reads only the module and its spec: a factory's model trains too (the
+    grey LeNet-like path as well: the training batches follow the model's channels)."""
+    from cnnscope.core.datasets import load_folder
+    from cnnscope.core.freeze import make_plan
+    from cnnscope.core.shapes import write_shape_folder
+    from cnnscope.core.training import TrainingConfig, build_for_training, train
+
+    write_shape_folder(tmp_path / "shapes", per_class=6, seed=3)
+    for loaded in (load_model(f"{user_file}:build", "random"),
+                   from_module(GreyLeNet(), "grey", ModelHints(input_size=28))):
+        shapes_data = load_folder(tmp_path / "shapes", loaded.spec.preprocessing)
+        plan = make_plan(loaded.module, "fine-tune-all")
+        net = build_for_training(loaded.module, loaded.spec, plan, len(shapes_data.classes))
+        result = train(net, plan, shapes_data, loaded.spec.preprocessing,
+                       TrainingConfig(epochs=1, batch_size=16), torch.device("cpu"))
+        assert len(result.history) == 1 and np.isfinite(result.history[0].train_loss)
+        assert net(torch.zeros(1, *loaded.spec.preprocessing.input_shape)).shape == (1, len(shapes_data.classes))
