@@ -28,7 +28,9 @@ from .core.inspect import inspect as _inspect
 from .core.user_models import ModelHints, from_module
 from .core.weights import LoadedModel, load_model
 
-_opened: "weakref.WeakKeyDictionary[Any, tuple[ModelHints, LoadedModel]]" = weakref.WeakKeyDictionary()
+# Per model object, what was worked out about it (never the model itself: a cache entry must not
+# keep the caller's model alive, or it would never be freed)
+_opened: "weakref.WeakKeyDictionary[Any, tuple[ModelHints, Any, tuple, list]]" = weakref.WeakKeyDictionary()
 
 
 def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None = None,
@@ -56,9 +58,10 @@ def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None 
         raise ModelError(f"Expected a torch nn.Module or a model name, not a {type(model).__name__}.")
     known = _opened.get(model)
     if known is not None and known[0] == hints:
-        return known[1]
+        _hints, spec, labels, notes = known
+        return LoadedModel(spec, model, labels, "given", "its own weights", {}, list(notes))
     loaded = from_module(model, type(model).__name__, hints)
-    _opened[model] = (hints, loaded)
+    _opened[model] = (hints, loaded.spec, loaded.labels, loaded.notes)
     return loaded
 
 
@@ -97,10 +100,18 @@ def as_image(image: Any) -> np.ndarray:
         from PIL import Image
 
         if isinstance(image, Image.Image):
-            return np.array(image.convert("RGB"))  # writable: torch warns on read-only arrays
+            return as_image(np.array(image.convert("RGB")))  # writable; the same limits
     except ImportError:  # pragma: no cover - Pillow is a dependency
         pass
     array = np.asarray(image)
+    if array.ndim in (2, 3) and min(array.shape[:2]) >= 1:
+        from .core.images import MAX_ASPECT, MAX_PIXELS
+
+        height, width = array.shape[:2]
+        if height * width > MAX_PIXELS or max(height, width) > MAX_ASPECT * min(height, width):
+            raise ImageError(f"An image of {width}x{height} pixels is refused, as a file of that "
+                             f"size would be: at most {MAX_PIXELS / 1e6:.0f} megapixels, and the long "
+                             f"side at most {MAX_ASPECT} times the short one.")
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:

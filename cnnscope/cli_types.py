@@ -14,7 +14,8 @@ from typing import Callable, NoReturn
 
 MODEL_HELP = ("registry name (see 'cnnscope models'; default: the demo model), or "
               "path/to/net.py:function to build your own (this runs that file: your code), or "
-              "a torch.export program path/to/net.pt2 (read as data), or timm:NAME (needs timm)")
+              "a torch.export program path/to/net.pt2 (torch's reader can run code hidden in one: "
+              "only files you trust), or timm:NAME (needs timm)")
 
 
 class BadValue(argparse.ArgumentTypeError):

@@ -1,8 +1,12 @@
-"""A ``torch.export`` program (``.pt2``) as a model cnnscope can look inside, loaded as data.
+"""A ``torch.export`` program (``.pt2``) as a model cnnscope can look inside.
 
 ``torch.export.load`` falls back to ``torch.load(weights_only=False)`` and ``pickle.loads`` for
 objects it cannot read safely: code a file could carry. While it loads here, both refuse: every
 tensor goes through the weights-only unpickler, and a program that needs more is refused.
+That is not enough to call a ``.pt2`` data: torch's reader also hands the file's symbolic-shape
+expressions to sympy, which evaluates them, so a crafted program can still run code. cnnscope
+therefore treats a ``.pt2`` as it treats a ``.py``: opened only when the user names it, with the
+help and the dialog saying to open only files they trust.
 
 ``torch.export.unflatten`` gives back the module tree, but every module becomes an
 ``InterpreterModule`` running its piece of the graph, so the filters, the arithmetic and the

@@ -201,10 +201,17 @@ def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device, cropp
             logits, outputs = graph(x)
         outputs = {n: t for n, t in outputs.items() if isinstance(t, torch.Tensor)}
         if not _overwritten(graph, outputs, x):
-            return x, logits, outputs, crop
+            return x, _first(logits), outputs, crop
         loaded.graph = None  # an in-place op escaped the rewrite: hooks from now on
     logits, outputs = _forward_with_hooks(module, x, loaded.capture_clones)
-    return x, logits, outputs, crop
+    return x, _first(logits), outputs, crop
+
+
+def _first(logits):
+    """The class scores of a model that returns more than them, (logits, aux) say: the first."""
+    while isinstance(logits, (tuple, list)) and logits:
+        logits = logits[0]
+    return logits
 
 
 def _overwritten(graph, outputs: dict[str, torch.Tensor], x: torch.Tensor) -> bool:

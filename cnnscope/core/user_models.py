@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import weakref
 import re
 import sys
 from dataclasses import dataclass, field
@@ -126,9 +127,12 @@ def load_factory(path: Path, name: str) -> Callable[[], nn.Module]:
         raise ModelError(f"'{path.name}' cannot be imported as Python.")
     code = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = code  # dataclasses and pickling look a class's module up here
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # the file's own imports of modules beside it
+        sys.path.append(folder)
     try:
         spec.loader.exec_module(code)
-    except Exception as exc:  # noqa: BLE001 - the user's code may fail in any way
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code may fail, or exit
         sys.modules.pop(module_name, None)
         raise ModelError(f"Running {path.name} failed: {_error_line(exc, path)}") from None
     factory = getattr(code, name, None)
@@ -143,7 +147,7 @@ def load_factory(path: Path, name: str) -> Callable[[], nn.Module]:
 def _call(factory: Callable[[], nn.Module], what: str) -> nn.Module:
     try:
         module = factory()
-    except Exception as exc:  # noqa: BLE001 - the user's code may fail in any way
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code may fail, or exit
         raise ModelError(f"{what} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(module, nn.Module):
         raise ModelError(f"{what} returned a {type(module).__name__}, not a torch nn.Module.")
@@ -247,6 +251,9 @@ def from_module(module: nn.Module, name: str = "your model", hints: ModelHints |
     module = prepare_for_inspection(module)
     notes: list[str] = []
     channels = hints.channels or first_conv_channels(module)
+    if channels not in (1, 3):
+        raise ModelError(f"{name} reads {channels} channels; cnnscope shows it photos, so it opens "
+                         "models that read colour (3 channels) or grey (1).")
     probe = probe_module(module, channels, hints.input_size)
     classes = probe.logits.shape[1]
     labels = tuple(hints.labels) if hints.labels else tuple(f"class {i}" for i in range(classes))
@@ -271,15 +278,22 @@ def from_module(module: nn.Module, name: str = "your model", hints: ModelHints |
     notes.append(choice.reason)
     preprocessing = Preprocessing(hints.resize or probe.size, probe.size, tuple(mean), tuple(std),
                                   channels=channels)
-    original = copy.deepcopy(module) if builder is None else None
+    original = weakref.ref(module)  # a fresh copy when training asks for one, not kept meanwhile
     spec = ModelSpec(name=name, family=family,
                      description=description or f"{type(module).__name__}, opened as a Python object.",
                      cam_layer=choice.layer,
                      builder=(lambda num_classes=None, **_: builder()) if builder is not None
-                     else (lambda num_classes=None, **_: copy.deepcopy(original)),
+                     else (lambda num_classes=None, **_: _copy_of(original)),
                      preprocessing=preprocessing, labels=labels, cam_head=choice.head,
                      head_note=choice.head_note)
     return LoadedModel(spec, module, labels, source, weights_label, {}, notes)
+
+
+def _copy_of(ref) -> nn.Module:
+    module = ref()
+    if module is None:
+        raise ModelError("The model object this was opened from no longer exists; open it again.")
+    return copy.deepcopy(module)
 
 
 def first_conv_channels(module: nn.Module) -> int:

@@ -151,7 +151,8 @@ class Engine(QObject):
                 result = self._service_of[type(request)].run(request, _Job(self, request_id, request))
                 if result is not None:
                     self.finished.emit(request_id, result)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - every failure (a user's model
+                # calling sys.exit too) becomes a message, never a dead engine
                 self.failed.emit(request_id, request, _message(exc))
 
 

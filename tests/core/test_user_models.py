@@ -242,3 +242,43 @@ def test_a_users_model_fine_tunes_on_a_folder_like_a_registry_one(user_file, tmp
                        TrainingConfig(epochs=1, batch_size=16), torch.device("cpu"))
         assert len(result.history) == 1 and np.isfinite(result.history[0].train_loss)
         assert net(torch.zeros(1, *loaded.spec.preprocessing.input_shape)).shape == (1, len(shapes_data.classes))
+
+
+def test_review_findings_on_hostile_or_odd_models(tmp_path):
+    """A factory calling sys.exit is one sentence (it stopped the window's engine thread); a model
+    returning (logits, aux) is read; 4 channels are refused in a sentence; a huge array is
+    refused as the same file would be; the API's cache keeps no model alive."""
+    import gc
+    import weakref
+
+    from cnnscope.api import _opened
+
+    exiting = tmp_path / "exiting.py"
+    exiting.write_text("import sys\n\ndef build():\n    sys.exit(3)\n")
+    with pytest.raises(ModelError, match=r"build\(\) in exiting.py failed: SystemExit: 3"):
+        load_model(f"{exiting}:build", "random")
+
+    class WithAux(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4, 2)
+
+        def forward(self, x):
+            logits = self.fc(self.conv(x).mean((2, 3)))
+            return logits, logits * 2
+
+    result = cnnscope.inspect(WithAux(), np.zeros((40, 40, 3), np.uint8))
+    assert len(result.predictions) == 2 and abs(sum(p.probability for p in result.predictions) - 1) < 1e-5
+
+    with pytest.raises(ModelError, match="reads 4 channels"):
+        from_module(nn.Sequential(nn.Conv2d(4, 2, 3), nn.Flatten()), "four")
+    with pytest.raises(ImageError, match="refused"):
+        cnnscope.inspect(WithAux(), np.zeros((1, 100_000, 3), np.uint8))
+
+    model = WithAux()
+    cnnscope.inspect(model, np.zeros((40, 40, 3), np.uint8))
+    assert model in _opened
+    gone = weakref.ref(model)
+    del model, result
+    gc.collect()
+    assert gone() is None  # neither the cache nor the spec's builder held on to it

@@ -26,6 +26,7 @@ class AdoptModel(Request):
 
     loaded: Any = field(compare=False)
     device: str = "auto"
+    key: str = ""  # what the model box knows it by (never a registry name)
 
 
 LoadModel.superseded_by = (LoadModel, AdoptModel)  # a newer choice makes a load in progress pointless
@@ -137,7 +138,7 @@ class ModelService(Service):
 
         target = pick_device(request.device)
         if isinstance(request, AdoptModel):
-            loaded, weights, asked_as = request.loaded, "given", request.loaded.name
+            loaded, weights, asked_as = request.loaded, "given", request.key or request.loaded.name
         else:
             loaded, weights = load_model(request.name, request.weights, progress=job.progress,
                                          should_cancel=job.cancelled), request.weights

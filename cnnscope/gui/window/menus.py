@@ -80,8 +80,8 @@ def build_menus(w) -> None:
     model.addMenu(bar.devices_menu)
     model.addSeparator()
     add_action(w, model, "Open &your model (.pt2 / .py)...", None, bar.choose_user_model,
-               "A torch.export program (read as data), or a function in your own Python file that "
-               "builds the model (cnnscope runs that file: only open code you trust)")
+               "A torch.export program, or a function in your own Python file that builds the "
+               "model (both can run code: only open files you trust)")
     add_action(w, model, "&timm model...", None, bar.choose_timm_model,
                "A model from the timm library by name (needs timm installed)")
     model.addSeparator()

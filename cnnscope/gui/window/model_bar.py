@@ -114,23 +114,24 @@ class ModelBar(QToolBar):
 
     def adopt(self, loaded) -> None:
         """Show ``loaded`` (a core LoadedModel built elsewhere: ``cnnscope.show(model)``); it joins
-        the model box for this session, and is never reopened at the next launch."""
-        name = loaded.name
-        self._adopted[name] = loaded
-        if self.model_box.findData(name) < 0:
-            self.model_box.addItem(f"{name} (yours)", name)
+        the model box for this session under its own entry (a registry model of the same name
+        keeps its own), and is never reopened at the next launch."""
+        key = f"yours:{loaded.name}"
+        self._adopted[key] = loaded
+        if self.model_box.findData(key) < 0:
+            self.model_box.addItem(f"{loaded.name} (yours)", key)
             self.model_box.setItemData(self.model_box.count() - 1, loaded.spec.description,
                                        Qt.ItemDataRole.ToolTipRole)
-        self.model_box.setCurrentIndex(self.model_box.findData(name))
+        self.model_box.setCurrentIndex(self.model_box.findData(key))
         self.load()
 
-    # --- loading -------------------------------------------------------------------------------
-
     def choose_user_model(self) -> None:
-        """Ask for a model file: a torch.export program (.pt2, read as data), or a Python file and
-        the function in it that builds the model (running that file: the dialogs say so)."""
+        """Ask for a model file: a torch.export program (.pt2), or a Python file and the function in
+        it that builds the model (a .py runs, and torch's .pt2 reader can run code hidden in one:
+        the dialogs say so)."""
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open your model: a .pt2 program, or a Python file (cnnscope runs it)", "",
+            self, "Open your model: a .pt2 program or a Python file (both can run code: only "
+            "files you trust)", "",
             "Models (*.pt2 *.py);;torch.export programs (*.pt2);;Python files (*.py)")
         if not path:
             return
@@ -182,7 +183,7 @@ class ModelBar(QToolBar):
             self.loading.emit(name)
             self.status.setText(f"loading {name}...")
             self._loading = (name, "given")
-            self.requests.ask(AdoptModel(self._adopted[name], self.device_box.currentData()),
+            self.requests.ask(AdoptModel(self._adopted[name], self.device_box.currentData(), name),
                               self._on_loaded, self._on_failed)
             return
         choice = weights or self.weights_box.currentData()
@@ -259,7 +260,8 @@ class ModelBar(QToolBar):
     def _on_loaded(self, model) -> None:
         self._show_download(False)
         # a user's model is never reopened (nor their code run) by itself at the next launch
-        if any(info.name == (model.asked_as or model.name) for info in self.models):
+        registry = any(info.name == (model.asked_as or model.name) for info in self.models)
+        if registry and model.weights != "given":
             self.settings.setValue("model", model.name)
             self.settings.setValue("device", model.device_choice)
             if model.weights in ("pretrained", "random"):
