@@ -42,6 +42,12 @@ def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None 
     if isinstance(model, LoadedModel):
         return model
     labels = read_labels(classes) if classes is not None else None
+    if (mean is None) != (std is None):
+        raise ModelError("Give the normalisation's mean and std together (one value per channel each).")
+    if std is not None and not all(float(v) > 0 for v in std):
+        raise ModelError("Every std value must be above 0 (inputs are divided by it).")
+    if input_size is not None and not 8 <= int(input_size) <= 2048:
+        raise ModelError(f"An input size of {input_size} px is refused: give one from 8 to 2048.")
     hints = ModelHints(input_size, channels, tuple(mean) if mean is not None else None,
                        tuple(std) if std is not None else None, labels, cam_layer)
     if isinstance(model, (str, os.PathLike)):
@@ -78,8 +84,9 @@ def read_labels(classes: Sequence[str] | str | os.PathLike) -> tuple[str, ...]:
         if text.lstrip().startswith("["):
             try:
                 names = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ModelError(f"'{path.name}' is not a JSON list of names: {exc}.") from None
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise ModelError(f"'{path.name}' is not a JSON list of names "
+                                 f"({type(exc).__name__}).") from None
         else:
             names = [line.strip() for line in text.splitlines() if line.strip()]
     else:

@@ -282,3 +282,17 @@ def test_review_findings_on_hostile_or_odd_models(tmp_path):
     del model, result
     gc.collect()
     assert gone() is None  # neither the cache nor the spec's builder held on to it
+
+
+def test_stated_hints_are_checked_in_a_sentence(tmp_path):
+    net = GreyLeNet()
+    with pytest.raises(ModelError, match="mean and std together"):
+        cnnscope.open_model(net, mean=[0.1])
+    with pytest.raises(ModelError, match="above 0"):
+        cnnscope.open_model(net, mean=[0.1], std=[0.0])
+    with pytest.raises(ModelError, match="from 8 to 2048"):
+        cnnscope.open_model(net, input_size=-5)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    with pytest.raises(ModelError, match="not a JSON list"):
+        cnnscope.open_model(net, classes=deep)
