@@ -41,12 +41,14 @@ class Trainer(QObject):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, model: str, weights: str, data: str, plan: dict[str, Any],
-              config: dict[str, Any], device: str) -> bool:
-        """Begin a run; False if one is already going."""
+              config: dict[str, Any], device: str, given: Any = None) -> bool:
+        """Begin a run; False if one is already going. ``given``: the core LoadedModel of a model
+        handed in (cnnscope.show), which cannot be loaded again by name: a copy of it trains."""
         if self.running:
             return False  # checked first: clearing the flag would undo a cancel in flight
         self._cancel.clear()
-        return self._launch("cnnscope-training", self._run, model, weights, data, plan, config, device)
+        return self._launch("cnnscope-training", self._run, model, weights, data, plan, config, device,
+                            given)
 
     def cancel(self) -> None:
         """Stop after the current batch; the best epoch so far is kept."""
@@ -91,14 +93,21 @@ class Trainer(QObject):
             traceback.print_exc()
             self.failed.emit(f"Training failed: {type(exc).__name__}: {exc}")
 
-    def _run(self, model: str, weights: str, data: str, plan: dict, config: dict, device: str) -> None:
+    def _run(self, model: str, weights: str, data: str, plan: dict, config: dict, device: str,
+             given: Any = None) -> None:
         from cnnscope.core.datasets import Augmentation, load_folder
         from cnnscope.core.devices import pick_device
         from cnnscope.core.freeze import FreezePlan, count_parameters
         from cnnscope.core.training import TrainingConfig, build_for_training, mistake_pictures, train
         from cnnscope.core.weights import load_model
 
-        loaded = load_model(model, weights)
+        if given is not None:  # the model object shown: its own copy, the shown one stays as it is
+            import copy
+            from dataclasses import replace
+
+            loaded = replace(given, module=copy.deepcopy(given.module), graph=None, graph_key=None)
+        else:
+            loaded = load_model(model, weights)
         dataset = load_folder(data, loaded.spec.preprocessing, config.pop("val_fraction", 0.2),
                               config.get("seed", 0), progress=self.reading.emit, should_cancel=self._cancel.is_set)
         self.data_loaded.emit({"summary": dataset.summary(), "classes": dataset.classes,

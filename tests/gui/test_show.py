@@ -113,3 +113,33 @@ def test_the_model_menu_opens_a_torch_export_program(make_window, qtbot, tmp_pat
     assert window.session.inspection.input_rgb.shape == (48, 48, 3)  # the size it was exported at
     rows = {row[0]: row[1] for row in window.session.inspection.layers}
     assert rows["0"] == "Conv2d" and rows["4"] == "Linear"  # real layers, rebuilt from the graph
+
+
+def test_the_transfer_tab_trains_a_copy_of_a_model_handed_in(make_window, qtbot, tmp_path, monkeypatch):
+    """It reloaded the model by name, which a model object handed to cnnscope.show does not have
+    ("Unknown model 'PlainNet'"); now a copy of that object trains and the shown one stays."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from cnnscope.api import open_model
+
+    torch.manual_seed(0)
+    net = PlainNet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    window.model_bar.adopt(open_model(net))
+    qtbot.waitUntil(lambda: window.session.inspection is not None and window.session.inspection.model == "PlainNet",
+                    timeout=WAIT_MS)
+    panel = window.transfer
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    panel.make_sample_dataset()
+    qtbot.waitUntil(lambda: panel.folder.text().endswith("cnnscope-shapes"), timeout=WAIT_MS)
+    panel.preset.setCurrentIndex(panel.preset.findData("fine-tune-all"))
+    panel.epochs.setValue(1)
+    panel.start.click()
+    qtbot.waitUntil(lambda: panel.save.isEnabled() or "failed" in panel.status.text().lower()
+                    or "unknown" in panel.status.text().lower(), timeout=WAIT_MS)
+    assert panel.save.isEnabled(), panel.status.text()
+    assert panel.curve_points() == 1
+    for key, value in net.state_dict().items():  # the object shown was not trained in place
+        assert torch.equal(value, before[key]), key

@@ -80,8 +80,10 @@ class TransferLearningPanel(TransferPanel):
             return
         self.set_running(True)
         self.status.setText("reading images...")
-        self.trainer.start(model.name, model.weights, folder, self.plan(), self.config(),
-                           model.device_choice)
+        # a user's model is loaded again as it was asked for (its file, timm, .pt2); one handed
+        # in as an object trains as a copy of that object
+        self.trainer.start(model.asked_as or model.name, model.weights, folder, self.plan(), self.config(),
+                           model.device_choice, given=model.given)
 
     def save_trained_model(self) -> None:
         """Save the last run as a checkpoint file the model chooser can open."""

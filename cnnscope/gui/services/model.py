@@ -80,6 +80,7 @@ class ModelLoaded:
     freeze: dict | None  # freeze_layout()
     notes: list[str] = field(default_factory=list)
     asked_as: str = ""  # the name it was asked for ("path/net.py:build"), where not its own name
+    given: Any = field(default=None, repr=False)  # the core LoadedModel cnnscope.show handed in
 
 
 @dataclass
@@ -160,7 +161,8 @@ class ModelService(Service):
                            device=describe(target), device_choice=request.device,
                            labels=list(loaded.labels), cam_layer=loaded.spec.cam_layer,
                            cam_refusal=cam_refusal(loaded.spec), freeze=freeze_layout(loaded.module),
-                           notes=list(loaded.notes), asked_as=asked_as)
+                           notes=list(loaded.notes), asked_as=asked_as,
+                           given=loaded if isinstance(request, AdoptModel) else None)
 
     def _inspect(self, request: Inspect) -> InspectionResult:
         from cnnscope.core.inspect import default_feature_layer, inspect
