@@ -301,10 +301,15 @@ def visualise(loaded: LoadedModel, objective: Objective, batch: int = 1, steps: 
     device = device or next(module.parameters()).device
     size = size or loaded.spec.input_size
     normalise = normaliser(loaded, device)
+    runner = _Runner(loaded)
+    if size != loaded.spec.input_size and not _takes_side(runner, normalise, torch.zeros(
+            1, 3, loaded.spec.input_size, loaded.spec.input_size, device=device), size):
+        raise OptionError(f"{loaded.name} takes only {loaded.spec.input_size} px images (its maps "
+                          f"flatten into fully connected layers made for that size): leave the size "
+                          f"at {loaded.spec.input_size}.")
     parameter = make_parameter(parameterisation, batch, size, seed, first).to(device)
     optimiser = torch.optim.Adam(parameter.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    runner = _Runner(loaded)
     layer = getattr(objective, "layer", None)
     history: list[float] = []
     cancelled, start = False, time.perf_counter()

@@ -178,3 +178,15 @@ def test_lenets_cam_layer_is_the_one_found_for_any_model():
     from cnnscope.core.user_models import from_module
 
     assert from_module(LeNet5(), "lenet").spec.cam_layer == REGISTRY["lenet5"].cam_layer == "features.relu2"
+
+
+def test_a_channel_image_at_another_size_is_refused_in_a_sentence_for_a_fixed_size_network():
+    """LeNet's maps flatten into layers made for 32 px: a 300 px channel image crashed inside torch."""
+    from cnnscope.core.errors import OptionError
+    from cnnscope.core.optimize import channel, visualise
+    from cnnscope.core.weights import load_model
+
+    lenet = load_model("lenet5", "pretrained")
+    with pytest.raises(OptionError, match="takes only 32 px images"):
+        visualise(lenet, channel("features.conv1", 0), steps=1, size=300)
+    assert visualise(lenet, channel("features.conv1", 0), steps=1).images.shape[1:3] == (32, 32)
