@@ -462,9 +462,11 @@ def _make_dataset(args, parser) -> int:
 def _train(args, parser) -> int:
     import signal
 
+    import torch
+
     from .core.datasets import Augmentation, load_folder
     from .core.devices import describe, pick_device
-    from .core.freeze import blocks, count_parameters, make_plan
+    from .core.freeze import block_members, blocks, count_parameters, make_plan
     from .core.models import DEFAULT_MODEL
     from .core.checkpoint import check_writable
     from .core.training import PRESET_DEFAULTS, TrainingConfig, build_for_training, save_trained, train
@@ -477,7 +479,10 @@ def _train(args, parser) -> int:
     name = args.model or DEFAULT_MODEL
     loaded = load_model_with_bar(name, args.weights)
     defaults = PRESET_DEFAULTS[args.preset]  # what the case starts from; options override it
-    planned = defaults.plan_arguments(blocks(loaded.module))
+    members = block_members(loaded.module)
+    maps = [b for b, names in members.items()
+            if any(isinstance(loaded.module.get_submodule(n), torch.nn.Conv2d) for n in names)]
+    planned = defaults.plan_arguments(blocks(loaded.module), maps)
     n = args.blocks if args.blocks is not None else planned["n"]
     plan = make_plan(loaded.module, args.preset, n=n, cut_after=args.cut_after or planned["cut_after"])
     epochs = args.epochs or defaults.epochs

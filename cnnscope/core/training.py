@@ -73,13 +73,17 @@ class PresetDefaults:
     frozen_share: float | None = None  # freeze-first: the share of blocks kept frozen
     cut_share: float | None = None  # early-features: how deep the cut block sits
 
-    def plan_arguments(self, block_names: list[str]) -> dict:
-        """``n`` and ``cut_after`` for :func:`~cnnscope.core.freeze.make_plan` on these blocks."""
+    def plan_arguments(self, block_names: list[str], map_blocks: list[str] | None = None) -> dict:
+        """``n`` and ``cut_after`` for :func:`~cnnscope.core.freeze.make_plan` on these blocks.
+        The cut is chosen among ``map_blocks`` (those whose output is feature maps; default: all):
+        a network is cut after a convolutional block, never inside its classifier (LeNet's
+        fully connected layers are blocks too)."""
         count = len(block_names)
         n = round(self.frozen_share * count) if self.frozen_share is not None else count // 2
-        cut_index = round(self.cut_share * count) - 1 if self.cut_share is not None else count // 2 - 1
+        cuts = [b for b in block_names if map_blocks is None or b in map_blocks] or block_names
+        cut_index = round(self.cut_share * len(cuts)) - 1 if self.cut_share is not None else len(cuts) // 2 - 1
         return {"n": min(max(n, 0), count),
-                "cut_after": block_names[min(max(cut_index, 0), count - 1)] if block_names else None}
+                "cut_after": cuts[min(max(cut_index, 0), len(cuts) - 1)] if cuts else None}
 
 
 # Chosen on `cnnscope make-dataset`'s data from the demo model (benchmarks/presets.py measures them

@@ -190,3 +190,16 @@ def test_a_channel_image_at_another_size_is_refused_in_a_sentence_for_a_fixed_si
     with pytest.raises(OptionError, match="takes only 32 px images"):
         visualise(lenet, channel("features.conv1", 0), steps=1, size=300)
     assert visualise(lenet, channel("features.conv1", 0), steps=1).images.shape[1:3] == (32, 32)
+
+
+def test_the_early_features_case_cuts_lenet_after_a_convolution():
+    """LeNet's fully connected layers are blocks too; the default cut landed on classifier.fc1
+    ("does not output feature maps")."""
+    from cnnscope.core.freeze import blocks
+    from cnnscope.core.training import PRESET_DEFAULTS
+
+    names = blocks(load_model("lenet5", "pretrained").module)
+    assert names[-1].startswith("classifier.")
+    planned = PRESET_DEFAULTS["early-features"].plan_arguments(names, ["features.conv1", "features.conv2"])
+    assert planned["cut_after"] in ("features.conv1", "features.conv2")
+    assert PRESET_DEFAULTS["early-features"].plan_arguments(names)["cut_after"] == "classifier.fc1"  # all blocks: the old choice

@@ -262,7 +262,9 @@ class TransferPanel(QWidget):
             self.lr.setValue(defaults.learning_rate)
             self.batch.setValue(defaults.batch_size)
             if self._layout_info is not None:
-                planned = defaults.plan_arguments(list(self._layout_info["blocks"]))
+                channels = self._layout_info.get("block_channels", {})
+                planned = defaults.plan_arguments(list(self._layout_info["blocks"]),
+                                                  [b for b, c in channels.items() if c is not None])
                 self.blocks_slider.setValue(planned["n"])
                 self.cut.setCurrentIndex(max(0, self.cut.findData(planned["cut_after"])))
             self._updating = False
