@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -65,7 +66,10 @@ def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None 
     known = _opened.get(model)
     if known is not None and known[0] == hints:
         _hints, spec, labels, notes = known
-        return LoadedModel(spec, model, labels, "given", "its own weights", {}, list(notes))
+        from .core.weights import prepare_for_inspection
+
+        return LoadedModel(spec, prepare_for_inspection(model), labels, "given", "its own weights", {},
+                           list(notes))
     loaded = from_module(model, type(model).__name__, hints)
     _opened[model] = (hints, loaded.spec, loaded.labels, loaded.notes)
     return loaded
@@ -134,9 +138,11 @@ def as_image(image: Any) -> np.ndarray:
 def inspect(model: Any, image: Any, *, top_k: int = 5, **options: Any) -> Inspection:
     """One pass of ``image`` through ``model``: ``.predictions`` (label, probability, index),
     ``.activation(layer)`` and ``.activations`` (every layer's maps as numpy), ``.input_rgb``
-    (the crop the network saw). ``options`` as for :func:`open_model`."""
-    loaded = open_model(model, **options)
-    return _inspect(loaded, as_image(image), top_k=top_k)
+    (the crop the network saw). ``options`` as for :func:`open_model`. The model runs in eval
+    mode and is left in the mode it came in."""
+    with _mode_kept(model):
+        loaded = open_model(model, **options)
+        return _inspect(loaded, as_image(image), top_k=top_k)
 
 
 def explain(model: Any, image: Any, method: str = "gradcam", target: int | str | None = None,
@@ -144,9 +150,21 @@ def explain(model: Any, image: Any, method: str = "gradcam", target: int | str |
     """Where the network looked: ``.heatmap`` (S, S) in 0..1 over the crop, for ``target`` (a class
     index or name; default the top prediction), by ``method`` (gradcam, gradcam++, cam, scorecam,
     saliency, smoothgrad, integrated_gradients, occlusion, guided_backprop, guided_gradcam)."""
-    loaded = open_model(model, **options)
-    inspection = _inspect(loaded, as_image(image))
-    return attribute(loaded, inspection, method, target, layer)
+    with _mode_kept(model):
+        loaded = open_model(model, **options)
+        inspection = _inspect(loaded, as_image(image))
+        return attribute(loaded, inspection, method, target, layer)
+
+
+@contextmanager
+def _mode_kept(model: Any) -> Iterator[None]:
+    """A caller's model in training mode (mid-training in a notebook) goes back to it afterwards."""
+    training = getattr(model, "training", None)
+    try:
+        yield
+    finally:
+        if training is True:
+            model.train()
 
 
 def show(model: Any = None, image: Any = None, **options: Any):

@@ -296,3 +296,17 @@ def test_stated_hints_are_checked_in_a_sentence(tmp_path):
     deep.write_text("[" * 100_000)
     with pytest.raises(ModelError, match="not a JSON list"):
         cnnscope.open_model(net, classes=deep)
+
+
+def test_the_api_leaves_a_model_in_training_mode_as_it_found_it():
+    net = nn.Sequential(GreyLeNet(), nn.Dropout(0.5)).train()  # mid-training in a notebook
+    photo = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    first = cnnscope.inspect(net, photo)
+    assert net.training  # handed back training...
+    again = cnnscope.inspect(net, photo)  # ...and inspected in eval mode each time (no dropout)
+    np.testing.assert_allclose(first.probabilities, again.probabilities, rtol=1e-6)
+    cnnscope.explain(net, photo, method="saliency")
+    assert net.training
+    still = GreyLeNet().eval()
+    cnnscope.inspect(still, np.zeros((28, 28, 3), np.uint8))
+    assert not still.training
