@@ -79,6 +79,8 @@ def write_drawing(drawing: Drawing, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".svg", ".png"):
         raise OptionError(f"Cannot write a graph as '{suffix or path.name}': name the file .svg or .png.")
+    if path.exists() and not path.is_file():  # a folder, or a named pipe no one reads: it would hang
+        raise OptionError(f"'{path}' exists and is not a regular file; choose another name.")
     try:
         if suffix == ".svg":
             path.write_text(drawing_to_svg(drawing), encoding="utf-8")

@@ -176,3 +176,13 @@ def test_a_replaced_head_shows_in_the_graph(demo_model):
     module.fc = nn.Linear(module.fc.in_features, 3)
     loaded = LoadedModel(**{**demo_model.__dict__, "module": module, "graph": None, "graph_key": None})
     assert _by_layer(build_graph(loaded), "fc").shape == (3,)
+
+
+def test_a_graph_is_never_written_into_a_named_pipe(tmp_path, resnet18_graph):
+    """Opening a FIFO for writing blocks until someone reads it: the command hung."""
+    import os
+
+    pipe = tmp_path / "graph.svg"
+    os.mkfifo(pipe)
+    with pytest.raises(OptionError, match="not a regular file"):
+        write_drawing(lay_out(resnet18_graph.collapsed()), pipe)
