@@ -581,21 +581,28 @@ def _models(args, parser) -> int:
     return 0
 
 
-def _make_demo(args, parser) -> int:
+def _train_bundled(args, file_name: str, setup, train) -> None:
+    """Train a bundled model into assets/ (or --out) and write its training record beside it."""
     from .core.devices import pick_device
-    from .core.resources import assets_dir, sample_images_dir
+    from .core.resources import assets_dir
+
+    out = Path(args.out) if args.out else assets_dir() / file_name
+    if args.epochs:
+        setup.epochs = args.epochs
+    record = train(out, setup, pick_device(args.device))
+    out.with_name(out.stem + "_training.json").write_text(json.dumps(record.as_dict(), indent=1))
+    drawing = f", drawing {record.draw_seconds:.0f} s" if hasattr(record, "draw_seconds") else ""
+    print(f"wrote {out}: held-out accuracy {record.test_accuracy:.2%} "
+          f"({record.train_seconds:.0f} s on {record.device}{drawing})")
+
+
+def _make_demo(args, parser) -> int:
+    from .core.resources import sample_images_dir
 
     if not args.samples_only:
         from .core.demo_training import DemoTrainingSetup, train_demo
 
-        out = Path(args.out) if args.out else assets_dir() / "demo_shapes.pt"
-        setup = DemoTrainingSetup(seed=args.seed)
-        if args.epochs:
-            setup.epochs = args.epochs
-        record = train_demo(out, setup, pick_device(args.device))
-        out.with_name(out.stem + "_training.json").write_text(json.dumps(record.as_dict(), indent=1))
-        print(f"wrote {out}: held-out accuracy {record.test_accuracy:.2%} "
-              f"({record.train_seconds:.0f} s on {record.device})")
+        _train_bundled(args, "demo_shapes.pt", DemoTrainingSetup(seed=args.seed), train_demo)
     folder = Path(args.samples) if args.samples else sample_images_dir()
     for path in write_shape_samples(folder, args.seed):
         print(f"wrote {path}")
@@ -603,20 +610,12 @@ def _make_demo(args, parser) -> int:
 
 
 def _make_lenet(args, parser) -> int:
-    from .core.devices import pick_device
-    from .core.resources import assets_dir, sample_images_dir
+    from .core.resources import sample_images_dir
 
     if not args.samples_only:
         from .core.lenet_training import LeNetTrainingSetup, train_lenet
 
-        out = Path(args.out) if args.out else assets_dir() / "lenet5.pt"
-        setup = LeNetTrainingSetup(seed=args.seed)
-        if args.epochs:
-            setup.epochs = args.epochs
-        record = train_lenet(out, setup, pick_device(args.device))
-        out.with_name(out.stem + "_training.json").write_text(json.dumps(record.as_dict(), indent=1))
-        print(f"wrote {out}: held-out accuracy {record.test_accuracy:.2%} "
-              f"({record.train_seconds:.0f} s on {record.device}, drawing {record.draw_seconds:.0f} s)")
+        _train_bundled(args, "lenet5.pt", LeNetTrainingSetup(seed=args.seed), train_lenet)
     from .core.digits import sample_digit
     from .core.render import save_png
 
