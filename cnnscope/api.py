@@ -13,11 +13,9 @@ model object and can be stated instead with the keyword arguments.
 
 from __future__ import annotations
 
-import json
 import os
 import weakref
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -26,6 +24,7 @@ from .core.attribution import Attribution, attribute
 from .core.errors import ImageError, ModelError
 from .core.inspect import Inspection
 from .core.inspect import inspect as _inspect
+from .core.labels import read_labels
 from .core.user_models import ModelHints, from_module
 from .core.weights import LoadedModel, load_model
 
@@ -39,30 +38,21 @@ def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None 
                mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                cam_layer: str | None = None, weights: str | None = None) -> LoadedModel:
     """The model ready to inspect. ``classes``: a list of names or a labels file (one name per
-    line, or a JSON list); ``weights``: for a name, "pretrained", "random" or a file."""
+    line, or a JSON list); ``weights``: for a name, "pretrained", "random" or a file; for a model
+    object, a weights file or a checkpoint trained from it, loaded into a copy of the object."""
     if isinstance(model, LoadedModel):
         return model
-    labels = read_labels(classes) if classes is not None else None
-    if (mean is None) != (std is None):
-        raise ModelError("Give the normalisation's mean and std together (one value per channel each).")
-    if std is not None and not all(float(v) > 0 for v in std):
-        raise ModelError("Every std value must be above 0 (inputs are divided by it).")
-    if input_size is not None and not 8 <= int(input_size) <= 2048:
-        raise ModelError(f"An input size of {input_size} px is refused: give one from 8 to 2048.")
-    hints = ModelHints(input_size, channels, tuple(mean) if mean is not None else None,
-                       tuple(std) if std is not None else None, labels, cam_layer)
+    hints = ModelHints.checked(input_size=input_size, channels=channels, mean=mean, std=std,
+                               labels=read_labels(classes) if classes is not None else None,
+                               cam_layer=cam_layer)
     if isinstance(model, (str, os.PathLike)):
-        loaded = load_model(str(model), weights or "pretrained")
-        if labels is not None:
-            if len(labels) != len(loaded.labels):
-                raise ModelError(f"The class names list {len(labels)} classes, but {loaded.name} has "
-                                 f"{len(loaded.labels)} outputs.")
-            loaded.labels = labels
-        return loaded
+        return load_model(str(model), weights or "pretrained", hints=hints if hints.stated else None)
     from torch import nn
 
     if not isinstance(model, nn.Module):
         raise ModelError(f"Expected a torch nn.Module or a model name, not a {type(model).__name__}.")
+    if weights not in (None, "given", "pretrained", "random"):
+        return _with_weights(model, hints, weights)
     known = _opened.get(model)
     if known is not None and known[0] == hints:
         _hints, spec, labels, notes = known
@@ -75,29 +65,20 @@ def open_model(model: Any, *, classes: Sequence[str] | str | os.PathLike | None 
     return loaded
 
 
-def read_labels(classes: Sequence[str] | str | os.PathLike) -> tuple[str, ...]:
-    """Class names from a sequence, or from a labels file (one per line, or a JSON list)."""
-    if isinstance(classes, (str, os.PathLike)):
-        path = Path(classes).expanduser()
-        from .core.files import FileRefused, read_bounded
+def _with_weights(model: Any, hints: ModelHints, weights: str | os.PathLike) -> LoadedModel:
+    """A copy of ``model`` (the caller's stays as it is) with a weights file or a checkpoint
+    trained from it (new head, class names)."""
+    import copy
+    from pathlib import Path
 
-        try:
-            text = read_bounded(path, 8_000_000).decode("utf-8")
-        except (FileRefused, UnicodeDecodeError) as exc:
-            raise ModelError(f"Cannot read the labels file '{path.name}': {exc}") from None
-        if text.lstrip().startswith("["):
-            try:
-                names = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise ModelError(f"'{path.name}' is not a JSON list of names "
-                                 f"({type(exc).__name__}).") from None
-        else:
-            names = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        names = list(classes)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise ModelError("Class names must be a non-empty list of strings.")
-    return tuple(names)
+    from .core.user_models import apply_weights
+    from .core.weights import read_weights_file
+
+    path = Path(weights).expanduser()
+    content = read_weights_file(path)
+    loaded = from_module(copy.deepcopy(model), type(model).__name__, hints)
+    apply_weights(loaded, content, path.name)
+    return loaded
 
 
 def as_image(image: Any) -> np.ndarray:

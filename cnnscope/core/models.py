@@ -47,6 +47,15 @@ class ModelSpec:
     # None and ``head_note`` says, for a learner, why this head is not of that kind.
     cam_head: str | None = None
     head_note: str = ""
+    # A model the registry does not know (core.user_models): how a checkpoint trained from it
+    # names it to be opened again ("/abs/net.py:build", "timm:NAME", "/abs/net.pt2"), or "" for
+    # an object handed to the Python API. None for the registry's own models.
+    opened_as: str | None = None
+
+    @property
+    def user_model(self) -> bool:
+        """Whether this spec was worked out from a user's model rather than the registry."""
+        return self.opened_as is not None
 
     @property
     def input_size(self) -> int:

@@ -22,7 +22,7 @@ from torch import nn
 from .checkpoint import make_checkpoint, save_atomic
 from .datasets import Augmentation, FolderDataset, batch_transform
 from .devices import describe, is_out_of_memory, release_cached_memory
-from .errors import DatasetError, ModelError, OptionError, TrainingError
+from .errors import DatasetError, ModelError, OptionError, TrainingError, WeightsError
 from .freeze import FreezePlan, apply_plan, head_name, replace_head, set_train_mode
 from .models import ModelSpec
 from .preprocess import Preprocessing
@@ -207,6 +207,30 @@ def cut_network(module: nn.Module, cut_after: str, input_size: int, num_classes:
         raise ModelError(f"'{cut_after}' does not output feature maps; cut after a convolutional block.")
     net = EarlyFeaturesNet(body, probe.shape[1], num_classes, pool)
     return net.to(probe.device)
+
+
+def trained_cut(content: dict, file_name: str) -> tuple[str, str] | None:
+    """(block cut after, head pooling) of a checkpoint trained on early features, else None;
+    the file's values checked."""
+    cut_after = content["meta"].get("cut_after") if content["arch"] else None
+    if cut_after is None or cut_after == "":
+        return None
+    if not isinstance(cut_after, str):
+        raise WeightsError(f"'{file_name}' is a damaged cnnscope checkpoint: the block its network "
+                           "was cut after is not a layer name.")
+    pool = content["meta"].get("head_pool") or "avg"  # checkpoints before the choice: average
+    if pool not in HEAD_POOLS:
+        raise WeightsError(f"'{file_name}' is a damaged cnnscope checkpoint: its head pools "
+                           "with something cnnscope does not know.")
+    return cut_after, pool
+
+
+def cut_as_trained(module: nn.Module, spec: ModelSpec, cut: tuple[str, str],
+                   num_classes: int) -> tuple[nn.Module, ModelSpec]:
+    """``module`` cut as a checkpoint's network was (``trained_cut``), and its spec."""
+    cut_after, pool = cut
+    net = cut_network(module, cut_after, spec.input_size, num_classes, pool, spec.preprocessing.channels)
+    return net, early_features_spec(spec, cut_after, pool)
 
 
 def early_features_spec(spec: ModelSpec, cut_after: str, pool: str = "max") -> ModelSpec:
@@ -464,4 +488,10 @@ def save_trained(result: TrainingResult, spec: ModelSpec, path: str | Path) -> P
         "cancelled": result.cancelled,
         "final_train_accuracy": last.train_accuracy if last else None,
     }
-    return save_atomic(make_checkpoint(spec.name, result.model.state_dict(), result.classes, meta), path)
+    prep = spec.preprocessing
+    meta["preprocessing"] = {"resize": prep.resize_size, "crop_size": prep.crop_size,
+                             "mean": list(prep.mean), "std": list(prep.std), "channels": prep.channels}
+    if spec.user_model:  # named so that it is opened again from the same file, timm name or object
+        meta["user_model"] = spec.name
+    arch = spec.opened_as or spec.name
+    return save_atomic(make_checkpoint(arch, result.model.state_dict(), result.classes, meta), path)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 import weakref
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -35,6 +36,7 @@ TIMM_PREFIX = "timm:"
 MAX_FACTORY_BYTES = 4_000_000  # a model definition, not a data file
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GREY_MEAN, GREY_STD = (0.5,), (0.5,)
+MIN_SIDE, MAX_SIDE = 8, 2048  # input sides a user may state
 # Input sides tried, in order, when nothing says which one a model takes: the usual ones first
 SIDES = {1: (28, 32, 64, 96, 224), 3: (224, 32, 96, 128, 299, 64)}
 _POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
@@ -53,6 +55,47 @@ class ModelHints:
     labels: tuple[str, ...] | None = None
     cam_layer: str | None = None
     resize: int | None = None  # the shorter side before the centre crop (default: the crop's)
+
+    @classmethod
+    def checked(cls, input_size: int | None = None, channels: int | None = None,
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                labels: Sequence[str] | None = None, cam_layer: str | None = None,
+                resize: int | None = None) -> "ModelHints":
+        """Hints as a user states them (API, command line, window), refused in one sentence
+        where they cannot be right."""
+        if (mean is None) != (std is None):
+            raise ModelError("Give the normalisation's mean and std together (one value per channel each).")
+        mean_t = _floats(mean, "mean") if mean is not None else None
+        std_t = _floats(std, "std") if std is not None else None
+        if std_t is not None and not all(v > 0 for v in std_t):
+            raise ModelError("Every std value must be above 0 (inputs are divided by it).")
+        if mean_t is not None and len(mean_t) != len(std_t):
+            raise ModelError(f"Give as many std values as mean values ({len(mean_t)}), one per channel.")
+        for what, side in (("An input size", input_size), ("A resize", resize)):
+            if side is not None and (isinstance(side, bool) or not isinstance(side, int)
+                                     or not MIN_SIDE <= side <= MAX_SIDE):
+                raise ModelError(f"{what} of {side} px is refused: give a whole number from "
+                                 f"{MIN_SIDE} to {MAX_SIDE}.")
+        if channels is not None and channels not in (1, 3):
+            raise ModelError(f"Models reading {channels} channels are not opened: cnnscope shows "
+                             "them photos, in colour (3 channels) or grey (1).")
+        if mean_t is not None and len(mean_t) not in (1, 3):
+            raise ModelError(f"Give 1 (grey) or 3 (colour) mean and std values, not {len(mean_t)}.")
+        if channels is not None and mean_t is not None and len(mean_t) != channels:
+            raise ModelError(f"The model reads {channels} channel(s): give {channels} mean and std "
+                             "value(s).")
+        return cls(input_size, channels, mean_t, std_t, tuple(labels) if labels else None,
+                   cam_layer or None, resize)
+
+    def over(self, other: "ModelHints") -> "ModelHints":
+        """These hints, with what they leave open taken from ``other``."""
+        return ModelHints(*(mine if mine is not None else theirs for mine, theirs in
+                            zip(astuple(self), astuple(other))))
+
+    @property
+    def stated(self) -> bool:
+        """Whether anything is stated at all."""
+        return any(v is not None for v in astuple(self))
 
 
 @dataclass(frozen=True)
@@ -87,14 +130,39 @@ def is_user_model(name: str) -> bool:
 def load_user_model(name: str, weights: str = "random", hints: ModelHints | None = None,
                     progress: ProgressCallback | None = None,
                     should_cancel: CancelCheck | None = None) -> LoadedModel:
-    """Build a user model named as ``file.py:factory`` or ``timm:NAME`` with ``weights``: a weights
-    file, or for a factory its model as built ("pretrained" or "random"), for timm "pretrained"
-    (timm's download) or "random"."""
+    """Build a user model named as ``file.py:factory``, ``timm:NAME`` or ``net.pt2`` with
+    ``weights``: a weights file or a cnnscope checkpoint trained from it, or for a factory its
+    model as built ("pretrained" or "random"), for timm "pretrained" (downloaded) or "random"."""
     hints = hints or ModelHints()
+    content = None
+    if weights not in ("random", "pretrained", None):
+        path = Path(weights).expanduser()
+        content = read_weights_file(path)
+        hints = hints.over(_checkpoint_hints(content, path.name))  # what it was trained with
     if name.startswith(TIMM_PREFIX):
-        return _load_timm(name[len(TIMM_PREFIX):], weights, hints)
-    if name.lower().endswith(".pt2"):
-        return _load_program(Path(name).expanduser(), weights, hints)
+        loaded = _load_timm(name[len(TIMM_PREFIX):], weights if content is None else "random", hints,
+                            progress, should_cancel)
+    elif name.lower().endswith(".pt2"):
+        loaded = _load_program(Path(name).expanduser(), hints)
+    else:
+        loaded = _load_factory_model(name, hints)
+    loaded.spec = replace(loaded.spec, opened_as=_reopened_as(name))
+    if content is not None:
+        apply_weights(loaded, content, Path(weights).name)
+    return loaded
+
+
+def _reopened_as(name: str) -> str:
+    """How a checkpoint trained from this model names it: a file by its full path."""
+    if name.startswith(TIMM_PREFIX):
+        return name
+    match = FACTORY.match(name)
+    if match is not None:
+        return f"{Path(match['path']).expanduser().resolve()}:{match['name']}"
+    return str(Path(name).expanduser().resolve())
+
+
+def _load_factory_model(name: str, hints: ModelHints) -> LoadedModel:
     match = FACTORY.match(name)
     if match is None:
         raise ModelError(f"'{name}' is not a model file: write it as path/to/net.py:function.")
@@ -102,15 +170,12 @@ def load_user_model(name: str, weights: str = "random", hints: ModelHints | None
     built_by = f"{match['name']}() in {path.name}"
     factory = load_factory(path, match["name"])
     module = _call(factory, built_by)
-    display = f"{path.stem}.{match['name']}"
     # "pretrained" and "random" both mean the model as the factory makes it: it may load trained
     # weights itself, or not; cnnscope does not know, and does not re-initialise it
-    loaded = from_module(module, display, hints, builder=lambda: _call(factory, built_by),
-                         description=f"{type(module).__name__}, built by {built_by} (your code).",
-                         weights_label=f"as built by {built_by}")
-    if weights not in ("random", "pretrained", None):
-        _load_weights(loaded, Path(weights).expanduser())
-    return loaded
+    return from_module(module, f"{path.stem}.{match['name']}", hints,
+                       builder=lambda: _call(factory, built_by),
+                       description=f"{type(module).__name__}, built by {built_by} (your code).",
+                       weights_label=f"as built by {built_by}")
 
 
 def load_factory(path: Path, name: str) -> Callable[[], nn.Module]:
@@ -168,7 +233,8 @@ def _error_line(exc: Exception, path: Path) -> str:
     return f"{type(exc).__name__}{where}: {exc}"
 
 
-def _load_timm(name: str, weights: str, hints: ModelHints) -> LoadedModel:
+def _load_timm(name: str, weights: str, hints: ModelHints, progress: ProgressCallback | None = None,
+               should_cancel: CancelCheck | None = None) -> LoadedModel:
     try:
         import timm
     except ImportError:
@@ -178,14 +244,15 @@ def _load_timm(name: str, weights: str, hints: ModelHints) -> LoadedModel:
         close = timm.list_models(f"*{name}*")[:8]
         raise ModelError(f"timm has no model '{name}'" + (f"; close ones: {', '.join(close)}." if close else "."))
     pretrained = weights == "pretrained"
-    try:
-        module = timm.create_model(name, pretrained=pretrained)
-    except Exception as exc:  # noqa: BLE001 - downloads fail in many ways
-        if pretrained:
-            raise WeightsError(f"timm could not fetch the pretrained weights of {name} ({type(exc).__name__}): "
-                               "check the internet connection, or use random weights or a weights "
-                               "file.") from None
-        raise ModelError(f"timm could not build {name}: {exc}") from None
+    if pretrained:  # fetched by cnnscope (progress, cancel, cache), read as data, loaded by timm
+        from .timm_weights import create_pretrained
+
+        module = create_pretrained(name, progress, should_cancel)
+    else:
+        try:
+            module = timm.create_model(name, pretrained=False)
+        except Exception as exc:  # noqa: BLE001 - a model's own code fails in many ways
+            raise ModelError(f"timm could not build {name}: {exc}") from None
     cfg = getattr(module, "pretrained_cfg", None) or {}
     size = cfg.get("input_size")
     side = hints.input_size or (int(size[-1]) if size else None)
@@ -206,37 +273,58 @@ def _load_timm(name: str, weights: str, hints: ModelHints) -> LoadedModel:
                          source="pretrained" if pretrained else "random",
                          weights_label=f"timm's pretrained weights ({cfg.get('tag') or 'default'})"
                          if pretrained else "untrained (random weights)")
-    if weights not in ("random", "pretrained", None):
-        _load_weights(loaded, Path(weights).expanduser())
     return loaded
 
 
-def _load_program(path: Path, weights: str, hints: ModelHints) -> LoadedModel:
+def _load_program(path: Path, hints: ModelHints) -> LoadedModel:
     """A torch.export program: its graph and its own tensors, read as data (core.exported)."""
     from .exported import load_exported
     from .weights import max_weights_bytes
 
     module, side = load_exported(path, max_weights_bytes())
     if hints.input_size is None and side is not None:
-        hints = ModelHints(side, hints.channels, hints.mean, hints.std, hints.labels, hints.cam_layer,
-                           hints.resize)
-    loaded = from_module(module, path.stem, hints, family="torch.export",
+        hints = replace(hints, input_size=side)
+    return from_module(module, path.stem, hints, family="torch.export",
                          builder=lambda: load_exported(path, max_weights_bytes())[0],
                          description=f"A torch.export program read from {path.name} (graph and "
                                      "tensors only: no code of it runs but its operations).",
-                         source="file", weights_label=f"its own weights ({path.name})")
-    if weights not in ("random", "pretrained", None):
-        _load_weights(loaded, Path(weights).expanduser())
-    return loaded
+                       source="file", weights_label=f"its own weights ({path.name})")
 
 
-def _load_weights(loaded: LoadedModel, path: Path) -> None:
-    """A weights file into a user model, read safely and fitted strictly."""
-    content = read_weights_file(path)
-    fit_state_dict(loaded.module, content["state_dict"], loaded.spec, path.name)
-    loaded.source, loaded.weights_label = "file", f"weights from {path.name}"
-    if content["classes"] and len(content["classes"]) == len(loaded.labels):
-        loaded.labels = tuple(content["classes"])
+def apply_weights(loaded: LoadedModel, content: dict, file_name: str) -> None:
+    """Weights read by ``read_weights_file`` into a user model, fitted strictly; a cnnscope
+    checkpoint trained from it brings its new head (or its cut) and its class names."""
+    from .freeze import replace_head
+    from .training import cut_as_trained, trained_cut
+
+    module, spec = loaded.module, loaded.spec
+    classes = tuple(content["classes"])
+    cut = trained_cut(content, file_name)
+    if cut:  # trained on early features: the network ends after that block, with a new head
+        module, spec = cut_as_trained(module, spec, cut, len(classes))
+    elif classes and len(classes) != len(loaded.labels):  # trained with a new head for its classes
+        replace_head(module, len(classes))
+    fit_state_dict(module, content["state_dict"], spec, file_name)
+    if classes:
+        loaded.labels = classes
+        spec = replace(spec, labels=classes)
+    loaded.module, loaded.spec = prepare_for_inspection(module), spec
+    loaded.source, loaded.weights_label = "file", f"weights from {file_name}"
+    loaded.meta = dict(content["meta"])
+    loaded.notes = [n for n in loaded.notes if "names no classes" not in n or not classes]
+
+
+def _checkpoint_hints(content: dict, file_name: str) -> ModelHints:
+    """What a cnnscope checkpoint says its model was trained with (input size, normalisation)."""
+    stated = content["meta"].get("preprocessing") if content["arch"] else None
+    if not isinstance(stated, dict):
+        return ModelHints()
+    try:
+        return ModelHints.checked(input_size=stated.get("crop_size"), resize=stated.get("resize"),
+                                  channels=stated.get("channels"), mean=stated.get("mean"),
+                                  std=stated.get("std"))
+    except ModelError as exc:
+        raise WeightsError(f"'{file_name}' is a damaged cnnscope checkpoint: {exc}") from None
 
 
 # --- working out what the registry would say ---------------------------------------------------------
@@ -285,7 +373,7 @@ def from_module(module: nn.Module, name: str = "your model", hints: ModelHints |
                      builder=(lambda num_classes=None, **_: builder()) if builder is not None
                      else (lambda num_classes=None, **_: _copy_of(original)),
                      preprocessing=preprocessing, labels=labels, cam_head=choice.head,
-                     head_note=choice.head_note)
+                     head_note=choice.head_note, opened_as="")
     return LoadedModel(spec, module, labels, source, weights_label, {}, notes)
 
 
@@ -420,6 +508,16 @@ def _cam_head(records: list, layer: str) -> tuple[str | None, str]:
         return None, "the maps reach the outputs through operations written in forward(), not layers."
     return None, f"after it come {', '.join(kinds[:5])}{' ...' if len(kinds) > 5 else ''}, not " \
                  "global average pooling and one linear layer."
+
+
+def _floats(values: Sequence[float], what: str) -> tuple[float, ...]:
+    try:
+        numbers = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ModelError(f"The {what} must be numbers, one per channel.") from None
+    if not numbers or not all(math.isfinite(v) for v in numbers):
+        raise ModelError(f"The {what} must be finite numbers, one per channel.")
+    return numbers
 
 
 def _shape(shape: tuple[int, ...]) -> str:

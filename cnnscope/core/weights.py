@@ -21,7 +21,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlparse
 
 import torch
@@ -33,6 +33,9 @@ from .files import FileRefused, check_regular, human_bytes
 from .identify import identify
 from .models import ModelSpec, get_spec
 from .resources import assets_dir
+
+if TYPE_CHECKING:
+    from .user_models import ModelHints
 
 #: progress(bytes_done, bytes_total_or_None)
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -378,17 +381,66 @@ def _build_uninitialised(spec: ModelSpec, num_classes: int) -> nn.Module:
 
 
 def load_model(name: str, weights: str = "pretrained", progress: ProgressCallback | None = None,
-               should_cancel: CancelCheck | None = None) -> LoadedModel:
+               should_cancel: CancelCheck | None = None, hints: ModelHints | None = None) -> LoadedModel:
     """Build registry model ``name`` with ``weights``: "pretrained", "random" or a file path.
 
     A cnnscope checkpoint names its own architecture and classes; they win over ``name``.
-    ``name`` may also be a user model, ``path/to/net.py:factory`` or ``timm:NAME``
-    (core.user_models), whose spec is worked out from the model itself.
+    ``name`` may also be a user model, ``path/to/net.py:factory``, ``timm:NAME`` or ``net.pt2``
+    (core.user_models), whose spec is worked out from the model itself, ``hints`` first; for a
+    registry model, ``hints`` may only rename its classes.
     """
     from .user_models import is_user_model, load_user_model
 
     if is_user_model(name):
-        return load_user_model(name, weights, progress=progress, should_cancel=should_cancel)
+        return load_user_model(name, weights, hints, progress=progress, should_cancel=should_cancel)
+    loaded = _load_registry_model(name, weights, progress, should_cancel)
+    if hints is not None:
+        _apply_registry_hints(loaded, hints)
+    return loaded
+
+
+def _trained_from_user_model(content: dict[str, Any], path: Path, progress: ProgressCallback | None,
+                             should_cancel: CancelCheck | None) -> LoadedModel:
+    """A checkpoint trained from a user's model: a timm model is built again (timm's own code);
+    a file or an object is never opened because a checkpoint names it: the user opens it."""
+    from .user_models import TIMM_PREFIX, is_user_model, load_user_model
+
+    arch = str(content["arch"])[:500]
+    if arch.startswith(TIMM_PREFIX):
+        return load_user_model(arch, str(path), progress=progress, should_cancel=should_cancel)
+    if is_user_model(arch):
+        raise WeightsError(f"'{path.name}' was trained from your model {arch}: open that model with "
+                           f"it (--model {arch} --weights {path.name}, or in the window Model > Open "
+                           "your model, then Weights > Load file).")
+    shown = str(content["meta"]["user_model"])[:80]
+    raise WeightsError(f"'{path.name}' was trained from a model object ({shown}) handed to cnnscope: "
+                       f"open it with that model, e.g. cnnscope.show(model, weights='{path.name}').")
+
+
+def _apply_registry_hints(loaded: LoadedModel, hints: ModelHints) -> None:
+    """Class names for a registry model; the rest it states itself."""
+    from dataclasses import replace
+
+    others = [what for what, value in (("an input size", hints.input_size), ("channels", hints.channels),
+                                       ("a normalisation", hints.mean), ("a resize", hints.resize))
+              if value is not None]
+    if others:
+        raise ModelError(f"{loaded.name} is one of cnnscope's own models, which states its own input "
+                         f"size and normalisation: {' and '.join(others)} can only be given for your "
+                         "own model.")
+    if hints.cam_layer is not None:
+        if hints.cam_layer not in dict(loaded.module.named_modules()):
+            raise ModelError(f"'{hints.cam_layer}' is not a layer of {loaded.name}.")
+        loaded.spec = replace(loaded.spec, cam_layer=hints.cam_layer)
+    if hints.labels is not None:
+        if len(hints.labels) != len(loaded.labels):
+            raise ModelError(f"The class names list {len(hints.labels)} classes, but {loaded.name} has "
+                             f"{len(loaded.labels)} outputs.")
+        loaded.labels = tuple(hints.labels)
+
+
+def _load_registry_model(name: str, weights: str, progress: ProgressCallback | None,
+                         should_cancel: CancelCheck | None) -> LoadedModel:
     spec = get_spec(name)
     if weights == "random":
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
@@ -403,6 +455,8 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
         path = Path(weights).expanduser()
         source = "file"
     content = read_weights_file(path)
+    if content["meta"].get("user_model") and content["arch"]:
+        return _trained_from_user_model(content, path, progress, should_cancel)
     if content["arch"]:
         try:
             spec = get_spec(content["arch"])
@@ -412,20 +466,11 @@ def load_model(name: str, weights: str = "pretrained", progress: ProgressCallbac
     if content["classes"]:
         _check_class_count(content["state_dict"], content["classes"], path.name)
     classes = tuple(content["classes"]) or spec.labels
-    cut_after = content["meta"].get("cut_after") if content["arch"] else None
-    if cut_after is not None and not isinstance(cut_after, str):
-        raise WeightsError(f"'{path.name}' is a damaged cnnscope checkpoint: the block its network "
-                           "was cut after is not a layer name.")
-    if cut_after:  # trained on early features: the network ends after that block, with a new head
-        from .training import HEAD_POOLS, cut_network, early_features_spec
+    from .training import cut_as_trained, trained_cut
 
-        pool = content["meta"].get("head_pool") or "avg"  # checkpoints before the choice: average
-        if pool not in HEAD_POOLS:
-            raise WeightsError(f"'{path.name}' is a damaged cnnscope checkpoint: its head pools "
-                               "with something cnnscope does not know.")
-        module = cut_network(spec.build(), cut_after, spec.input_size, len(classes), pool,
-                             spec.preprocessing.channels)
-        spec = early_features_spec(spec, cut_after, pool)
+    cut = trained_cut(content, path.name)
+    if cut:  # trained on early features: the network ends after that block, with a new head
+        module, spec = cut_as_trained(spec.build(), spec, cut, len(classes))
     else:
         module = _build_uninitialised(spec, len(classes))
     notes: list[str] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,38 +17,6 @@ from cnnscope.core.models import REGISTRY
 from cnnscope.core.user_models import ModelHints, from_module
 from cnnscope.core.weights import load_model
 
-USER_NET = textwrap.dedent('''
-    """A user's own CNN, outside cnnscope's package."""
-    import torch
-    from torch import nn
-
-
-    class TinyNet(nn.Module):
-        def __init__(self, classes=4):
-            super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
-            self.pool = nn.AdaptiveAvgPool2d(1)
-            self.head = nn.Linear(16, classes)
-
-        def forward(self, x):
-            return self.head(torch.flatten(self.pool(self.body(x)), 1))
-
-
-    def build():
-        torch.manual_seed(0)
-        return TinyNet()
-
-
-    def broken():
-        return 1 / 0
-
-
-    def not_a_model():
-        return "hello"
-''')
-
-
 class GreyLeNet(nn.Module):
     """28 px, one channel, a flattening head: only one input size works."""
 
@@ -61,13 +28,6 @@ class GreyLeNet(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
-
-
-@pytest.fixture
-def user_file(tmp_path):
-    path = tmp_path / "my_net.py"
-    path.write_text(USER_NET)
-    return path
 
 
 def test_a_factory_in_the_users_file_becomes_a_model_with_its_spec_worked_out(user_file):
