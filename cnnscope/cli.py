@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cli_types import MODEL_HELP, CliParser, colormap, integer, number
+from .cli_types import MODEL_HELP, CliParser, add_own_model_options, colormap, integer, model_hints, number
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="inspect one image and write predictions and pictures")
     r.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(r)
     r.add_argument("--weights", default="pretrained",
                    help="pretrained (download or cache), random (untrained) or a file path")
     r.add_argument("--image", help="the image to inspect")
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     le.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t = sub.add_parser("train", help="fine-tune a model on a folder of images (one subfolder per class)")
     t.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(t)
     t.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     t.add_argument("--data", required=True, help="image folder: one subfolder per class "
                    "(or train/ and val/ holding them)")
@@ -135,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--models", required=True,
                    help="comma-separated: registry names, NAME=WEIGHTS_FILE, or cnnscope checkpoints")
     c.add_argument("--weights", default="pretrained", help="for plain names: pretrained or random")
+    add_own_model_options(c)
     c.add_argument("--image", required=True)
     c.add_argument("--out", required=True, help="PNG file to write")
     match = c.add_mutually_exclusive_group()
@@ -149,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("summary", help="the architecture as a table: output shapes, parameters, "
                         "multiply-adds, receptive fields")
     sm.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(sm)
     sm.add_argument("--weights", default="random",
                     help="random (default: the table does not depend on them), pretrained or a file")
     sm.add_argument("--csv", default=None, help="also write the table as CSV")
@@ -157,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     gr = sub.add_parser("graph", help="the architecture as a graph (shortcuts, branches, blocks), "
                         "written as SVG or PNG")
     gr.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(gr)
     gr.add_argument("--weights", default="random",
                     help="random (default: the graph does not depend on them), pretrained or a file")
     gr.add_argument("--out", required=True, help="file to write: .svg (sharp at any zoom) or .png")
@@ -165,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="a PDF handout: photo, top-5, heatmap, feature maps, stages")
     rp.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(rp)
     rp.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     rp.add_argument("--image", required=True)
     rp.add_argument("--out", required=True, help="PDF file to write")
@@ -258,7 +264,7 @@ def _render(args, parser) -> int:
     device = pick_device(args.device)
     image = open_image(args.image)
     name = args.model or DEFAULT_MODEL
-    loaded = load_model_with_bar(name, args.weights)
+    loaded = load_model_with_bar(name, args.weights, model_hints(args))
     result = inspect(loaded, image, device)
     if args.list_layers:
         print(f"{'layer':<40} {'type':<20} {'output':<18} {'params':>12}")
@@ -343,6 +349,9 @@ def _compare(args, parser) -> int:
     from .core.images import open_image
     from .core.inspect import inspect
 
+    from .core.user_models import is_user_model
+
+    hints = model_hints(args)  # for the entries that are your own models
     entries = [e.strip() for e in args.models.split(",") if e.strip()]
     if not 2 <= len(entries) <= 4:
         parser.error("compare takes 2 to 4 models")
@@ -353,7 +362,7 @@ def _compare(args, parser) -> int:
         name, _, weights = entry.partition("=")
         if not weights and Path(name).is_file():  # a cnnscope checkpoint names its architecture
             name, weights = "demo_shapes", name
-        loaded = load_model_with_bar(name, weights or args.weights)
+        loaded = load_model_with_bar(name, weights or args.weights, hints if is_user_model(name) else None)
         result = inspect(loaded, image, device)
         runs.append((loaded, result))
     first = (runs[0][0].labels, runs[0][1].predictions[0].label)
@@ -382,7 +391,7 @@ def _summary(args, parser) -> int:
     from .core.summary import summarize
 
     name = args.model or DEFAULT_MODEL
-    loaded = load_model_with_bar(name, args.weights)
+    loaded = load_model_with_bar(name, args.weights, model_hints(args))
     size = loaded.spec.input_size
     table = summarize(loaded, inspect(loaded, np.zeros((size, size, 3), np.uint8)))
     print(f"{'layer':<44} {'type':<22} {'output':<16} {'params':>12} {'mult-adds':>15} {'RF':>5}")
@@ -409,7 +418,7 @@ def _graph(args, parser) -> int:
 
     if Path(args.out).suffix.lower() not in (".svg", ".png"):
         parser.error(f"--out {args.out}: name the file .svg or .png")
-    graph = build_graph(load_model_with_bar(args.model or DEFAULT_MODEL, args.weights))
+    graph = build_graph(load_model_with_bar(args.model or DEFAULT_MODEL, args.weights, model_hints(args)))
     if not graph.traced:
         print("note: this model cannot be traced, so it is drawn as the chain of its layers "
               "(branches and shortcuts are not shown)", file=sys.stderr)
@@ -431,7 +440,7 @@ def _report(args, parser) -> int:
     from .core.report import default_report_layers, write_report
     from .core.summary import summarize
 
-    loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights)
+    loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights, model_hints(args))
     result = inspect(loaded, open_image(args.image), pick_device(args.device))
     found = attribute(loaded, result, args.cam, target=args.target)
     layers = [n.strip() for n in args.layers.split(",")] if args.layers else default_report_layers(result)
@@ -477,7 +486,7 @@ def _train(args, parser) -> int:
     out = check_writable(args.out)  # before any training: a run must never end unsaveable
     device = pick_device(args.device)
     name = args.model or DEFAULT_MODEL
-    loaded = load_model_with_bar(name, args.weights)
+    loaded = load_model_with_bar(name, args.weights, model_hints(args))
     defaults = PRESET_DEFAULTS[args.preset]  # what the case starts from; options override it
     members = block_members(loaded.module)
     maps = [b for b, names in members.items()
@@ -552,11 +561,11 @@ def _train(args, parser) -> int:
     return 0
 
 
-def load_model_with_bar(name: str, weights: str):
-    """load_model with the download progress bar on stderr."""
+def load_model_with_bar(name: str, weights: str, hints=None):
+    """load_model with the download progress bar on stderr (``hints``: core.user_models.ModelHints)."""
     from .core.weights import load_model
 
-    loaded = load_model(name, weights, progress=_progress_bar(f"downloading {name} weights"))
+    loaded = load_model(name, weights, progress=_progress_bar(f"downloading {name} weights"), hints=hints)
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
     return loaded

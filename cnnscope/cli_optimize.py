@@ -8,13 +8,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_types import MODEL_HELP, channel_list, fraction, integer, number
+from .cli_types import MODEL_HELP, add_own_model_options, channel_list, fraction, integer, model_hints, number
 
 
 def add_parsers(sub) -> None:
     """The three subcommands and their options."""
     v = sub.add_parser("visualize", help="the image a channel (or a class) responds to most")
     v.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(v)
     v.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     v.add_argument("--layer", default=None, help="the layer whose channels to show (or --class)")
     v.add_argument("--channels", type=channel_list(64), default=[0],
@@ -35,7 +36,8 @@ def add_parsers(sub) -> None:
 
     d = sub.add_parser("dream", help="Deep Dream: amplify what a layer sees in a photo")
     d.add_argument("--image", required=True)
-    d.add_argument("--model", default=None)
+    d.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(d)
     d.add_argument("--weights", default="pretrained")
     d.add_argument("--layer", default=None, help="default: the model's middle feature layer")
     d.add_argument("--octaves", type=integer(1, 8), default=3)
@@ -46,7 +48,8 @@ def add_parsers(sub) -> None:
 
     a = sub.add_parser("attack", help="an adversarial example: an invisible change that fools it")
     a.add_argument("--image", required=True)
-    a.add_argument("--model", default=None)
+    a.add_argument("--model", default=None, help=MODEL_HELP)
+    add_own_model_options(a)
     a.add_argument("--weights", default="pretrained")
     a.add_argument("--target", default=None, help="the class to push it towards (default: away "
                    "from its top class)")
@@ -64,7 +67,7 @@ def _loaded(args):
     from .core.models import DEFAULT_MODEL
 
     device = pick_device(args.device)
-    loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights)
+    loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights, model_hints(args))
     loaded.module.to(device)
     return loaded, device
 

@@ -18,6 +18,51 @@ MODEL_HELP = ("registry name (see 'cnnscope models'; default: the demo model), o
               "only files you trust), or timm:NAME (needs timm)")
 
 
+def add_own_model_options(parser: argparse.ArgumentParser) -> None:
+    """What a user may state about their own model (a .py factory, a .pt2 program, timm:NAME),
+    where it cannot be worked out; for a registry model only --labels applies."""
+    group = parser.add_argument_group(
+        "your own model", "what cnnscope cannot work out about a model it does not know "
+        "(by default it probes the input size, assumes ImageNet's normalisation and numbers the classes)")
+    group.add_argument("--input-size", type=integer(8, 2048), default=None, metavar="PX",
+                       help="the side of the square input the model takes, e.g. 28, 32 or 224")
+    group.add_argument("--mean", type=numbers_list, default=None, metavar="M[,M,M]",
+                       help="the normalisation's mean: one value per channel, e.g. 0.5,0.5,0.5 "
+                            "(with --std)")
+    group.add_argument("--std", type=numbers_list, default=None, metavar="S[,S,S]",
+                       help="the normalisation's std, one value per channel (with --mean)")
+    group.add_argument("--labels", default=None, metavar="FILE",
+                       help="class names: a text file, one per line (or a JSON list)")
+
+
+def model_hints(args: argparse.Namespace):
+    """The ModelHints the command line states (None when it states nothing)."""
+    from .core.labels import read_labels
+    from .core.user_models import ModelHints
+
+    labels = read_labels(args.labels) if getattr(args, "labels", None) else None
+    hints = ModelHints.checked(input_size=getattr(args, "input_size", None), mean=getattr(args, "mean", None),
+                               std=getattr(args, "std", None), labels=labels)
+    return hints if hints.stated else None
+
+
+def numbers_list(text: str) -> tuple[float, ...]:
+    """An argparse type: 1 or 3 finite numbers separated by commas."""
+    parts = [p.strip() for p in text.split(",")]
+    values = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise BadValue(f"'{part}' is not a number (write them as 0.5,0.5,0.5)") from None
+        if not math.isfinite(value):
+            raise BadValue(f"must be finite numbers, not {part}")
+        values.append(value)
+    if len(values) not in (1, 3):
+        raise BadValue(f"give 1 value (grey) or 3 (colour), not {len(values)}")
+    return tuple(values)
+
+
 class BadValue(argparse.ArgumentTypeError):
     """An option's value is out of its range or unknown: bad input, exit 1."""
 

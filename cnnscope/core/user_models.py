@@ -424,7 +424,8 @@ def probe_module(module: nn.Module, channels: int, size: int | None = None) -> P
             return Probe(side, channels, logits, records)
         failures.append(f"{side} px: output of shape {tuple(getattr(logits, 'shape', ()))}")
     raise ModelError(f"Could not run the model on a {channels}-channel square image "
-                     f"({'; '.join(failures[:4])}): give its input size.")
+                     f"({'; '.join(failures[:4])}): give its input size (--input-size on the "
+                     "command line, input_size= in Python).")
 
 
 def choose_cam_layer(probe: Probe, stated: str | None = None) -> CamChoice:

@@ -331,3 +331,35 @@ def test_a_model_in_the_users_own_file_runs_through_the_commands(tmp_path, capsy
     assert main(["render", "--model", f"{tmp_path / 'nope.py'}:build", "--image", photo,
                  "--out", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_what_cnnscope_cannot_work_out_about_a_users_model_is_stated_on_the_command_line(tmp_path, capsys):
+    """A 3-channel model that only takes 28 px could not open from the command line; the input
+    size, normalisation and class names are options now, checked in one sentence."""
+    net = tmp_path / "small.py"
+    net.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 5), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 24 * 24, 3))\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("ant\nbee\ncat\n")
+    model, photo = f"{net}:build", str(SAMPLES / "chelsea.png")
+    assert main(["summary", "--model", model]) == 1
+    assert "give its input size (--input-size" in capsys.readouterr().err
+    assert main(["render", "--model", model, "--input-size", "28", "--mean", "0.5,0.5,0.5", "--std",
+                 "0.25,0.25,0.25", "--labels", str(labels), "--image", photo, "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "Normalisation assumed" not in err and "names no classes" not in err
+    record = json.loads((tmp_path / "r" / "predictions.json").read_text())
+    assert {p["label"] for p in record["predictions"]} <= {"ant", "bee", "cat"}
+    assert main(["graph", "--model", model, "--input-size", "28", "--out", str(tmp_path / "g.svg")]) == 0
+    capsys.readouterr()
+    assert main(["summary", "--model", model, "--input-size", "28", "--mean", "0.5"]) == 1
+    assert "mean and std together" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # a bad value: exit 1, one line
+        main(["summary", "--model", model, "--mean", "0.5,0.5", "--std", "1,1"])
+    assert exit_info.value.code == 1
+    assert "give 1 value (grey) or 3 (colour), not 2" in capsys.readouterr().err
+    assert main(["summary", "--model", "demo_shapes", "--input-size", "64"]) == 1
+    assert "can only be given for your own model" in capsys.readouterr().err
