@@ -90,3 +90,15 @@ def keep_freed_host_memory() -> bool:
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
                 and libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+def borrowed_on(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` on ``device`` without moving the caller's object: itself when it is already
+    there, else a copy there (a notebook's model must stay where its owner put it)."""
+    import copy
+
+    where = next((t.device for t in module.parameters()), None) or \
+        next((t.device for t in module.buffers()), torch.device("cpu"))
+    if concrete(where) == concrete(device):
+        return module
+    return copy.deepcopy(module).to(device)

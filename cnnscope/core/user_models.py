@@ -342,7 +342,12 @@ def from_module(module: nn.Module, name: str = "your model", hints: ModelHints |
     if channels not in (1, 3):
         raise ModelError(f"{name} reads {channels} channels; cnnscope shows it photos, so it opens "
                          "models that read colour (3 channels) or grey (1).")
-    probe = probe_module(module, channels, hints.input_size)
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+    if dtype != torch.float32:
+        kind = str(dtype).removeprefix("torch.")
+        raise ModelError(f"{name}'s weights are {kind}; cnnscope runs models in float32: hand in a "
+                         "float32 copy (copy.deepcopy(model).float()).")
+    probe = probe_module(module, channels, hints.input_size or known_input_size(module))
     classes = probe.logits.shape[1]
     labels = tuple(hints.labels) if hints.labels else tuple(f"class {i}" for i in range(classes))
     if len(labels) != classes:
@@ -382,6 +387,23 @@ def _copy_of(ref) -> nn.Module:
     if module is None:
         raise ModelError("The model object this was opened from no longer exists; open it again.")
     return copy.deepcopy(module)
+
+
+# Models that accept many sizes but were made for one, where the module itself does not say
+# (torchvision's Inception v3 runs on 224 px, but its weights were trained at 299)
+_MADE_FOR = {"Inception3": 299}
+
+
+def known_input_size(module: nn.Module) -> int | None:
+    """The side a model object says it was made for (a timm-style ``pretrained_cfg`` or
+    ``default_cfg``, or a known class), else None (the probe tries the usual ones)."""
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(module, attr, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else None
+        if isinstance(size, (tuple, list)) and size and isinstance(size[-1], int) and \
+                MIN_SIDE <= size[-1] <= MAX_SIDE:
+            return size[-1]
+    return _MADE_FOR.get(type(module).__name__)
 
 
 def first_conv_channels(module: nn.Module) -> int:

@@ -270,3 +270,28 @@ def test_the_api_leaves_a_model_in_training_mode_as_it_found_it():
     still = GreyLeNet().eval()
     cnnscope.inspect(still, np.zeros((28, 28, 3), np.uint8))
     assert not still.training
+
+
+def test_odd_model_objects_get_the_right_size_or_sentence(inception_random):
+    """Review findings: a float64 model was told to give its input size; torchvision's Inception
+    v3 object was probed at 224 px (it runs there) though it was made for 299."""
+    with pytest.raises(ModelError, match="weights are float64; cnnscope runs models in float32"):
+        from_module(GreyLeNet().double(), "double")
+    module = copy.deepcopy(inception_random.module)
+    assert from_module(module, "inception").spec.input_size == 299
+
+    class Configured(GreyLeNet):
+        pretrained_cfg = {"input_size": (1, 28, 28)}  # as timm models say it
+
+    assert from_module(Configured(), "configured").spec.input_size == 28
+
+
+def test_a_model_shown_on_another_device_is_copied_there_not_moved():
+    """The window ran cnnscope.show's model on its device by moving the caller's object."""
+    from cnnscope.core.devices import borrowed_on
+
+    net = GreyLeNet()
+    assert borrowed_on(net, torch.device("cpu")) is net
+    elsewhere = borrowed_on(net, torch.device("meta"))
+    assert elsewhere is not net and elsewhere.conv.weight.device.type == "meta"
+    assert net.conv.weight.device.type == "cpu"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -132,7 +132,7 @@ class ModelService(Service):
 
     def _load(self, request: LoadModel | AdoptModel, job: Job) -> ModelLoaded:
         from cnnscope.core.attribution import cam_refusal
-        from cnnscope.core.devices import describe, pick_device
+        from cnnscope.core.devices import borrowed_on, describe, pick_device
         from cnnscope.core.inspect import prepare
         from cnnscope.core.user_models import is_user_model
         from cnnscope.core.weights import load_model
@@ -140,6 +140,9 @@ class ModelService(Service):
         target = pick_device(request.device)
         if isinstance(request, AdoptModel):
             loaded, weights, asked_as = request.loaded, "given", request.key or request.loaded.name
+            module = borrowed_on(loaded.module, target)  # the caller's object stays where it was
+            if module is not loaded.module:
+                loaded = replace(loaded, module=module, graph=None, graph_key=None, layer_tables={})
         else:
             loaded, weights = load_model(request.name, request.weights, progress=job.progress,
                                          should_cancel=job.cancelled), request.weights
