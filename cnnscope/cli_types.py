@@ -27,10 +27,10 @@ def add_own_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-size", type=integer(8, 2048), default=None, metavar="PX",
                        help="the side of the square input the model takes, e.g. 28, 32 or 224")
     group.add_argument("--mean", type=numbers_list, default=None, metavar="M[,M,M]",
-                       help="the normalisation's mean: one value per channel, e.g. 0.5,0.5,0.5 "
-                            "(with --std)")
+                       help="the normalisation's mean: one value per channel, e.g. "
+                            "0.485,0.456,0.406, or one for all (with --std)")
     group.add_argument("--std", type=numbers_list, default=None, metavar="S[,S,S]",
-                       help="the normalisation's std, one value per channel (with --mean)")
+                       help="the normalisation's std: one value per channel, or one for all (with --mean)")
     group.add_argument("--labels", default=None, metavar="FILE",
                        help="class names: a text file, one per line (or a JSON list)")
 

@@ -41,14 +41,15 @@ class Trainer(QObject):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, model: str, weights: str, data: str, plan: dict[str, Any],
-              config: dict[str, Any], device: str, given: Any = None) -> bool:
+              config: dict[str, Any], device: str, given: Any = None, stated: tuple = ()) -> bool:
         """Begin a run; False if one is already going. ``given``: the core LoadedModel of a model
-        handed in (cnnscope.show), which cannot be loaded again by name: a copy of it trains."""
+        handed in (cnnscope.show), which cannot be loaded again by name: a copy of it trains.
+        ``stated``: what the user stated about their own model (services.model.LoadModel)."""
         if self.running:
             return False  # checked first: clearing the flag would undo a cancel in flight
         self._cancel.clear()
         return self._launch("cnnscope-training", self._run, model, weights, data, plan, config, device,
-                            given)
+                            given, stated)
 
     def cancel(self) -> None:
         """Stop after the current batch; the best epoch so far is kept."""
@@ -94,7 +95,7 @@ class Trainer(QObject):
             self.failed.emit(f"Training failed: {type(exc).__name__}: {exc}")
 
     def _run(self, model: str, weights: str, data: str, plan: dict, config: dict, device: str,
-             given: Any = None) -> None:
+             given: Any = None, stated: tuple = ()) -> None:
         from cnnscope.core.datasets import Augmentation, load_folder
         from cnnscope.core.devices import pick_device
         from cnnscope.core.freeze import FreezePlan, count_parameters
@@ -107,7 +108,9 @@ class Trainer(QObject):
 
             loaded = replace(given, module=copy.deepcopy(given.module), graph=None, graph_key=None)
         else:
-            loaded = load_model(model, weights)
+            from .services.model import stated_hints
+
+            loaded = load_model(model, weights, hints=stated_hints(stated))
         dataset = load_folder(data, loaded.spec.preprocessing, config.pop("val_fraction", 0.2),
                               config.get("seed", 0), progress=self.reading.emit, should_cancel=self._cancel.is_set)
         self.data_loaded.emit({"summary": dataset.summary(), "classes": dataset.classes,

@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from cnnscope.gui.window.model_details import ModelDetailsDialog
+
 WAIT_MS = 60_000
 
 
@@ -81,6 +83,7 @@ def test_the_model_menu_opens_a_model_from_the_users_file(make_window, qtbot, tm
     qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(net), "Python files"))
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("build", True))
+    monkeypatch.setattr(ModelDetailsDialog, "exec", lambda self: 1)  # the defaults, as offered
     window.model_bar.choose_user_model()
     qtbot.waitUntil(lambda: window.session.inspection is not None and window.session.inspection.model == "net.build",
                     timeout=WAIT_MS)
@@ -106,6 +109,7 @@ def test_the_model_menu_opens_a_torch_export_program(make_window, qtbot, tmp_pat
     qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), "Models"))
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: pytest.fail("no function to ask for"))
+    monkeypatch.setattr(ModelDetailsDialog, "exec", lambda self: 1)
     window.model_bar.choose_user_model()
     qtbot.waitUntil(lambda: window.session.inspection is not None and window.session.inspection.model == "exported",
                     timeout=WAIT_MS)
@@ -143,3 +147,88 @@ def test_the_transfer_tab_trains_a_copy_of_a_model_handed_in(make_window, qtbot,
     assert panel.curve_points() == 1
     for key, value in net.state_dict().items():  # the object shown was not trained in place
         assert torch.equal(value, before[key]), key
+
+
+def test_what_the_user_states_about_their_model_is_asked_and_used(make_window, qtbot, tmp_path, monkeypatch):
+    """A 3-channel model that takes only 28 px opens once its size is stated in the dialog, with
+    its class names and normalisation; Describe your model changes them later; switching to a
+    registry model takes "As given" out of the weights box (it lingered)."""
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    net = tmp_path / "small.py"
+    net.write_text("import torch\nfrom torch import nn\n\n\ndef build():\n    torch.manual_seed(0)\n"
+                   "    return nn.Sequential(nn.Conv2d(3, 4, 5), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 24 * 24, 3))\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("ant\nbee\ncat\n")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(net), "Python files"))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("build", True))
+    answers = []
+
+    def answer(dialog) -> int:
+        answers.append(dialog)
+        if len(answers) == 1:  # opening: the size, the names and 0.5 / 0.5
+            dialog.size.setValue(28)
+            dialog.labels.setText(str(labels))
+            dialog.normalisation.setCurrentIndex(dialog.normalisation.findData("half"))
+        else:  # described again: the values shown are the ones stated; custom numbers now
+            assert dialog.size.value() == 28 and dialog.labels.text() == str(labels)
+            assert dialog.normalisation.currentData() == "half"
+            dialog.normalisation.setCurrentIndex(dialog.normalisation.findData("custom"))
+            dialog.mean.setText("0.2, 0.3, 0.4")
+            dialog.std.setText("0.5 0.5 0.5")  # spaces or commas
+        dialog._accept_if_valid()
+        return dialog.result()
+
+    monkeypatch.setattr(ModelDetailsDialog, "exec", answer)
+    bar = window.model_bar
+    bar.choose_user_model()
+    qtbot.waitUntil(lambda: window.session.inspection is not None and window.session.inspection.model == "small.build",
+                    timeout=WAIT_MS)
+    model = window.session.model
+    assert model.labels == ["ant", "bee", "cat"] and model.preprocessing["input_size"] == 28
+    assert model.preprocessing["mean"] == (0.5, 0.5, 0.5)  # one value stands for every channel
+    assert window.session.inspection.input_rgb.shape == (28, 28, 3)
+    assert not any("Normalisation assumed" in note for note in model.notes)
+
+    bar.describe_model()
+    qtbot.waitUntil(lambda: window.session.model.preprocessing["mean"] == (0.2, 0.3, 0.4), timeout=WAIT_MS)
+    assert window.session.model.preprocessing["std"] == (0.5, 0.5, 0.5)
+    assert window.session.model.labels == ["ant", "bee", "cat"]
+
+    broken = ModelDetailsDialog("x", (("input_size", 28),))
+    broken.normalisation.setCurrentIndex(broken.normalisation.findData("custom"))
+    broken.mean.setText("0.1, 0.2")
+    broken.std.setText("1, 1")
+    broken._accept_if_valid()
+    assert not broken.result() and "three of each" in broken.problem.text()
+
+    assert bar.weights_box.findData("given") >= 0  # a factory's model: as its code built it
+    bar.load_named("demo_shapes", "pretrained")
+    qtbot.waitUntil(lambda: window.session.model.name == "demo_shapes", timeout=WAIT_MS)
+    assert bar.weights_box.findData("given") < 0 and bar.weights_box.currentData() == "pretrained"
+
+
+def test_a_checkpoint_trained_from_a_model_handed_in_opens_in_a_copy_of_it(make_window, qtbot, tmp_path):
+    """"Open trained model" after training a handed-in model re-adopted it and ignored the file."""
+    from cnnscope.api import open_model
+    from cnnscope.core.checkpoint import make_checkpoint, save_atomic
+    from cnnscope.core.freeze import replace_head
+
+    torch.manual_seed(0)
+    net = PlainNet()
+    trained = PlainNet()
+    replace_head(trained, 2)
+    path = save_atomic(make_checkpoint("PlainNet", trained.state_dict(), ["yes", "no"],
+                                       {"user_model": "PlainNet"}), tmp_path / "trained.pt")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    window.model_bar.adopt(open_model(net))
+    qtbot.waitUntil(lambda: window.session.model is not None and window.session.model.name == "PlainNet",
+                    timeout=WAIT_MS)
+    window.model_bar.load_file("yours:PlainNet", str(path))
+    qtbot.waitUntil(lambda: window.session.model.labels == ["yes", "no"], timeout=WAIT_MS)
+    assert window.session.model.weights == str(path)
+    assert window.model_bar.weights_box.currentText() == "File: trained.pt"
+    assert net.fc.out_features == 3  # the object handed in is untouched

@@ -83,7 +83,7 @@ class TransferLearningPanel(TransferPanel):
         # a user's model is loaded again as it was asked for (its file, timm, .pt2); one handed
         # in as an object trains as a copy of that object
         self.trainer.start(model.asked_as or model.name, model.weights, folder, self.plan(), self.config(),
-                           model.device_choice, given=model.given)
+                           model.device_choice, given=model.given, stated=model.stated)
 
     def save_trained_model(self) -> None:
         """Save the last run as a checkpoint file the model chooser can open."""

@@ -17,6 +17,9 @@ class LoadModel(Request):
     name: str
     weights: str
     device: str = "auto"
+    # what the user stated about their own model (model_details dialog): sorted (key, value)
+    # pairs of input_size, mean, std, labels_file; empty: worked out
+    stated: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class AdoptModel(Request):
     loaded: Any = field(compare=False)
     device: str = "auto"
     key: str = ""  # what the model box knows it by (never a registry name)
+    stated: tuple = ()  # as LoadModel's: what the user stated since, worked out again with it
+    weights: str = "given"  # or a weights file / a checkpoint trained from it, into a copy
 
 
 LoadModel.superseded_by = (LoadModel, AdoptModel)  # a newer choice makes a load in progress pointless
@@ -81,6 +86,10 @@ class ModelLoaded:
     notes: list[str] = field(default_factory=list)
     asked_as: str = ""  # the name it was asked for ("path/net.py:build"), where not its own name
     given: Any = field(default=None, repr=False)  # the core LoadedModel cnnscope.show handed in
+    stated: tuple = ()  # what the user stated about their own model (LoadModel.stated)
+    # how its input is prepared, to show and to start the model_details dialog from:
+    # {"input_size", "resize", "mean", "std", "channels"}
+    preprocessing: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -143,9 +152,31 @@ class ModelService(Service):
             module = borrowed_on(loaded.module, target)  # the caller's object stays where it was
             if module is not loaded.module:
                 loaded = replace(loaded, module=module, graph=None, graph_key=None, layer_tables={})
+            if request.stated:
+                from cnnscope.core.user_models import from_module
+
+                hints = stated_hints(request.stated)
+                if hints.labels is None and loaded.spec.labels != loaded.labels:  # named in Python
+                    hints = replace(hints, labels=loaded.labels)
+                again = from_module(loaded.module, loaded.name, hints, description=loaded.spec.description)
+                loaded = replace(again, source=loaded.source, weights_label=loaded.weights_label)
+            if request.weights != "given":
+                import copy
+                from pathlib import Path
+
+                from cnnscope.core.user_models import apply_weights
+                from cnnscope.core.weights import read_weights_file
+
+                content = read_weights_file(request.weights)
+                loaded = replace(loaded, module=copy.deepcopy(loaded.module), graph=None,
+                                 graph_key=None, layer_tables={}, notes=list(loaded.notes))
+                apply_weights(loaded, content, Path(request.weights).name)
+                loaded.module.to(target)
+                weights = request.weights
         else:
             loaded, weights = load_model(request.name, request.weights, progress=job.progress,
-                                         should_cancel=job.cancelled), request.weights
+                                         should_cancel=job.cancelled,
+                                         hints=stated_hints(request.stated)), request.weights
             # a user model is known by the name it was opened as; a registry checkpoint may name
             # another architecture, which is then the one shown
             asked_as = request.name if is_user_model(request.name) else ""
@@ -165,7 +196,8 @@ class ModelService(Service):
                            labels=list(loaded.labels), cam_layer=loaded.spec.cam_layer,
                            cam_refusal=cam_refusal(loaded.spec), freeze=freeze_layout(loaded.module),
                            notes=list(loaded.notes), asked_as=asked_as,
-                           given=loaded if isinstance(request, AdoptModel) else None)
+                           given=loaded if isinstance(request, AdoptModel) else None,
+                           stated=request.stated, preprocessing=_preprocessing(loaded.spec))
 
     def _inspect(self, request: Inspect) -> InspectionResult:
         from cnnscope.core.inspect import default_feature_layer, inspect
@@ -182,6 +214,25 @@ class ModelService(Service):
             layers=[(r.name, r.type, r.output_shape, r.params, r.has_children) for r in result.layers],
             default_layer=default_feature_layer(result, loaded.spec.input_size),
             elapsed_ms=result.elapsed_ms, notes=result.notes)
+
+
+def _preprocessing(spec) -> dict:
+    prep = spec.preprocessing
+    return {"input_size": prep.crop_size, "resize": prep.resize_size, "mean": tuple(prep.mean),
+            "std": tuple(prep.std), "channels": prep.channels}
+
+
+def stated_hints(stated: tuple):
+    """The core ModelHints for what the user stated in the window (None: nothing stated); the
+    labels file is read here, on the engine thread, through core's bounded reader."""
+    if not stated:
+        return None
+    from cnnscope.core.labels import read_labels
+    from cnnscope.core.user_models import ModelHints
+
+    values = dict(stated)
+    labels_file = values.pop("labels_file", None)
+    return ModelHints.checked(**values, labels=read_labels(labels_file) if labels_file else None)
 
 
 def freeze_layout(module) -> dict | None:

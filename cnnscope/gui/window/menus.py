@@ -84,6 +84,9 @@ def build_menus(w) -> None:
                "model (both can run code: only open files you trust)")
     add_action(w, model, "&timm model...", None, bar.choose_timm_model,
                "A model from the timm library by name (needs timm installed)")
+    add_action(w, model, "&Describe your model...", None, bar.describe_model,
+               "State what cnnscope cannot work out about your model: its input size, the "
+               "normalisation it was trained with, its class names")
     model.addSeparator()
     add_action(w, model, "Use &pretrained weights", None, bar.use_pretrained,
                "torchvision's ImageNet weights (downloaded once, then cached); the demo's own")

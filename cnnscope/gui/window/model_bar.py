@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QInputDialog, QLabel, QMe
 from ..requester import Requester
 from ..services.model import AdoptModel, LoadModel
 from ..session import Session
+from .model_details import ModelDetailsDialog
 
 WEIGHT_CHOICES = (("pretrained", "Pretrained"), ("random", "Untrained (random)"),
                   ("file", "Load file..."))
@@ -34,6 +35,7 @@ class ModelBar(QToolBar):
         self._initial = initial  # a core LoadedModel to show first (cnnscope.show), else None
         self._adopted: dict = {}  # name -> core LoadedModel handed in rather than loaded by name
         self._user_names: set[str] = set()  # "file.py:function" and "timm:NAME" models opened
+        self._stated: dict[str, tuple] = {}  # per user model: what its user stated (model_details)
         self.setObjectName("model-toolbar")
         self.session, self.engine, self.settings = session, engine, settings
         self.requests = Requester(engine, self)
@@ -135,14 +137,32 @@ class ModelBar(QToolBar):
             "Models (*.pt2 *.py);;torch.export programs (*.pt2);;Python files (*.py)")
         if not path:
             return
-        if path.lower().endswith(".pt2"):
-            self.open_user_model(path)
+        name = path
+        if not path.lower().endswith(".pt2"):
+            function, ok = QInputDialog.getText(
+                self, "Your model", f"The function in {Path(path).name} that returns the model\n"
+                "(cnnscope runs this file: only open code you trust):", text="build")
+            if not ok or not function.strip():
+                return
+            name = f"{path}:{function.strip()}"
+        dialog = ModelDetailsDialog(Path(path).name, self._stated.get(name, ()), parent=self)
+        if dialog.exec():
+            self.open_user_model(name, stated=dialog.stated())
+
+    def describe_model(self) -> None:
+        """Ask again what cnnscope cannot work out about the user's model shown (input size,
+        normalisation, class names) and open it again with the answers."""
+        model = self.session.model
+        key = (model.asked_as or model.name) if model is not None else None
+        if key not in self._user_names and key not in self._adopted:
+            self.message.emit("Only your own models can be described: cnnscope's own models state "
+                              "their input size, normalisation and classes.", "info", ())
             return
-        function, ok = QInputDialog.getText(
-            self, "Your model", f"The function in {Path(path).name} that returns the model\n"
-            "(cnnscope runs this file: only open code you trust):", text="build")
-        if ok and function.strip():
-            self.open_user_model(f"{path}:{function.strip()}")
+        dialog = ModelDetailsDialog(self.model_box.currentText(), self._stated.get(key, ()),
+                                    model.preprocessing, parent=self)
+        if dialog.exec():
+            self._stated[key] = dialog.stated()
+            self.load_named(key, model.weights)
 
     def choose_timm_model(self) -> None:
         """Ask for a timm model name and whether to download its pretrained weights."""
@@ -151,16 +171,18 @@ class ModelBar(QToolBar):
         if not ok or not name.strip():
             return
         answer = QMessageBox.question(
-            self, "timm model", f"Download {name.strip()}'s pretrained weights through timm?\n"
-            "(No: random weights, nothing downloaded.)",
+            self, "timm model", f"Download {name.strip()}'s pretrained weights (once: they are "
+            "cached)?\n(No: random weights, nothing downloaded.)",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         self.open_user_model(f"timm:{name.strip()}",
                              "pretrained" if answer == QMessageBox.StandardButton.Yes else "random")
 
-    def open_user_model(self, name: str, weights: str = "pretrained") -> None:
-        """Load a user model, ``path/to/net.py:function`` or ``timm:NAME``, which joins the model
-        box for this session (never reopened, nor its file run, by itself at the next launch)."""
+    def open_user_model(self, name: str, weights: str = "pretrained", stated: tuple = ()) -> None:
+        """Load a user model, ``path/to/net.py:function``, ``net.pt2`` or ``timm:NAME``, with what
+        its user ``stated`` (model_details); it joins the model box for this session (never
+        reopened, nor its file run, by itself at the next launch)."""
         self._user_names.add(name)
+        self._stated[name] = stated
         if self.model_box.findData(name) < 0:
             if name.startswith("timm:"):
                 shown = name
@@ -178,12 +200,14 @@ class ModelBar(QToolBar):
         name = self.model_box.currentData()
         if name is None:
             return
-        if name in self._adopted:  # a model handed in: its weights are its own
-            self._show_weights_choice("given")
+        if name in self._adopted:  # a model handed in: its own weights, or a file's in a copy
+            file = weights if weights not in (None, "pretrained", "random", "given", "file") else "given"
+            self._show_weights_choice(file)
             self.loading.emit(name)
             self.status.setText(f"loading {name}...")
-            self._loading = (name, "given")
-            self.requests.ask(AdoptModel(self._adopted[name], self.device_box.currentData(), name),
+            self._loading = (name, file)
+            self.requests.ask(AdoptModel(self._adopted[name], self.device_box.currentData(), name,
+                                         self._stated.get(name, ()), file),
                               self._on_loaded, self._on_failed)
             return
         choice = weights or self.weights_box.currentData()
@@ -195,8 +219,8 @@ class ModelBar(QToolBar):
         self.loading.emit(name)
         self.status.setText(f"loading {name}...")
         self._loading = (name, choice)
-        self.requests.ask(LoadModel(name, choice, self.device_box.currentData()), self._on_loaded,
-                          self._on_failed, self._on_progress)
+        self.requests.ask(LoadModel(name, choice, self.device_box.currentData(), self._stated.get(name, ())),
+                          self._on_loaded, self._on_failed, self._on_progress)
         info = next((m for m in self.models if m.name == name), None)
         if choice == "pretrained" and info is not None and not info.weights_offline:
             self.download.setRange(0, 0)
@@ -296,8 +320,11 @@ class ModelBar(QToolBar):
 
     def _show_weights_choice(self, choice: str) -> None:
         """Show ``choice`` ("pretrained", "random", "given" or a file path) in the weights box."""
-        if choice == "given" and self.weights_box.findData("given") < 0:
+        given = self.weights_box.findData("given")
+        if choice == "given" and given < 0:
             self.weights_box.addItem("As given", "given")
+        elif choice != "given" and given >= 0:  # only a model handed in or built by its user has it
+            self.weights_box.removeItem(given)
         shown = choice if choice in ("pretrained", "random", "given") else "file"
         file_index = self.weights_box.findData("file")
         self.weights_box.setItemText(file_index, f"File: {Path(choice).name}" if shown == "file"
