@@ -81,9 +81,9 @@ class ModelHints:
                              "them photos, in colour (3 channels) or grey (1).")
         if mean_t is not None and len(mean_t) not in (1, 3):
             raise ModelError(f"Give 1 (grey) or 3 (colour) mean and std values, not {len(mean_t)}.")
-        if channels is not None and mean_t is not None and len(mean_t) != channels:
+        if channels is not None and mean_t is not None and len(mean_t) not in (1, channels):
             raise ModelError(f"The model reads {channels} channel(s): give {channels} mean and std "
-                             "value(s).")
+                             "value(s), or one of each.")
         return cls(input_size, channels, mean_t, std_t, tuple(labels) if labels else None,
                    cam_layer or None, resize)
 
@@ -361,8 +361,11 @@ def from_module(module: nn.Module, name: str = "your model", hints: ModelHints |
         notes.append(f"Normalisation assumed: mean {_numbers(mean)}, std {_numbers(std)} "
                      + ("(ImageNet's, as most pretrained CNNs use)." if channels == 3 else "(0..1 to -1..1).")
                      + " Give the model's own if it was trained with others.")
+    if len(mean) == 1 and len(std) == 1:  # one value for every channel (0.5 and 0.5, say)
+        mean, std = mean * channels, std * channels
     if len(mean) != channels or len(std) != channels:
-        raise ModelError(f"{name} reads {channels} channel(s): give {channels} mean and std value(s).")
+        raise ModelError(f"{name} reads {channels} channel(s): give {channels} mean and std value(s) "
+                         "(or one of each for every channel).")
     choice = choose_cam_layer(probe, hints.cam_layer)
     if choice.head is not None and not _head_is_exact(module, probe, choice):
         choice = CamChoice(choice.layer, choice.reason, None,

@@ -117,6 +117,11 @@ def test_hints_are_checked_and_registry_models_take_only_class_names():
         load_model("demo_shapes", "pretrained", hints=ModelHints.checked(labels=("a", "b")))
 
 
+def test_one_mean_and_std_stand_for_every_channel(user_file):
+    loaded = load_model(f"{user_file}:build", "random", hints=ModelHints.checked(mean=(0.5,), std=(0.25,)))
+    assert loaded.spec.preprocessing.mean == (0.5, 0.5, 0.5) and loaded.spec.preprocessing.std == (0.25,) * 3
+
+
 def test_hints_reach_a_user_model_named_by_the_api(user_file):
     """open_model("net.py:build", input_size=...) passed nothing on before."""
     loaded = cnnscope.open_model(f"{user_file}:build", weights="random", input_size=48,
