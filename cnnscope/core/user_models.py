@@ -472,7 +472,8 @@ def choose_cam_layer(probe: Probe, stated: str | None = None) -> CamChoice:
     classes = probe.logits.shape[1]
     maps = []  # spatial outputs not made by a pooling, in order, each tensor once
     for name, mod, out, _took in records:
-        if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1 \
+        # square, as the probe's input is: a transformer's (batch, heads, tokens, dim) is not a map
+        if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] == out.shape[3] > 1 \
                 and not isinstance(producer[id(out)], _POOLS) and all(out is not m for m in maps):
             maps.append(out)
     # one map per class at the very end is the head's class scores (SqueezeNet), not features
@@ -488,6 +489,13 @@ def choose_cam_layer(probe: Probe, stated: str | None = None) -> CamChoice:
     shape = tuple(last.shape[1:])
     reason = (f"CAM methods use '{layer}' ({_shape(shape)}): the last layer whose output is still a "
               "map of the image; after it the maps are pooled into one number per channel.")
+    cells = shape[1] * shape[2]
+    end = max(i for i, r in enumerate(records) if r[0] == layer)
+    if any(isinstance(out, torch.Tensor) and out.dim() == 3 and out.shape[1] in (cells, cells + 1)
+           for _n, _m, out, _t in records[end + 1:]):
+        reason = (f"CAM methods use '{layer}' ({_shape(shape)}), the last map of the image: after it "
+                  "the model works on a sequence of patch tokens (a vision transformer), so the "
+                  "heatmaps show the patch embedding, not what the later layers attend to.")
     return CamChoice(layer, reason, *_cam_head(records, layer))
 
 

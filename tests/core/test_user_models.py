@@ -295,3 +295,22 @@ def test_a_model_shown_on_another_device_is_copied_there_not_moved():
     elsewhere = borrowed_on(net, torch.device("meta"))
     assert elsewhere is not net and elsewhere.conv.weight.device.type == "meta"
     assert net.conv.weight.device.type == "cpu"
+
+
+def test_a_transformers_attention_tensors_are_not_taken_for_maps():
+    """ViT's (batch, heads, tokens, dim) q/k norms were chosen as the CAM layer (3 x 197 x 64)."""
+
+    class TinyViT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = nn.Conv2d(3, 8, 8, stride=8)  # 32 px -> 4 x 4 patches
+            self.norm, self.q_norm = nn.LayerNorm(8), nn.LayerNorm(4)
+
+        def forward(self, x):
+            tokens = self.norm(self.patch(x).flatten(2).transpose(1, 2))  # (B, 16, 8)
+            heads = self.q_norm(tokens.reshape(x.shape[0], 16, 2, 4).transpose(1, 2))  # (B, 2, 16, 4)
+            return heads.mean((1, 2))[:, :3]
+
+    loaded = from_module(TinyViT(), "vit", ModelHints(input_size=32))
+    assert loaded.spec.cam_layer == "patch"
+    assert any("patch tokens (a vision transformer)" in note for note in loaded.notes)
