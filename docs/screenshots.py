@@ -302,6 +302,32 @@ def main() -> int:
              lambda: window.grab().save(str(HERE / "window-own-model.png"))),
         ]
 
+        def own_program() -> None:
+            """The same real weights exported as a torch.export program, opened from the Model
+            menu with its class names stated in the dialog."""
+            import tempfile
+
+            import torch
+            import torchvision
+
+            folder = Path(tempfile.mkdtemp(prefix="cnnscope-shot-"))
+            net = torchvision.models.mobilenet_v2()
+            net.load_state_dict(torch.load(mobilenet, weights_only=True))
+            program = folder / "my_mobilenet.pt2"
+            torch.export.save(torch.export.export(net.eval(), (torch.zeros(1, 3, 224, 224),)), str(program))
+            labels = folder / "imagenet_classes.txt"
+            labels.write_text("\n".join(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]))
+            window.tabs.setCurrentWidget(window.features)
+            window.model_bar.open_user_model(str(program), stated=(("labels_file", str(labels)),))
+
+        steps += [
+            (lambda: True, own_program),
+            (lambda: window.session.model is not None and window.session.model.name == "my_mobilenet"
+             and window.predictions.shown()[:1] and window.predictions.shown()[0][0] == "Egyptian cat"
+             and window.features.grid.array is not None,
+             lambda: window.grab().save(str(HERE / "window-own-program.png"))),
+        ]
+
     def tick() -> None:
         if not steps:
             app.quit()
