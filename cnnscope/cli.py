@@ -20,7 +20,7 @@ from .cli_types import MODEL_HELP, CliParser, add_own_model_options, colormap, i
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
 COMMANDS = ("render", "models", "make-demo", "make-lenet", "train", "make-dataset", "compare",
-            "summary", "graph", "report", "visualize", "dream", "attack")
+            "summary", "graph", "report", "visualize", "dream", "attack", "scan")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
@@ -188,8 +188,10 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"images per class, 1 to {MAX_PER_CLASS:,} (default 60)")
     ds.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
     from .cli_optimize import add_parsers
+    from .cli_scan import add_parser as add_scan_parser
 
     add_parsers(sub)
+    add_scan_parser(sub)
     return p
 
 
@@ -214,14 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .core.errors import CnnscopeError
 
     try:
-        from . import cli_optimize
+        from . import cli_optimize, cli_scan
 
         return {"render": _render, "models": _models, "make-demo": _make_demo,
                 "make-lenet": _make_lenet, "train": _train,
                 "make-dataset": _make_dataset, "compare": _compare, "summary": _summary,
                 "graph": _graph,
                 "report": _report, "visualize": cli_optimize.visualize, "dream": cli_optimize.dream,
-                "attack": cli_optimize.attack}[args.command](args, parser)
+                "attack": cli_optimize.attack, "scan": cli_scan.scan}[args.command](args, parser)
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1

@@ -37,3 +37,7 @@ class OptionError(CnnscopeError):
 
 class TrainingError(CnnscopeError):
     """A training run could not go on (its loss stopped being a number...) or be saved."""
+
+
+class ScanError(CnnscopeError):
+    """A dataset scan cannot start or go on (its folder, its output, a scan of something else)."""

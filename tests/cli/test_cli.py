@@ -363,3 +363,33 @@ def test_what_cnnscope_cannot_work_out_about_a_users_model_is_stated_on_the_comm
     assert "give 1 value (grey) or 3 (colour), not 2" in capsys.readouterr().err
     assert main(["summary", "--model", "demo_shapes", "--input-size", "64"]) == 1
     assert "can only be given for your own model" in capsys.readouterr().err
+
+
+def test_scan_writes_a_scan_continues_it_and_draws_a_units_top_crops(tmp_path, capsys):
+    from cnnscope.core.shapes import write_shape_folder
+
+    data = tmp_path / "shapes"
+    write_shape_folder(data, per_class=3, seed=2, size=64)
+    (data / "arrow" / "bad.jpg").write_text("not a photo")
+    args = ["scan", "--data", str(data), "--layers", "features.block3.relu2", "--top-k", "4",
+            "--workers", "0", "--batch-size", "4"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "9 images scanned, 1 skipped" in captured.out and "skipped arrow/bad.jpg" in captured.err
+    scan = tmp_path / "shapes.scan"  # beside the data by default
+    assert (scan / "state.npz").is_file() and (scan / "predictions.csv").is_file()
+    assert main(args) == 0  # nothing left to do: the same scan, not a new one
+    assert "continued a scan that had 10 of 10 images done" in capsys.readouterr().out
+    sheet = tmp_path / "unit.png"
+    assert main(["scan", "--show", str(scan), "--layer", "features.block3.relu2", "--channel", "5",
+                 "--out", str(sheet)]) == 0
+    out = capsys.readouterr().out
+    assert "the top 4 images of features.block3.relu2 channel 5" in out and out.count(".png  ") == 4
+    assert sheet.stat().st_size > 0
+    assert main(["scan", "--show", str(scan), "--layer", "features.block1.conv", "--channel", "0",
+                 "--out", str(sheet)]) == 1
+    assert "kept no top images for 'features.block1.conv'" in capsys.readouterr().err
+    assert main(args[:-4] + ["--weights", "random"]) == 1
+    assert "holds a scan of another weights" in capsys.readouterr().err
+    assert main(["scan", "--data", str(tmp_path / "none")]) == 1
+    assert "is not a folder of images" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""The images of a folder to scan: class subfolders (``cats/``, ``dogs/``) or a flat folder,
+in a fixed order (sorted paths), so that an image's index means the same in every run, on every
+worker and after a resume."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ScanError
+from ..images import IMAGE_SUFFIXES
+
+MAX_SCAN_IMAGES = 2_000_000  # the index arrays and listing stay small next to the features
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image of the folder: its path relative to the folder, and its class (the subfolder
+    it sits in, "" in a flat folder)."""
+
+    path: str
+    label: str
+
+
+def list_images(root: Path) -> list[ImageEntry]:
+    """Every image file under ``root`` (by its suffix; the content is checked when it is read),
+    hidden files and folders left out, sorted (linked folders are not descended into)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ScanError(f"'{root}' is not a folder of images.")
+    found: list[ImageEntry] = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if not path.is_file():  # a link to a file is followed; the loader refuses what is not regular
+            continue
+        found.append(ImageEntry(relative.as_posix(), relative.parts[0] if len(relative.parts) > 1 else ""))
+        if len(found) > MAX_SCAN_IMAGES:
+            raise ScanError(f"'{root}' holds more than {MAX_SCAN_IMAGES:,} images; scan a part of it.")
+    if not found:
+        raise ScanError(f"'{root}' holds no image files (.jpg, .png, .bmp, .gif, .webp, .tif).")
+    return found
+
+
+def listing_digest(entries: list[ImageEntry]) -> str:
+    """A short fingerprint of the listing: a resumed scan must see the same images in the same
+    order."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(entry.path.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()[:16]
