@@ -14,8 +14,8 @@ from typing import Callable, NoReturn
 
 MODEL_HELP = ("registry name (see 'cnnscope models'; default: the demo model), or "
               "path/to/net.py:function to build your own (this runs that file: your code), or "
-              "a torch.export program path/to/net.pt2 (torch's reader can run code hidden in one: "
-              "only files you trust), or timm:NAME (needs timm)")
+              "a torch.export program path/to/net.pt2 (read as data: its graph and tensors, "
+              "checked before torch reads them), or timm:NAME (needs timm)")
 
 
 def add_own_model_options(parser: argparse.ArgumentParser) -> None:

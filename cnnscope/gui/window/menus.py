@@ -68,7 +68,8 @@ def build_menus(w) -> None:
     w.features.sort.currentIndexChanged.connect(lambda _: sort.setChecked(w.features.sort_key == "mean"))
     view.addSeparator()
     for number, (panel, _title, text, tip) in enumerate(w.tab_entries(), start=1):
-        add_action(w, view, text, f"Ctrl+{number}", lambda _=False, p=panel: w.tabs.setCurrentWidget(p), tip)
+        shortcut = f"Ctrl+{number % 10}" if number <= 10 else None  # the tenth tab is Ctrl+0
+        add_action(w, view, text, shortcut, lambda _=False, p=panel: w.tabs.setCurrentWidget(p), tip)
     view.addSeparator()
     add_action(w, view, "&Presentation mode", "F11", w.toggle_presentation,
                "Full screen, large type, keyboard-driven: arrows step layers, C toggles CAM, "
@@ -80,8 +81,8 @@ def build_menus(w) -> None:
     model.addMenu(bar.devices_menu)
     model.addSeparator()
     add_action(w, model, "Open &your model (.pt2 / .py)...", None, bar.choose_user_model,
-               "A torch.export program, or a function in your own Python file that builds the "
-               "model (both can run code: only open files you trust)")
+               "A torch.export program (read as data: its graph and tensors), or a function in "
+               "your own Python file that builds the model (it runs: only open code you trust)")
     add_action(w, model, "&timm model...", None, bar.choose_timm_model,
                "A model from the timm library by name (needs timm installed)")
     add_action(w, model, "&Describe your model...", None, bar.describe_model,

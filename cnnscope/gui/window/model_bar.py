@@ -128,12 +128,11 @@ class ModelBar(QToolBar):
         self.load()
 
     def choose_user_model(self) -> None:
-        """Ask for a model file: a torch.export program (.pt2), or a Python file and the function in
-        it that builds the model (a .py runs, and torch's .pt2 reader can run code hidden in one:
-        the dialogs say so)."""
+        """Ask for a model file: a torch.export program (.pt2, read as data), or a Python file and
+        the function in it that builds the model (a .py runs: the dialogs say so)."""
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open your model: a .pt2 program or a Python file (both can run code: only "
-            "files you trust)", "",
+            self, "Open your model: a .pt2 program (read as data) or a Python file (it runs: only "
+            "code you trust)", "",
             "Models (*.pt2 *.py);;torch.export programs (*.pt2);;Python files (*.py)")
         if not path:
             return
