@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnscope.core.errors import WeightsError
-from cnnscope.core.exported import _check_expr, _check_guard, _Refused, load_exported
+from cnnscope.core.exported import load_exported
+from cnnscope.core.exported_check import Refused, _check_expr, _check_guard
 from cnnscope.core.inspect import inspect
 from cnnscope.core.weights import load_model
 
@@ -339,7 +340,7 @@ def test_the_expression_grammar_is_what_torch_writes():
                  "Integer('1')", "Symbol('s0', **{})", "eval('1')", "Pow(Integer(2), Integer(10**9))",
                  "PowByNatural(Symbol('s0'), Symbol('s1'))", "Integer(1) if 1 else 0", "[Integer(1)]",
                  "s0 # comment", "Symbol('s0')\nInteger(1)", "Integer(1); 1", "Function('f')(s0)"]:
-        with pytest.raises(_Refused):
+        with pytest.raises(Refused):
             _check_expr(text)
     for text in ["L['x'].size()[1] != 4", "L['x'].size()[0] == L['y'].size()[0]",
                  "L['flat_args'][0].size()[0] <= 64 and 2 <= L['flat_args'][0].size()[0]",
@@ -348,7 +349,7 @@ def test_the_expression_grammar_is_what_torch_writes():
     for text in ["L['x'].__class__", "L['x'].size()[0] == __import__('os')", "getattr(L, 'x')",
                  "L[\"x'\"].size()[0] == 1", "L['x'].size()[0] == 1 # x", "L['x'].numpy()",
                  "math.os", "(lambda: 1)()"]:
-        with pytest.raises(_Refused):
+        with pytest.raises(Refused):
             _check_guard(text)
 
 
