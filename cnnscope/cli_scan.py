@@ -31,8 +31,8 @@ def add_parser(sub) -> None:
                    help="processes decoding images (default: one per spare core, at most 4)")
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default=None,
-                   help="the scan folder (default: DATA.scan beside the data); the same command "
-                        "again continues an interrupted scan")
+                   help="the scan folder (default: DATA.scan/MODEL-WEIGHTS beside the data); the "
+                        "same command again continues an interrupted scan")
     s.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                    help="run on a Ray cluster (its address, or none for a local Ray); needs "
                         "pip install 'cnnscope[cluster]'")
@@ -62,9 +62,11 @@ def scan(args: argparse.Namespace, parser) -> int:
     from .core.models import DEFAULT_MODEL
     from .core.scan import ScanOptions, scan_folder
 
+    from .core.scan.folder import default_scan_folder
+
     data = Path(args.data).expanduser()
-    out = Path(args.out).expanduser() if args.out else data.parent / f"{data.name}.scan"
     name = args.model or DEFAULT_MODEL
+    out = Path(args.out).expanduser() if args.out else default_scan_folder(data, name, args.weights)
     loaded = load_model_with_bar(name, args.weights, model_hints(args))
     options = ScanOptions(layers=args.layers or (), top_k=args.top_k, batch_size=args.batch_size,
                           workers=args.workers, cam=args.cam, model_ref=name, weights_ref=args.weights)

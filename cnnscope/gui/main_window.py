@@ -15,6 +15,7 @@ from ..core.render import save_png  # numpy + Pillow only: no torch on the windo
 from ..core.resources import sample_images
 from .engine import Engine
 from .panels.compare import ComparePanel
+from .panels.dataset import DatasetPanel
 from .panels.explanation import ExplanationPanel
 from .panels.features import FeatureMapsPanel
 from .panels.filters import FiltersPanel
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self.filters = FiltersPanel(s, e)
         self.heatmaps = HeatmapsPanel(s, e, settings=self.settings)
         self.transfer = TransferLearningPanel(s, e)
+        self.dataset = DatasetPanel(s, e)
         self.compare = ComparePanel(s, e)
         self.summary = SummaryPanel(s, e)
         self.graph = GraphPanel(s, e)
@@ -116,6 +118,9 @@ class MainWindow(QMainWindow):
              "The image a channel responds to most, Deep Dream, and an adversarial photo"),
             (self.mechanism, "Arithmetic", "&Arithmetic and kernels",
              "How one value of a feature map was computed, and a playground for your own kernels"),
+            (self.dataset, "Dataset", "&Dataset scan",
+             "Scan a folder of images: what each unit responds to across it, and a map of the "
+             "dataset as the network sees it"),
         ]
 
     def _build_layout(self) -> None:
@@ -160,8 +165,9 @@ class MainWindow(QMainWindow):
         show = self.banner.show_message
         self.model_bar.message.connect(show)
         self.model_bar.loading.connect(lambda _name: self.banner.hide())
-        for part in (self.inspector, self.features, self.heatmaps, self.live, self.units):
+        for part in (self.inspector, self.features, self.heatmaps, self.live, self.units, self.dataset):
             part.message.connect(show)
+        self.dataset.open_image.connect(self.open_path)
         self.predictions.class_clicked.connect(self.heatmaps.explain)
         self.predictions.class_clicked.connect(lambda _label: self.tabs.setCurrentWidget(self.heatmaps))
         self.transfer.open_model.connect(self._open_trained_model)
@@ -192,7 +198,7 @@ class MainWindow(QMainWindow):
     def _fit_dock_to_tab(self, _index: int) -> None:
         """The Layers dock is about the main model: give its room to the wide tabs (transfer,
         compare, live) and bring it back, as the user left it, on the others."""
-        wide = self.tabs.currentWidget() in (self.transfer, self.compare, self.live)
+        wide = self.tabs.currentWidget() in (self.transfer, self.compare, self.live, self.dataset)
         if wide and not self._on_wide_tab:
             self._dock_was_open = self.layers_dock.isVisible()
             self.layers_dock.hide()
@@ -302,7 +308,9 @@ class MainWindow(QMainWindow):
         self.presentation.close()
         self.strip.stop_thumbnails()
         self.transfer.trainer.cancel()
+        self.dataset.scanner.cancel()
         self.engine.stop(timeout=1.0)
+        self.dataset.close_down()
         self.transfer.shutdown(timeout=0.5)
         super().closeEvent(event)
 

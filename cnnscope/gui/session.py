@@ -34,13 +34,15 @@ class Session(QObject):
     position_changed = Signal(object)  # services.arithmetic.MapPosition: a clicked map value, or None
     field_box_changed = Signal(object)  # services.arithmetic.FieldBox: the patch it sees, or None
     arithmetic_changed = Signal(object)  # services.arithmetic.PositionExplained on screen, or None
+    scan_changed = Signal(object)  # services.dataset.ScanInfo: the dataset scan open, or None
 
     def __init__(self, layer: str | None = None) -> None:
         super().__init__()
         self._values: dict[str, Any] = {"image": None, "model": None, "inspection": None,
                                         "layer": layer, "channel": None, "explained_class": None,
                                         "grid": None, "heatmap": None, "live_predictions": None,
-                                        "position": None, "field_box": None, "arithmetic": None}
+                                        "position": None, "field_box": None, "arithmetic": None,
+                                        "scan": None}
 
     def _set(self, field: str, value: Any) -> None:
         current = self._values[field]
@@ -66,3 +68,4 @@ class Session(QObject):
     position = _field("position", "The clicked value of a feature map (layer, channel, row, column).")
     field_box = _field("field_box", "The patch of the photo the clicked value sees, outlined on it.")
     arithmetic = _field("arithmetic", "How the clicked value was computed, as the Arithmetic tab shows it.")
+    scan = _field("scan", "The dataset scan open (its top images per unit and its map), or None.")

@@ -376,7 +376,7 @@ def test_scan_writes_a_scan_continues_it_and_draws_a_units_top_crops(tmp_path, c
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "9 images scanned, 1 skipped" in captured.out and "skipped arrow/bad.jpg" in captured.err
-    scan = tmp_path / "shapes.scan"  # beside the data by default
+    scan = tmp_path / "shapes.scan" / "demo_shapes-pretrained"  # beside the data by default
     assert (scan / "state.npz").is_file() and (scan / "predictions.csv").is_file()
     assert main(args) == 0  # nothing left to do: the same scan, not a new one
     assert "continued a scan that had 10 of 10 images done" in capsys.readouterr().out
@@ -389,7 +389,7 @@ def test_scan_writes_a_scan_continues_it_and_draws_a_units_top_crops(tmp_path, c
     assert main(["scan", "--show", str(scan), "--layer", "features.block1.conv", "--channel", "0",
                  "--out", str(sheet)]) == 1
     assert "kept no top images for 'features.block1.conv'" in capsys.readouterr().err
-    assert main(args[:-4] + ["--weights", "random"]) == 1
+    assert main(args + ["--weights", "random", "--out", str(scan)]) == 1
     assert "holds a scan of another weights" in capsys.readouterr().err
     assert main(["scan", "--data", str(tmp_path / "none")]) == 1
     assert "is not a folder of images" in capsys.readouterr().err

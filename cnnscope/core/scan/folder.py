@@ -51,3 +51,18 @@ def listing_digest(entries: list[ImageEntry]) -> str:
     for entry in entries:
         digest.update(entry.path.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()[:16]
+
+
+def default_scan_folder(data: str | Path, model: str, weights: str) -> Path:
+    """Where a scan of ``data`` by ``model`` with ``weights`` goes when no place is given: beside the
+    data, one folder per model and weights (``photos.scan/resnet50-pretrained``), so scans of the
+    same folder by other models never collide."""
+    import re
+
+    data = Path(data).expanduser()
+    weights_tag = Path(weights).stem if weights not in ("pretrained", "random") else weights
+    model_tag = Path(model.rpartition(":")[2] if model.startswith("timm:") else model).stem
+    if ".py:" in model:
+        model_tag = f"{Path(model.partition(':')[0]).stem}.{model.rpartition(':')[2]}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model_tag}-{weights_tag}").strip("._") or "scan"
+    return data.parent / f"{data.name}.scan" / name[:100]

@@ -12,6 +12,7 @@ from PySide6.QtCore import Signal
 
 from ..requester import Requester
 from ..services.arithmetic import MapPosition
+from ..services.dataset import UnitTops
 from ..services.maps import Channel, Grid
 from ..session import Session
 from ..views.features import FeatureView
@@ -34,6 +35,7 @@ class FeatureMapsPanel(FeatureView):
         self.position_clicked.connect(self._on_position_clicked)
         self.opacity_changed.connect(lambda _alpha: self._ask_channel())
         self.what_fires.clicked.connect(self._what_fires)
+        session.scan_changed.connect(lambda _scan: self._ask_dataset_tops())
 
     def _on_model(self, _model) -> None:
         self.forget_channel()
@@ -50,7 +52,9 @@ class FeatureMapsPanel(FeatureView):
         result still on its way."""
         self.session.channel = None
         self.requests.forget(Channel)
+        self.requests.forget(UnitTops)
         self.clear_channel()
+        self.show_dataset_tops(None)
 
     def refresh(self) -> None:
         """Ask for the session's layer drawn (and its clicked channel, for a new image or colormap)."""
@@ -71,6 +75,17 @@ class FeatureMapsPanel(FeatureView):
     def _on_channel_clicked(self, channel: int) -> None:
         self.session.channel = channel
         self._ask_channel()
+        self._ask_dataset_tops()
+
+    def _ask_dataset_tops(self) -> None:
+        """The clicked channel's top images, when the open scan is of this model and kept this layer."""
+        scan, model, layer, channel = self.session.scan, self.session.model, self.session.layer, self.session.channel
+        if scan is None or model is None or channel is None or layer not in scan.layers \
+                or (model.name, model.weights_label) != (scan.model, scan.weights_label):
+            self.show_dataset_tops(None)
+            return
+        self.requests.ask(UnitTops(scan.folder, layer, channel, tile=72), self.show_dataset_tops,
+                          lambda _message: self.show_dataset_tops(None))
 
     def _on_position_clicked(self, channel: int, row: int, col: int) -> None:
         if self.session.layer is not None:

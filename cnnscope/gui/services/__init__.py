@@ -10,6 +10,7 @@ from .arithmetic import ArithmeticService
 from .attribution import AttributionService
 from .base import EngineState, Service
 from .compare import CompareService
+from .dataset import DatasetService
 from .live import LiveService
 from .maps import MapsService
 from .model import ModelService
@@ -22,4 +23,4 @@ def default_services(state: EngineState) -> list[Service]:
     a model load first (it changes what the others mean), the live camera last."""
     return [ModelService(state), MapsService(state), ArithmeticService(state), ArchitectureService(state),
             AttributionService(state), CompareService(state), UnitsService(state),
-            PlaygroundService(state), LiveService(state)]
+            PlaygroundService(state), DatasetService(state), LiveService(state)]

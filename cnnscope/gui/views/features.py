@@ -72,6 +72,15 @@ class FeatureView(QWidget):
         side_layout.addWidget(self.stats)
         side_layout.addWidget(self.pointer)
         side_layout.addWidget(self.what_fires)
+        self.dataset_caption = QLabel("")
+        self.dataset_caption.setWordWrap(True)
+        self.dataset_tops = ImageView("")
+        self.dataset_tops.setToolTip("Where this channel fired most in the scanned dataset (Dataset "
+                                     "tab): the receptive field of its peak, cut from each photo")
+        self.dataset_tops.setMinimumHeight(140)
+        side_layout.addWidget(self.dataset_caption)
+        side_layout.addWidget(self.dataset_tops, 1)
+        self.show_dataset_tops(None)
         split = QSplitter()
         split.addWidget(self.grid)
         split.addWidget(side)
@@ -94,6 +103,17 @@ class FeatureView(QWidget):
         self.detail.hovered.connect(self._on_detail_hover)
         self.detail.clicked.connect(self._on_detail_click)
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
+
+    def show_dataset_tops(self, result) -> None:
+        """A channel's top images in the scanned dataset (services.dataset.UnitTopsResult), or
+        None to hide them (no scan of this model and layer)."""
+        shown = result is not None and bool(result.hits)
+        self.dataset_caption.setVisible(shown)
+        self.dataset_tops.setVisible(shown)
+        if shown:
+            self.dataset_caption.setText(f"<b>In the dataset</b>: channel {result.channel}'s top "
+                                         f"{len(result.hits)} images")
+            self.dataset_tops.set_image(result.sheet)
 
     @property
     def colormap(self) -> str:

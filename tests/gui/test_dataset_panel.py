@@ -1,0 +1,68 @@
+"""The Dataset tab: a folder scanned in the background with the model shown, its map (one dot per
+image, coloured by class folder, a click opens the photo), a unit's top images, and the same top
+images beside a channel clicked in Feature maps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+WAIT_MS = 60_000
+
+
+def test_a_folder_is_scanned_in_the_background_and_drawn(make_window, qtbot, tmp_path):
+    from cnnscope.core.shapes import write_shape_folder
+
+    data = tmp_path / "shapes"
+    write_shape_folder(data, per_class=4, seed=5, size=64)
+    (data / "moon" / "broken.png").write_text("not a picture")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    window.layers.select("features.block3.relu2")
+    qtbot.waitUntil(lambda: window.session.layer == "features.block3.relu2", timeout=WAIT_MS)
+    panel = window.dataset
+    panel.workers = 0  # decoding in this process: a worker process takes seconds to start here
+    window.tabs.setCurrentWidget(panel)
+    panel.folder.setText(str(data))
+    panel.scan.click()
+    assert not panel.scan.isEnabled() and panel.cancel.isEnabled()  # running, in the background
+    assert window.session.inspection is not None  # the viewer is not blocked meanwhile
+    qtbot.waitUntil(lambda: window.session.scan is not None and panel.map.shown_count == 12, timeout=WAIT_MS)
+    info = window.session.scan
+    assert info.scanned == 12 and info.skipped == 1 and info.complete
+    assert set(info.layers) == {"features.block3.relu2", "features.block4"}  # selected layer + CAM layer
+    assert "1 unreadable file(s) skipped (moon/broken.png" in panel.status.text()
+    assert (tmp_path / "shapes.scan" / "demo_shapes-pretrained" / "state.npz").is_file()
+    assert sorted(panel.map.names) == ["arrow", "diamond", "moon"]
+    qtbot.waitUntil(lambda: panel.tops_caption.text().startswith("<b>features.block3.relu2</b> channel 0"),
+                    timeout=WAIT_MS)
+    assert panel.tops.array is not None and panel.tops.array.shape[0] > 200  # 3 x 3 crops
+
+    # a channel clicked in Feature maps: its top images there, and here
+    window.tabs.setCurrentWidget(window.features)
+    window.features.channel_clicked.emit(7)
+    qtbot.waitUntil(lambda: window.features.dataset_tops.isVisible(), timeout=WAIT_MS)
+    assert "channel 7's top 9 images" in window.features.dataset_caption.text()
+    qtbot.waitUntil(lambda: panel.unit == ("features.block3.relu2", 7), timeout=WAIT_MS)
+
+    # a dot of the map opens its photo in the window
+    x, y = panel.map._pixels()[3]
+    assert panel.map.index_at(x, y) == 3
+    path = panel.map.paths[3]
+    panel.map.opened.emit(path)
+    qtbot.waitUntil(lambda: window.session.image is not None and window.session.image.path == path,
+                    timeout=WAIT_MS)
+
+
+def test_the_map_separates_what_the_features_separate():
+    """PCA and t-SNE of two clearly different groups of features: the groups stay apart."""
+    from cnnscope.core.scan.embedding import embed
+
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 1, (30, 20)), rng.normal(6, 1, (30, 20))]).astype(np.float32)
+    for method in ("pca", "tsne"):
+        coords = embed(features, method)
+        a, b = coords[:30], coords[30:]
+        nearest = [np.argsort(np.hypot(*(coords - point).T))[1] for point in coords]
+        same = sum((i < 30) == (n < 30) for i, n in enumerate(nearest))
+        assert same == 60, method  # every image's nearest neighbour on the map is of its group
+        assert np.linalg.norm(a.mean(0) - b.mean(0)) > 2 * max(a.std(), b.std()), method
