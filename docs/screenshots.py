@@ -130,6 +130,10 @@ def main() -> int:
             (lambda: len(panel.runs.runs) == 2, another("early-features")),
             (lambda: len(panel.runs.runs) == 3, show_runs),
             (lambda: True, lambda: window.grab().save(str(HERE / "window-transfer-runs.png"))),
+            (lambda: True, another("fine-tune-all")),
+            (lambda: len(panel.runs.runs) == 4, lambda: panel.results.setCurrentIndex(2)),
+            (lambda: panel.map_after.shown_count > 0,
+             lambda: window.grab().save(str(HERE / "window-transfer-maps.png"))),
             (lambda: True, lambda: panel.results.setCurrentIndex(0)),
         ]
     if not dark:

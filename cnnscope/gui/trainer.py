@@ -125,6 +125,10 @@ class Trainer(QObject):
                        should_cancel=self._cancel.is_set)
         self._result, self._spec = result, loaded.spec
         counts = count_parameters(network, freeze)
+        from cnnscope.core.transfer_maps import before_and_after
+
+        feature_maps = None if result.cancelled and not result.history else before_and_after(
+            loaded.module, result.model, dataset, loaded.spec.preprocessing)
         wrong = result.mistakes(dataset.val_labels)
         self.finished.emit({
             "classes": result.classes, "confusion": result.confusion.tolist(),
@@ -138,7 +142,9 @@ class Trainer(QObject):
                     "curve": [(r.epoch, r.val_accuracy, r.train_accuracy) for r in result.history]},
             # the first MAX_MISTAKES validation images it gets wrong, as pictures (plain data)
             "mistakes": mistake_pictures(result, dataset, MAX_MISTAKES),
-            "mistakes_total": len(wrong)})
+            "mistakes_total": len(wrong),
+            # the validation images' pooled features in 2-D, before and after (plain arrays)
+            "feature_maps": feature_maps})
 
     def _save(self, path: str) -> None:
         from cnnscope.core.training import save_trained

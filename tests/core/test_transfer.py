@@ -341,3 +341,23 @@ def test_the_run_names_the_validation_images_it_gets_wrong(demo_model, sample_da
         assert sample_dataset.val_labels[index] == true != predicted
         assert result.confusion[true, predicted] > 0
     assert result.seconds > 0
+
+
+def test_the_validation_maps_before_and_after_read_the_heads_input(demo_model, shapes_data):
+    """Each image's features are exactly what its head reads (the demo's pooled maps), before and
+    after; the maps hold one point per validation image."""
+    import copy
+
+    from cnnscope.core.inspect import inspect
+    from cnnscope.core.transfer_maps import before_and_after, pooled_features
+
+    images = shapes_data.val_images[:4]
+    features = pooled_features(demo_model.module, images, demo_model.spec.preprocessing)
+    photo = images[0].permute(1, 2, 0).numpy()  # uint8 (h, w, 3), the same crop taken again
+    alone = inspect(demo_model, photo).activation("avgpool").reshape(-1)
+    np.testing.assert_allclose(features[0], alone, rtol=1e-4, atol=1e-5)
+    after = copy.deepcopy(demo_model.module)
+    maps = before_and_after(demo_model.module, after, shapes_data, demo_model.spec.preprocessing)
+    count = len(shapes_data.val_images)
+    assert maps["before"].shape == maps["after"].shape == (count, 2) and len(maps["labels"]) == count
+    np.testing.assert_allclose(maps["before"], maps["after"], atol=1e-4)  # the same network: the same map

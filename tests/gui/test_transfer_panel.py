@@ -59,6 +59,9 @@ def test_train_watch_cancel_save_and_reload(window, qtbot, tmp_path, monkeypatch
     assert not panel.start.isEnabled() and panel.cancel.isEnabled()
     qtbot.waitUntil(lambda: panel.save.isEnabled(), timeout=WAIT_MS)
     assert panel.curve_points() == 3 and "validation accuracy" in panel.status.text()
+    # the validation images' features before and after the run, one dot each, by class
+    assert panel.map_before.shown_count == panel.map_after.shown_count > 0
+    assert panel.map_after.names == panel.map_before.names and len(panel.map_after.names) >= 2
     assert "3 classes" in panel.data_summary.text() and "arrow" in panel.per_class.text()
     assert panel.counts_values[0] > 0  # the new head's parameters, now that the classes are known
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
                                QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
+from .dataset_map import DatasetMapView
 from .runs import RunsView
 
 CUSTOM = ("custom", "Custom (tick the layers that learn)", "Your own choice of trainable layers.")
@@ -175,6 +176,19 @@ class TransferPanel(QWidget):
         self.results.addTab(self.runs, "All runs")
         self.results.setTabToolTip(1, "Every run of this session: compare the four cases, see the "
                                       "images each got wrong")
+        self.map_before = DatasetMapView("Before fine-tuning")
+        self.map_after = DatasetMapView("After")
+        for view in (self.map_before, self.map_after):
+            view.clear("After a run: each validation image where its features land (PCA).")
+        maps = QWidget()
+        maps_layout = QHBoxLayout(maps)
+        maps_layout.setContentsMargins(0, 0, 0, 0)
+        maps_layout.addWidget(self.map_before)
+        maps_layout.addWidget(self.map_after)
+        self.results.addTab(maps, "Features map")
+        self.results.setTabToolTip(2, "The validation images as the network sees them (the head's "
+                                      "input, in 2-D), before and after fine-tuning: classes that "
+                                      "pull apart are easy for the new head")
         right_layout.addWidget(self.results, 1)
         split = QSplitter()
         split.addWidget(left)
@@ -434,9 +448,20 @@ class TransferPanel(QWidget):
         self.per_class.setText("Per class: " + ", ".join(
             f"{c} {a:.0%}" if a is not None else f"{c} -" for c, a in zip(info["classes"], info["per_class"])))
         self._plot(info)
+        self.show_feature_maps(info.get("feature_maps"))
         if "run" in info:
             self.runs.add_run(info["run"], info["mistakes"], info["mistakes_total"])
             self.results.setTabText(1, f"All runs ({len(self.runs.runs)})")
+
+    def show_feature_maps(self, maps: dict | None) -> None:
+        """The validation images' maps before and after the run (core.transfer_maps), or a note."""
+        if not maps:
+            for view in (self.map_before, self.map_after):
+                view.clear("Too few validation images for a map.")
+            return
+        names = [f"{maps['classes'][label]} (validation image {k + 1})" for k, label in enumerate(maps["labels"])]
+        for view, key in ((self.map_before, "before"), (self.map_after, "after")):
+            view.set_map(maps[key], maps["labels"], maps["classes"], names)
 
     def show_error(self, message: str) -> None:
         """A failed run: say why, keep the settings."""
