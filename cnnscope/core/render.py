@@ -214,6 +214,31 @@ def filter_tiles(weight: np.ndarray, min_tile: int = 28, max_out: int = 64,
     return tile(_upscale(tiles, max(8, min_tile // 2)), columns=in_n, pad=1)
 
 
+def filter_tiles_layout(shape: tuple[int, ...], min_tile: int = 28,
+                        max_out: int = 64) -> tuple[int, int, int, int, int] | None:
+    """Where the filters sit in :func:`filter_tiles`' picture of a first layer's weights of
+    ``shape`` (3 or 1 input channels), to map a click to a filter: (count, columns, tile height,
+    tile width, pad); None for a deeper layer's picture (rows of input channels)."""
+    out_n, in_n, kh, kw = shape
+    if in_n not in (1, 3):
+        return None
+    count = out_n if in_n == 3 else min(out_n, max_out)
+    k = _scale(kh, kw, min_tile)
+    return count, grid_shape(count)[1], kh * k, kw * k, 2
+
+
+def tile_at(layout: tuple[int, int, int, int, int], x: int, y: int) -> int | None:
+    """The index of the tile under picture pixel (x, y) of a :func:`tile` grid laid out as
+    ``layout`` (count, columns, tile height, tile width, pad), or None between or past tiles."""
+    count, columns, height, width, pad = layout
+    col, dx = divmod(x - pad, width + pad)
+    row, dy = divmod(y - pad, height + pad)
+    if x < pad or y < pad or dx >= width or dy >= height or col >= columns:
+        return None
+    index = row * columns + col
+    return index if index < count else None
+
+
 def save_png(rgb: np.ndarray, path) -> None:
     """Write a uint8 RGB array as PNG, whatever the file's name ends with (a name with no or
     another extension would otherwise stop Pillow with a ValueError); OSError when the place

@@ -95,3 +95,20 @@ def test_one_channel_enlarged_keeps_its_pixels():
     assert big.shape == (64, 64, 3)
     assert np.all(big[:32, :32] == 0) and np.all(big[32:, 32:] == 255)  # nearest, own range
     assert 80 < big[0, 40, 0] < 90  # 1/3 of the range, one flat 32x32 block
+
+
+def test_a_click_on_the_first_layer_filters_picture_finds_the_filter_drawn_there():
+    """Filter 7 alone is red; the centre of the red pixels in the picture maps back to filter 7,
+    and the padding between tiles to none."""
+    from cnnscope.core.render import filter_tiles, filter_tiles_layout, tile_at
+
+    weights = np.zeros((10, 3, 3, 3), np.float32)
+    weights[7, 0] = 1.0  # red
+    picture = filter_tiles(weights)
+    red = (picture[..., 0] > 200) & (picture[..., 1] < 160)  # (255, 128, 128): red over grey
+    ys, xs = np.nonzero(red)
+    layout = filter_tiles_layout(weights.shape)
+    assert tile_at(layout, int(xs.mean()), int(ys.mean())) == 7
+    assert tile_at(layout, 0, 0) is None  # the frame around the tiles
+    assert tile_at(layout, int(xs.max()) + 1, int(ys.mean())) is None  # the gap after the tile
+    assert filter_tiles_layout((16, 8, 3, 3)) is None  # a deeper layer: rows of kernels, not filters

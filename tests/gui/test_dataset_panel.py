@@ -44,6 +44,20 @@ def test_a_folder_is_scanned_in_the_background_and_drawn(make_window, qtbot, tmp
     assert "channel 7's top 9 images" in window.features.dataset_caption.text()
     qtbot.waitUntil(lambda: panel.unit == ("features.block3.relu2", 7), timeout=WAIT_MS)
 
+    # a channel image clicked in What units see: that channel, and its top images there too
+    units = window.units
+    window.tabs.setCurrentWidget(units)
+    units.layer.setCurrentText("features.block3.relu2")
+    units.channels.setText("0-3")
+    units.steps.setValue(4)
+    units.visualise()
+    qtbot.waitUntil(lambda: units._channels_shown is not None, timeout=WAIT_MS)
+    count, columns, height, width, pad = units._channels_shown.layout
+    units.channel_images.clicked.emit(pad + 2 * (width + pad) + 5, pad + 5)  # the third image
+    assert window.session.channel == 2
+    qtbot.waitUntil(lambda: units.dataset_tops.isVisible(), timeout=WAIT_MS)
+    assert "features.block3.relu2 channel 2's top 9 images" in units.dataset_caption.text()
+
     # a dot of the map opens its photo in the window
     x, y = panel.map._pixels()[3]
     assert panel.map.index_at(x, y) == 3
@@ -66,3 +80,19 @@ def test_the_map_separates_what_the_features_separate():
         same = sum((i < 30) == (n < 30) for i, n in enumerate(nearest))
         assert same == 60, method  # every image's nearest neighbour on the map is of its group
         assert np.linalg.norm(a.mean(0) - b.mean(0)) > 2 * max(a.std(), b.std()), method
+
+
+def test_a_first_layer_filter_clicked_becomes_the_session_channel(make_window, qtbot):
+    """Clicking a filter in the Filters tab selects that channel of the first layer: Feature maps
+    draws it over the photo (and, with a scan of that layer, its top images)."""
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None and window.filters._first is not None,
+                    timeout=WAIT_MS)
+    window.tabs.setCurrentWidget(window.filters)
+    _count, columns, height, width, pad = window.filters._first.first_layout
+    x, y = pad + 2 * (width + pad) + width // 2, pad + height // 2  # the third filter of the first row
+    window.filters.first.clicked.emit(x, y)
+    first = window.filters._first.first_name
+    assert (window.session.layer, window.session.channel) == (first, 2)
+    qtbot.waitUntil(lambda: window.features.detail.array is not None
+                    and f"{first}, channel 2" in window.features.stats.text(), timeout=WAIT_MS)

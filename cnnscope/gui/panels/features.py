@@ -36,6 +36,7 @@ class FeatureMapsPanel(FeatureView):
         self.opacity_changed.connect(lambda _alpha: self._ask_channel())
         self.what_fires.clicked.connect(self._what_fires)
         session.scan_changed.connect(lambda _scan: self._ask_dataset_tops())
+        session.channel_changed.connect(self._on_session_channel)
 
     def _on_model(self, _model) -> None:
         self.forget_channel()
@@ -73,9 +74,14 @@ class FeatureMapsPanel(FeatureView):
             self.what_fires_wanted.emit(self.session.layer, self.session.channel)
 
     def _on_channel_clicked(self, channel: int) -> None:
-        self.session.channel = channel
-        self._ask_channel()
-        self._ask_dataset_tops()
+        self.session.channel = channel  # drawn by _on_session_channel
+
+    def _on_session_channel(self, channel) -> None:
+        """A channel chosen here, or elsewhere (a first-layer filter clicked): drawn large over the
+        photo, with its top images from the scan open."""
+        if channel is not None:
+            self._ask_channel()
+            self._ask_dataset_tops()
 
     def _ask_dataset_tops(self) -> None:
         """The clicked channel's top images, when the open scan is of this model and kept this layer."""

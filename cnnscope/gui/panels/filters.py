@@ -19,6 +19,13 @@ class FiltersPanel(FiltersView):
         self.session, self.requests = session, Requester(engine, self)
         session.model_changed.connect(self._on_model)
         session.layer_changed.connect(lambda _layer: self.refresh())
+        self.filter_clicked.connect(self._on_filter_clicked)
+
+    def _on_filter_clicked(self, layer: str, channel: int) -> None:
+        """A first-layer filter is that layer's channel: it becomes the session's (its map over
+        the photo in Feature maps, its top images after a scan)."""
+        self.session.layer = layer
+        self.session.channel = channel
 
     def _on_model(self, _model) -> None:
         self.clear()  # the old model's kernels

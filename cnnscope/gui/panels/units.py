@@ -11,8 +11,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from ...core.channel_lists import parse_channels  # plain Python
 from ...core.errors import OptionError
-from ...core.render import save_png  # numpy + Pillow only
+from ...core.render import save_png, tile_at  # numpy + Pillow only
 from ..requester import Requester
+from ..services.dataset import UnitTops
 from ..services.units import AttackPhoto, DreamPhoto, VisualiseChannels, VisualiseClass
 from ..session import Session
 from ..views.image_view import ImageView
@@ -85,8 +86,17 @@ class UnitsPanel(QWidget):
         self.run_class = QPushButton("Show the class")
         self.run_class.clicked.connect(self.visualise_class)
         self.channel_images = ImageView("Choose a layer and channels, then press the button")
+        self.channel_images.setToolTip("Click a channel's image to select it (Feature maps shows it "
+                                       "over the photo; after a scan, its top images show below)")
+        self.channel_images.clicked.connect(self._on_channel_image_click)
+        self._channels_shown = None  # the finished UnitImages of channels shown
         self.channel_caption = QLabel("")
         self.channel_caption.setWordWrap(True)
+        self.dataset_caption = QLabel("")
+        self.dataset_tops = ImageView("")
+        self.dataset_tops.setMaximumHeight(220)
+        for widget in (self.dataset_caption, self.dataset_tops):
+            widget.hide()
         tab = QWidget()
         layout = QVBoxLayout(tab)
         layout.addLayout(_row("Layer", self.layer, "Channels", self.channels, "Steps", self.steps))
@@ -94,7 +104,39 @@ class UnitsPanel(QWidget):
         layout.addLayout(_row("Or a class", self.class_box, self.run_class))
         layout.addWidget(self.channel_images, 1)
         layout.addWidget(self.channel_caption)
+        layout.addWidget(self.dataset_caption)
+        layout.addWidget(self.dataset_tops)
         return tab
+
+    def _on_channel_image_click(self, x: int, y: int) -> None:
+        """A channel's image clicked: that channel becomes the session's, and its top images in the
+        scanned dataset show below (when the scan open is of this model and kept that layer)."""
+        shown = self._channels_shown
+        if shown is None or shown.layout is None or shown.layer is None:
+            return
+        index = tile_at(shown.layout, x, y)
+        if index is None:
+            return
+        channel = shown.channels[index]
+        self.session.layer = shown.layer
+        self.session.channel = channel
+        scan, model = self.session.scan, self.session.model
+        if scan is None or model is None or shown.layer not in scan.layers \
+                or (model.name, model.weights_label) != (scan.model, scan.weights_label):
+            self.dataset_caption.setText("Scan a folder (Dataset tab) to see the images where this "
+                                         "channel fires most.")
+            self.dataset_caption.show()
+            self.dataset_tops.hide()
+            return
+        self.requests.ask(UnitTops(scan.folder, shown.layer, channel, tile=72), self._show_dataset_tops,
+                          lambda message: self.status.setText(message))
+
+    def _show_dataset_tops(self, result) -> None:
+        self.dataset_caption.setText(f"<b>In the dataset</b>: {result.layer} channel {result.channel}'s "
+                                     f"top {len(result.hits)} images")
+        self.dataset_tops.set_image(result.sheet)
+        self.dataset_caption.show()
+        self.dataset_tops.show()
 
     def _dream_tab(self) -> QWidget:
         self.octaves = QSpinBox()
@@ -260,6 +302,7 @@ class UnitsPanel(QWidget):
 
     def _show_channels(self, result) -> None:
         self.channel_images.set_image(result.picture)
+        self._channels_shown = result if result.done else None
         if not result.done:
             self.channel_caption.setText(f"forming: step {result.step} of {result.steps}")
             return

@@ -73,6 +73,7 @@ class FiltersResult:
     first: np.ndarray
     selected_name: str | None
     selected: np.ndarray | None
+    first_layout: tuple | None = None  # core.render.filter_tiles_layout: a click -> a filter
 
 
 class MapsService(Service):
@@ -118,4 +119,5 @@ class MapsService(Service):
         layer = request.layer
         selected_name = layer if layer in conv_layers(module) and layer != first_name else None
         selected = render.filter_tiles(conv_kernels(module, selected_name)[1]) if selected_name else None
-        return FiltersResult(first_name, render.filter_tiles(first), selected_name, selected)
+        return FiltersResult(first_name, render.filter_tiles(first), selected_name, selected,
+                             render.filter_tiles_layout(first.shape))

@@ -89,6 +89,9 @@ class UnitImages:
     cancelled: bool = False
     seconds: float = 0.0
     photo_scores: list[float] | None = None  # the same channels' mean on the photo shown
+    layer: str | None = None  # the channels' layer (None for a class)
+    channels: tuple[int, ...] = ()
+    layout: tuple | None = None  # core.render.tile_at's layout of ``picture``: a click -> a channel
 
 
 class UnitsService(Service):
@@ -147,8 +150,10 @@ class UnitsService(Service):
         if inspection is not None and layer is not None and layer in inspection.activations:
             maps = inspection.activation(layer)
             on_photo = [float(maps[c].mean()) for c in channels]
+        count, height, width = found.images.shape[:3]
         return UnitImages("channels", grid(found.images), found.steps_done, request.steps,
-                          found.scores, labels, True, found.cancelled, found.seconds, on_photo)
+                          found.scores, labels, True, found.cancelled, found.seconds, on_photo,
+                          layer, tuple(channels), (count, min(count, 4), height, width, 4))
 
     def _dream(self, request: DreamPhoto, job: Job) -> UnitImages:
         from cnnscope.core import optimize, render
