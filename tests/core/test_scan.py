@@ -176,3 +176,21 @@ def test_the_scan_runs_with_decoding_workers(demo_model, folder, tmp_path):
     a, b = open_scan(tmp_path / "a"), open_scan(tmp_path / "b")
     np.testing.assert_array_equal(a.topk(LAYERS[0]).images, b.topk(LAYERS[0]).images)
     assert torch.equal(torch.from_numpy(np.array(a.top5)), torch.from_numpy(np.array(b.top5)))
+
+
+def test_a_scan_with_a_cam_method_writes_a_heatmap_per_image(demo_model, tmp_path):
+    """The batch job: an overlay per scanned image, named after it, beside the predictions CSV;
+    an unknown method is refused before anything is scanned."""
+    from cnnscope.core.shapes import write_shape_folder
+
+    data = tmp_path / "few"
+    write_shape_folder(data, per_class=1, seed=3, size=64)
+    summary = scan_folder(demo_model, data, tmp_path / "scan", ScanOptions(cam="gradcam", workers=0))
+    written = sorted(p.name for p in (tmp_path / "scan" / "heatmaps").iterdir())
+    assert summary.scanned == 3 and written == ["000000_arrow_000.png", "000001_diamond_000.png",
+                                                "000002_moon_000.png"]
+    picture = open_image(tmp_path / "scan" / "heatmaps" / written[0])
+    assert picture.shape == (96, 96, 3)  # over the 96 px crop the demo model saw
+    with pytest.raises(ScanError, match="Unknown heatmap method 'nope'"):
+        scan_folder(demo_model, data, tmp_path / "other", ScanOptions(cam="nope", workers=0))
+    assert not (tmp_path / "other").exists()
