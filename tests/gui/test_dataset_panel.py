@@ -96,3 +96,38 @@ def test_a_first_layer_filter_clicked_becomes_the_session_channel(make_window, q
     assert (window.session.layer, window.session.channel) == (first, 2)
     qtbot.waitUntil(lambda: window.features.detail.array is not None
                     and f"{first}, channel 2" in window.features.stats.text(), timeout=WAIT_MS)
+
+
+def test_a_slow_map_never_holds_up_the_viewer(make_window, qtbot, tmp_path, monkeypatch):
+    """t-SNE of a large scan takes minutes: it is drawn off the engine's thread, so a new photo is
+    inspected meanwhile (on the engine it waited for the map)."""
+    import threading
+    import time
+
+    from cnnscope.core.scan import ScanOptions, scan_folder
+    from cnnscope.core.scan import embedding
+    from cnnscope.core.shapes import write_shape_folder
+    from cnnscope.core.weights import load_model
+
+    data = tmp_path / "shapes"
+    write_shape_folder(data, per_class=2, seed=1, size=64)
+    scan_folder(load_model("demo_shapes", "pretrained"), data, tmp_path / "scan", ScanOptions(workers=0))
+    release = threading.Event()
+    real = embedding.embed
+
+    def slow(features, method="pca", seed=0):
+        release.wait(30)
+        return real(features, method, seed)
+
+    monkeypatch.setattr(embedding, "embed", slow)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    window.dataset.open_scan(str(tmp_path / "scan"))
+    qtbot.waitUntil(lambda: window.session.scan is not None, timeout=WAIT_MS)
+    started = time.monotonic()
+    photo = str(next((data / "moon").iterdir()))
+    window.open_path(photo)
+    qtbot.waitUntil(lambda: window.session.inspection.source.path == photo, timeout=WAIT_MS)
+    assert window.dataset.map.shown_count == 0 and time.monotonic() - started < 25  # the map still waits
+    release.set()
+    qtbot.waitUntil(lambda: window.dataset.map.shown_count == 6, timeout=WAIT_MS)

@@ -11,9 +11,10 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog
 
+from ..map_maker import MapMaker
 from ..requester import Requester
 from ..scanner import Scanner
-from ..services.dataset import DatasetMap, OpenScan, UnitTops
+from ..services.dataset import OpenScan, UnitTops
 from ..session import Session
 from ..thumbnails import ThumbnailLoader
 from ..views.dataset import DatasetView
@@ -30,6 +31,9 @@ class DatasetPanel(DatasetView):
         self.session, self.requests = session, Requester(engine, self)
         self.scanner = s = Scanner()
         self.thumbnails = ThumbnailLoader()
+        self.maps = MapMaker()
+        self.maps.ready.connect(self._show_map)
+        self.maps.failed.connect(self._on_map_failed)
         self.workers: int | None = None  # decoding processes (None: one per spare core)
         s.progress.connect(self.show_progress)
         s.finished.connect(self._on_finished)
@@ -112,6 +116,7 @@ class DatasetPanel(DatasetView):
         self.session.scan = info
 
     def _on_scan(self, info) -> None:
+        self.maps.forget()
         if info is None:
             self.map.clear("No scan open.")
             return
@@ -142,7 +147,7 @@ class DatasetPanel(DatasetView):
             self.map.clear("This scan kept no pooled features, so there is no map.")
             return
         self.map.clear(f"Drawing the map ({self.method.currentText()})...")
-        self.requests.ask(DatasetMap(info.folder, self.method.currentData()), self._show_map, self._on_map_failed)
+        self.maps.request(info.folder, self.method.currentData())
 
     def _show_map(self, result) -> None:
         self.map.set_map(result.coords, result.classes, result.names, result.paths,

@@ -1,6 +1,6 @@
-"""A scanned dataset, read back for the window: what a scan holds, a unit's top images (the crops
-of their receptive fields, cut from the photos), and the 2-D map of the images' pooled features.
-The scan itself runs on its own thread (gui/scanner.py), never on the engine's."""
+"""A scanned dataset, read back for the window: what a scan holds and a unit's top images (the
+crops of their receptive fields, cut from the photos). The scan itself runs on its own thread
+(gui/scanner.py), and so does the map of the images' features (gui/map_maker.py)."""
 
 from __future__ import annotations
 
@@ -58,14 +58,6 @@ class UnitTopsResult:
     columns: int
 
 
-@dataclass(frozen=True)
-class DatasetMap(Request):
-    """The scanned images' pooled features in 2-D by ``method`` (pca, tsne, umap)."""
-
-    folder: str
-    method: str = "pca"
-
-
 @dataclass
 class DatasetMapResult:
     """Where each scanned image lands on the map, and what it is."""
@@ -80,9 +72,10 @@ class DatasetMapResult:
 
 
 class DatasetService(Service):
-    """Serves OpenScan, UnitTops and DatasetMap; keeps the scan opened last."""
+    """Serves OpenScan and UnitTops (quick reads); keeps the scan opened last. The map is drawn
+    off the engine's thread (gui/map_maker.py): t-SNE can take minutes."""
 
-    handles = (OpenScan, UnitTops, DatasetMap)
+    handles = (OpenScan, UnitTops)
 
     def __init__(self, state) -> None:
         super().__init__(state)
@@ -93,9 +86,7 @@ class DatasetService(Service):
         scan = self._scan(request.folder)
         if isinstance(request, OpenScan):
             return _info(scan)
-        if isinstance(request, UnitTops):
-            return self._unit_tops(scan, request)
-        return self._map(scan, request)
+        return self._unit_tops(scan, request)
 
     def _scan(self, folder: str):
         """The scan at ``folder``, read again when its state changed (a scan still running)."""
@@ -123,26 +114,6 @@ class DatasetService(Service):
         return UnitTopsResult(request.folder, request.layer, request.channel,
                               tile(crops, columns=columns, pad=3),
                               [(h.path, h.label, h.value, str(scan.data / h.path)) for h in hits], columns)
-
-    def _map(self, scan, request: DatasetMap) -> DatasetMapResult:
-        from cnnscope.core.errors import ScanError
-        from cnnscope.core.scan.embedding import embed
-
-        if scan.features is None:
-            raise ScanError("This scan kept no pooled features (the model has no head layer to read "
-                            "them at), so there is no map of the dataset.")
-        rows = scan.scanned
-        coords = embed(np.asarray(scan.features[rows]), request.method)
-        labels = [scan.entries[i].label for i in rows]
-        names = sorted(set(labels))
-        index = {name: k for k, name in enumerate(names)}
-        classes_of_model = scan.info.get("labels") or []
-        predicted = [classes_of_model[int(scan.top5[i][0])] if scan.top5 is not None
-                     and 0 <= int(scan.top5[i][0]) < len(classes_of_model) else "" for i in rows]
-        return DatasetMapResult(request.folder, request.method, coords,
-                                [str(scan.data / scan.entries[i].path) for i in rows],
-                                [index[label] for label in labels],
-                                [name or "(no class)" for name in names], predicted)
 
 
 def _info(scan) -> ScanInfo:
