@@ -239,6 +239,30 @@ def tile_at(layout: tuple[int, int, int, int, int], x: int, y: int) -> int | Non
     return index if index < count else None
 
 
+def scatter_image(points: np.ndarray, colours: np.ndarray, width: int, height: int,
+                  radius: float = 2.5, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """A scatter plot as one uint8 (height, width, 3) picture: a disc of ``radius`` pixels per
+    point ((N, 2) x, y in pixels) in its colour ((N, 3) uint8) with a darker rim; points drawn in
+    order, so later ones lie on top."""
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = background
+    if not len(points):
+        return canvas
+    reach = int(np.ceil(radius + 1))
+    dy, dx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    distance = np.hypot(dy, dx).ravel()
+    rim, fill = (distance <= radius + 0.8) & (distance > radius - 0.8), distance <= radius - 0.8
+    centres = np.rint(points).astype(np.int64)
+    colours = np.asarray(colours, np.uint8)
+    for mask, shade in ((rim, (colours * 0.7).astype(np.uint8)), (fill, colours)):
+        ys = centres[:, 1:2] + dy.ravel()[mask][None, :]
+        xs = centres[:, 0:1] + dx.ravel()[mask][None, :]
+        inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
+        which = np.broadcast_to(np.arange(len(centres))[:, None], ys.shape)
+        canvas[ys[inside], xs[inside]] = shade[which[inside]]
+    return canvas
+
+
 def save_png(rgb: np.ndarray, path) -> None:
     """Write a uint8 RGB array as PNG, whatever the file's name ends with (a name with no or
     another extension would otherwise stop Pillow with a ValueError); OSError when the place

@@ -131,3 +131,29 @@ def test_a_slow_map_never_holds_up_the_viewer(make_window, qtbot, tmp_path, monk
     assert window.dataset.map.shown_count == 0 and time.monotonic() - started < 25  # the map still waits
     release.set()
     qtbot.waitUntil(lambda: window.dataset.map.shown_count == 6, timeout=WAIT_MS)
+
+
+def test_the_map_paints_each_dot_in_its_class_colour_without_leaking(qtbot):
+    """Each dot is drawn where its point lands, in its class's colour; repainting a large map does
+    not drop references to None (PySide6 6.12.0 did on every draw call: the window aborted)."""
+    import sys
+
+    from PySide6.QtGui import QColor
+
+    from cnnscope.gui.views.dataset_map import PALETTE, DatasetMapView
+
+    view = DatasetMapView()
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(3000, 2)).astype(np.float32)
+    classes = [int(i % 3) for i in range(3000)]
+    view.set_map(coords, classes, ["a", "b", "c"], [f"/x/{i}.png" for i in range(3000)])
+    view.show()
+    picture = view.grab().toImage()
+    x, y = view._pixels()[-1]  # the last dot is drawn on top of the others
+    assert picture.pixelColor(int(round(x)), int(round(y))) == QColor(PALETTE[classes[-1]])
+    before = sys.getrefcount(None)
+    for _ in range(200):
+        view.grab()
+    assert sys.getrefcount(None) > before - 100

@@ -1,6 +1,8 @@
 """A dataset drawn as a map: one dot per image where its pooled features land in 2-D, coloured by
 its class folder, with a legend. Hovering a dot names the image (and shows its thumbnail, which
-the panel supplies); clicking one opens it."""
+the panel supplies); clicking one opens it. The dots are one picture (core.render.scatter_image),
+painted with one call: thousands of QPainter calls per repaint would be slow (and PySide6 6.12.0
+dropped a reference to None on each)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from ...core.render import scatter_image  # numpy only: no torch on the window side
 from ..qimage import to_qimage
 
 # matplotlib's tab10, then tab10 darker: distinct classes, readable on white and on a projector
@@ -36,6 +39,8 @@ class DatasetMapView(QWidget):
         self.hover = -1
         self.thumbnail: QImage | None = None
         self.dot = 5
+        self._dots_key: tuple | None = None
+        self._dots_image: QImage | None = None
         self.setMouseTracking(True)
         self.setMinimumSize(240, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -97,6 +102,19 @@ class DatasetMapView(QWidget):
         nearest = int(distance.argmin())
         return nearest if distance[nearest] <= HIT_PIXELS else -1
 
+    def _dots(self, rect: QRectF) -> QImage:
+        """Every dot drawn into one picture of the plot's size (core.render.scatter_image: one
+        draw call, whatever the number of images), kept until the map or the size changes."""
+        key = (id(self.coords), int(rect.width()), int(rect.height()), self.dot)
+        if self._dots_key != key:
+            base = self.palette().base().color()
+            pixels = self._pixels() - np.array([rect.left(), rect.top()])
+            colours = np.array([QColor(PALETTE[k % len(PALETTE)]).getRgb()[:3] for k in self.classes], np.uint8)
+            picture = scatter_image(pixels, colours.reshape(-1, 3), int(rect.width()), int(rect.height()),
+                                    self.dot / 2, (base.red(), base.green(), base.blue()))
+            self._dots_image, self._dots_key = to_qimage(picture), key
+        return self._dots_image
+
     # --- Qt --------------------------------------------------------------------------------------
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
@@ -111,16 +129,11 @@ class DatasetMapView(QWidget):
         if not len(self.coords):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
             return
+        rect = self._plot_rect()
+        painter.drawImage(rect.topLeft(), self._dots(rect))
         painter.setPen(QPen(self.palette().mid().color()))
-        painter.drawRect(self._plot_rect())
+        painter.drawRect(rect)
         pixels = self._pixels()
-        radius = self.dot / 2
-        for k in range(len(self.names)):
-            colour = QColor(PALETTE[k % len(PALETTE)])
-            painter.setPen(QPen(colour.darker(130), 0.8))
-            painter.setBrush(colour)
-            for x, y in pixels[np.array(self.classes) == k]:
-                painter.drawEllipse(QPointF(x, y), radius, radius)
         self._paint_legend(painter, text)
         if 0 <= self.hover < len(pixels):
             self._paint_hover(painter, pixels[self.hover], text)
