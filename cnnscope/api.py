@@ -74,10 +74,12 @@ def _with_weights(model: Any, hints: ModelHints, weights: str | os.PathLike) -> 
     from .core.user_models import apply_weights
     from .core.weights import read_weights_file
 
+    from dataclasses import replace
+
     path = Path(weights).expanduser()
     content = read_weights_file(path)
-    loaded = from_module(copy.deepcopy(model), type(model).__name__, hints)
-    apply_weights(loaded, content, path.name)
+    loaded = from_module(copy.deepcopy(model), type(model).__name__, replace(hints, labels=None))
+    apply_weights(loaded, content, path.name, hints.labels)  # the names are the weights' outputs'
     return loaded
 
 

@@ -134,11 +134,13 @@ def load_user_model(name: str, weights: str = "random", hints: ModelHints | None
     ``weights``: a weights file or a cnnscope checkpoint trained from it, or for a factory its
     model as built ("pretrained" or "random"), for timm "pretrained" (downloaded) or "random"."""
     hints = hints or ModelHints()
-    content = None
+    content, labels = None, None
     if weights not in ("random", "pretrained", None):
         path = Path(weights).expanduser()
         content = read_weights_file(path)
         hints = hints.over(_checkpoint_hints(content, path.name))  # what it was trained with
+        # stated class names are the weights' (a fine-tuned head has its own count): named after
+        labels, hints = hints.labels, replace(hints, labels=None)
     if name.startswith(TIMM_PREFIX):
         loaded = _load_timm(name[len(TIMM_PREFIX):], weights if content is None else "random", hints,
                             progress, should_cancel)
@@ -148,7 +150,7 @@ def load_user_model(name: str, weights: str = "random", hints: ModelHints | None
         loaded = _load_factory_model(name, hints)
     loaded.spec = replace(loaded.spec, opened_as=_reopened_as(name))
     if content is not None:
-        apply_weights(loaded, content, Path(weights).name)
+        apply_weights(loaded, content, Path(weights).name, labels)
     return loaded
 
 
@@ -291,20 +293,31 @@ def _load_program(path: Path, hints: ModelHints) -> LoadedModel:
                        source="file", weights_label=f"its own weights ({path.name})")
 
 
-def apply_weights(loaded: LoadedModel, content: dict, file_name: str) -> None:
+def apply_weights(loaded: LoadedModel, content: dict, file_name: str,
+                  labels: tuple[str, ...] | None = None) -> None:
     """Weights read by ``read_weights_file`` into a user model, fitted strictly; a cnnscope
-    checkpoint trained from it brings its new head (or its cut) and its class names."""
+    checkpoint trained from it brings its new head (or its cut) and its class names, which the
+    user's own ``labels`` replace (as many as the weights' outputs)."""
     from .freeze import replace_head
     from .training import cut_as_trained, trained_cut
+    from .weights import _check_class_count
 
     module, spec = loaded.module, loaded.spec
     classes = tuple(content["classes"])
+    if classes:  # before any head is built for them: a million invented classes take gigabytes
+        _check_class_count(content["state_dict"], list(classes), file_name)
     cut = trained_cut(content, file_name)
     if cut:  # trained on early features: the network ends after that block, with a new head
         module, spec = cut_as_trained(module, spec, cut, len(classes))
     elif classes and len(classes) != len(loaded.labels):  # trained with a new head for its classes
         replace_head(module, len(classes))
     fit_state_dict(module, content["state_dict"], spec, file_name)
+    outputs = len(classes) if classes else len(loaded.labels)
+    if labels is not None:
+        if len(labels) != outputs:
+            raise ModelError(f"The class names list {len(labels)} classes, but the weights in "
+                             f"'{file_name}' give {outputs} outputs.")
+        classes = tuple(labels)
     if classes:
         loaded.labels = classes
         spec = replace(spec, labels=classes)

@@ -66,6 +66,12 @@ def test_a_model_trained_from_a_users_file_opens_again_from_that_file(user_file,
 
     with pytest.raises(WeightsError, match=r"trained from your model .*my_net\.py:build: open that model"):
         load_model("demo_shapes", str(checkpoint))
+    # class names stated for the retrained head (they were checked against the factory's 4 outputs)
+    names = tuple(f"kind {k}" for k in range(len(result.classes)))
+    renamed = load_model(f"{user_file}:build", str(checkpoint), hints=ModelHints.checked(labels=names))
+    assert renamed.labels == names
+    with pytest.raises(ModelError, match="give 3 outputs"):
+        load_model(f"{user_file}:build", str(checkpoint), hints=ModelHints.checked(labels=("a", "b")))
 
 
 def test_a_model_trained_from_an_object_loads_into_a_copy_of_that_object(user_file, shapes, tmp_path):
@@ -127,3 +133,19 @@ def test_hints_reach_a_user_model_named_by_the_api(user_file):
     loaded = cnnscope.open_model(f"{user_file}:build", weights="random", input_size=48,
                                  classes=["a", "b", "c", "d"])
     assert loaded.spec.input_size == 48 and loaded.labels == ("a", "b", "c", "d")
+
+
+def test_a_checkpoint_naming_far_more_classes_than_its_head_is_refused_before_building(user_file, tmp_path):
+    """A head was built for every class name before any check (20 million names took 2.4 GB)."""
+    import time
+
+    net = load_model(f"{user_file}:build", "random").module
+    from cnnscope.core.freeze import replace_head
+
+    replace_head(net, 2)
+    path = save_atomic(make_checkpoint("x", net.state_dict(), ["a"] * 200_000, {"user_model": "x"}),
+                       tmp_path / "many.pt")
+    started = time.monotonic()
+    with pytest.raises(WeightsError, match="names 200,000 classes, but its last layer gives 2 outputs"):
+        load_model(f"{user_file}:build", str(path))
+    assert time.monotonic() - started < 10

@@ -141,38 +141,15 @@ class ModelService(Service):
 
     def _load(self, request: LoadModel | AdoptModel, job: Job) -> ModelLoaded:
         from cnnscope.core.attribution import cam_refusal
-        from cnnscope.core.devices import borrowed_on, describe, pick_device
+        from cnnscope.core.devices import describe, pick_device
         from cnnscope.core.inspect import prepare
         from cnnscope.core.user_models import is_user_model
         from cnnscope.core.weights import load_model
 
         target = pick_device(request.device)
         if isinstance(request, AdoptModel):
-            loaded, weights, asked_as = request.loaded, "given", request.key or request.loaded.name
-            module = borrowed_on(loaded.module, target)  # the caller's object stays where it was
-            if module is not loaded.module:
-                loaded = replace(loaded, module=module, graph=None, graph_key=None, layer_tables={})
-            if request.stated:
-                from cnnscope.core.user_models import from_module
-
-                hints = stated_hints(request.stated)
-                if hints.labels is None and loaded.spec.labels != loaded.labels:  # named in Python
-                    hints = replace(hints, labels=loaded.labels)
-                again = from_module(loaded.module, loaded.name, hints, description=loaded.spec.description)
-                loaded = replace(again, source=loaded.source, weights_label=loaded.weights_label)
-            if request.weights != "given":
-                import copy
-                from pathlib import Path
-
-                from cnnscope.core.user_models import apply_weights
-                from cnnscope.core.weights import read_weights_file
-
-                content = read_weights_file(request.weights)
-                loaded = replace(loaded, module=copy.deepcopy(loaded.module), graph=None,
-                                 graph_key=None, layer_tables={}, notes=list(loaded.notes))
-                apply_weights(loaded, content, Path(request.weights).name)
-                loaded.module.to(target)
-                weights = request.weights
+            loaded, weights = adopted(request, target), request.weights
+            asked_as = request.key or request.loaded.name
         else:
             loaded, weights = load_model(request.name, request.weights, progress=job.progress,
                                          should_cancel=job.cancelled,
@@ -214,6 +191,39 @@ class ModelService(Service):
             layers=[(r.name, r.type, r.output_shape, r.params, r.has_children) for r in result.layers],
             default_layer=default_feature_layer(result, loaded.spec.input_size),
             elapsed_ms=result.elapsed_ms, notes=result.notes)
+
+
+def adopted(request: AdoptModel, target):
+    """The model handed in, ready to show on ``target``: on that device through a copy (the
+    caller's object stays where it was), worked out again with what the user stated since, and
+    with a weights file (a checkpoint trained from it: its head, its class names) in a copy."""
+    import copy
+    from pathlib import Path
+
+    from cnnscope.core.devices import borrowed_on
+    from cnnscope.core.user_models import apply_weights, from_module
+    from cnnscope.core.weights import read_weights_file
+
+    loaded = request.loaded
+    module = borrowed_on(loaded.module, target)
+    if module is not loaded.module:
+        loaded = replace(loaded, module=module, graph=None, graph_key=None, layer_tables={})
+    hints = stated_hints(request.stated)
+    labels = hints.labels if hints is not None else None
+    if request.weights != "given" and hints is not None:
+        hints = replace(hints, labels=None)  # the names are the weights' outputs': named after
+    if hints is not None:
+        if hints.labels is None and loaded.spec.labels != loaded.labels:  # named in Python
+            hints = replace(hints, labels=loaded.labels)
+        again = from_module(loaded.module, loaded.name, hints, description=loaded.spec.description)
+        loaded = replace(again, source=loaded.source, weights_label=loaded.weights_label)
+    if request.weights != "given":
+        content = read_weights_file(request.weights)
+        loaded = replace(loaded, module=copy.deepcopy(loaded.module), graph=None, graph_key=None,
+                         layer_tables={}, notes=list(loaded.notes))
+        apply_weights(loaded, content, Path(request.weights).name, labels)
+        loaded.module.to(target)
+    return loaded
 
 
 def _preprocessing(spec) -> dict:
