@@ -558,8 +558,9 @@ def _train(args, parser) -> int:
         path = save_trained(result, loaded.spec, out)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-    print(f"wrote {path}: open it with 'cnnscope render --weights {path} ...' or the window's "
-          "Load weights file")
+    model = f"--model {name} " if loaded.spec.user_model and not name.startswith("timm:") else ""
+    print(f"wrote {path}: open it with 'cnnscope render {model}--weights {path} ...' or the window's "
+          "Load weights file" + (" (with your model shown)" if model else ""))
     return 0
 
 

@@ -41,19 +41,29 @@ def pooled_features(module: nn.Module, images: list[torch.Tensor], preprocessing
     return np.concatenate(rows)
 
 
-def before_and_after(before: nn.Module, after: nn.Module, data: FolderDataset,
-                     preprocessing: Preprocessing) -> dict | None:
-    """Both maps of the validation images (PCA, each fitted to its own features), as plain data:
-    {"before", "after": (N, 2) arrays, "labels": class index per image, "classes": names}; None
-    when there are too few validation images or a model has no head to read features at."""
-    from .scan.embedding import embed
-
-    images, labels = data.val_images[:MAX_IMAGES], data.val_labels[:MAX_IMAGES]
+def validation_features(module: nn.Module, data: FolderDataset, preprocessing: Preprocessing) -> np.ndarray | None:
+    """The validation images' pooled features (the first MAX_IMAGES), or None when there are too
+    few for a map or the model has no head to read them at."""
+    images = data.val_images[:MAX_IMAGES]
     if len(images) < 3:
         return None
     try:
-        maps = {name: embed(pooled_features(model, images, preprocessing), "pca")
-                for name, model in (("before", before), ("after", after))}
-    except (ModelError, ScanError):
+        return pooled_features(module, images, preprocessing)
+    except ModelError:
         return None
-    return {**maps, "labels": list(labels), "classes": list(data.classes)}
+
+
+def before_and_after(before: np.ndarray | None, after: np.ndarray | None, data: FolderDataset) -> dict | None:
+    """Both maps of the validation images (PCA, each fitted to its own features), as plain data:
+    {"before", "after": (N, 2) arrays, "labels": class index per image, "classes": names}; None
+    without features. ``before`` and ``after`` are the same network's (the new head's input),
+    before and after its training."""
+    from .scan.embedding import embed
+
+    if before is None or after is None:
+        return None
+    try:
+        maps = {"before": embed(before, "pca"), "after": embed(after, "pca")}
+    except ScanError:
+        return None
+    return {**maps, "labels": list(data.val_labels[:len(before)]), "classes": list(data.classes)}

@@ -118,6 +118,10 @@ class Trainer(QObject):
         freeze = FreezePlan.from_dict(plan)
         network = build_for_training(loaded.module, loaded.spec, freeze, len(dataset.classes),
                                      seed=config.get("seed", 0))
+        from cnnscope.core.transfer_maps import before_and_after, validation_features
+
+        # the new head's input for the validation images before training: the map's "before"
+        before = validation_features(network, dataset, loaded.spec.preprocessing)
         augmentation = Augmentation(**config.pop("augmentation", {}))
         result = train(network, freeze, dataset, loaded.spec.preprocessing,
                        TrainingConfig(augmentation=augmentation, **config), pick_device(device),
@@ -125,10 +129,8 @@ class Trainer(QObject):
                        should_cancel=self._cancel.is_set)
         self._result, self._spec = result, loaded.spec
         counts = count_parameters(network, freeze)
-        from cnnscope.core.transfer_maps import before_and_after
-
         feature_maps = None if result.cancelled and not result.history else before_and_after(
-            loaded.module, result.model, dataset, loaded.spec.preprocessing)
+            before, validation_features(result.model, dataset, loaded.spec.preprocessing), dataset)
         wrong = result.mistakes(dataset.val_labels)
         self.finished.emit({
             "classes": result.classes, "confusion": result.confusion.tolist(),

@@ -393,3 +393,25 @@ def test_scan_writes_a_scan_continues_it_and_draws_a_units_top_crops(tmp_path, c
     assert "holds a scan of another weights" in capsys.readouterr().err
     assert main(["scan", "--data", str(tmp_path / "none")]) == 1
     assert "is not a folder of images" in capsys.readouterr().err
+
+
+def test_a_model_trained_from_your_own_file_reopens_with_the_command_train_prints(tmp_path, capsys):
+    """'cnnscope train' printed 'render --weights X', which refused a checkpoint of your model."""
+    import shlex
+
+    from cnnscope.core.shapes import write_shape_folder
+
+    net = tmp_path / "net.py"
+    net.write_text("import torch\nfrom torch import nn\n\n\ndef build():\n    torch.manual_seed(0)\n"
+                   "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
+                   "                         nn.Flatten(), nn.Linear(4, 5))\n")
+    write_shape_folder(tmp_path / "shapes", per_class=4, seed=1, size=48)
+    out = tmp_path / "tuned.pt"
+    assert main(["train", "--model", f"{net}:build", "--data", str(tmp_path / "shapes"), "--epochs", "1",
+                 "--input-size", "32", "--preset", "fine-tune-all", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    command = printed.split("open it with '", 1)[1].split(" ...'", 1)[0]
+    args = shlex.split(command)[1:] + ["--image", str(SAMPLES / "chelsea.png"), "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "r" / "predictions.json").read_text())
+    assert {p["label"] for p in record["predictions"]} <= {"arrow", "diamond", "moon"}

@@ -349,7 +349,7 @@ def test_the_validation_maps_before_and_after_read_the_heads_input(demo_model, s
     import copy
 
     from cnnscope.core.inspect import inspect
-    from cnnscope.core.transfer_maps import before_and_after, pooled_features
+    from cnnscope.core.transfer_maps import before_and_after, pooled_features, validation_features
 
     images = shapes_data.val_images[:4]
     features = pooled_features(demo_model.module, images, demo_model.spec.preprocessing)
@@ -357,7 +357,8 @@ def test_the_validation_maps_before_and_after_read_the_heads_input(demo_model, s
     alone = inspect(demo_model, photo).activation("avgpool").reshape(-1)
     np.testing.assert_allclose(features[0], alone, rtol=1e-4, atol=1e-5)
     after = copy.deepcopy(demo_model.module)
-    maps = before_and_after(demo_model.module, after, shapes_data, demo_model.spec.preprocessing)
+    maps = before_and_after(validation_features(demo_model.module, shapes_data, demo_model.spec.preprocessing),
+                            validation_features(after, shapes_data, demo_model.spec.preprocessing), shapes_data)
     count = len(shapes_data.val_images)
     assert maps["before"].shape == maps["after"].shape == (count, 2) and len(maps["labels"]) == count
     np.testing.assert_allclose(maps["before"], maps["after"], atol=1e-4)  # the same network: the same map

@@ -73,8 +73,10 @@ class DatasetPanel(DatasetView):
             self.status.setText(f"Scanning {folder} with {model.name} into {out} ...")
 
     def _default_layers(self) -> tuple[str, ...]:
-        model, layer = self.session.model, self.session.layer
-        layers = [layer] if layer else []
+        """The selected layer (when it outputs maps: not a classifier's) and the CAM layer."""
+        model, layer, inspection = self.session.model, self.session.layer, self.session.inspection
+        maps = inspection.map_layers() if inspection is not None else []
+        layers = [layer] if layer and layer in maps else []
         if model is not None and model.cam_layer and model.cam_layer not in layers:
             layers.append(model.cam_layer)
         return tuple(layers)
