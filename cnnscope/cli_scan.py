@@ -33,9 +33,9 @@ def add_parser(sub) -> None:
     s.add_argument("--out", default=None,
                    help="the scan folder (default: DATA.scan/MODEL-WEIGHTS beside the data); the "
                         "same command again continues an interrupted scan")
-    s.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
-                   help="run on a Ray cluster (its address, or none for a local Ray); needs "
-                        "pip install 'cnnscope[cluster]'")
+    s.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster: its address (auto: the one this machine belongs to), "
+                        "or nothing to start a Ray on this machine; needs pip install 'cnnscope[cluster]'")
     s.add_argument("--show", default=None, metavar="SCAN",
                    help="instead of scanning: draw a unit's top crops from the scan SCAN "
                         "(with --layer, --channel and --out FILE.png)")
@@ -83,8 +83,9 @@ def scan(args: argparse.Namespace, parser) -> int:
         if args.ray:
             from .core.scan.cluster import scan_on_ray
 
-            summary = scan_on_ray(loaded, data, out, options, None if args.ray == "auto" else args.ray,
-                                  name, args.weights, progress=_scan_bar(), should_cancel=lambda: stop["asked"])
+            summary = scan_on_ray(loaded, data, out, options, None if args.ray == "local" else args.ray,
+                                  name, args.weights, progress=_scan_bar(), should_cancel=lambda: stop["asked"],
+                                  hints=model_hints(args))
         else:
             summary = scan_folder(loaded, data, out, options, pick_device(args.device),
                                   progress=_scan_bar(), should_cancel=lambda: stop["asked"])

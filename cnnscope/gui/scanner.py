@@ -84,8 +84,10 @@ class Scanner(QObject):
             from .services.model import stated_hints
 
             loaded = load_model(model, weights, hints=stated_hints(stated))
+        # decoding threads, not processes: forking a process that runs Qt's threads is unsafe, and
+        # spawned workers ran the script that called cnnscope.show() again (a second window)
         options = ScanOptions(layers=tuple(layers), top_k=top_k, workers=workers, model_ref=model,
-                              weights_ref=weights)
+                              weights_ref=weights, decoders="threads")
         summary = scan_folder(loaded, data, out, options, pick_device(device),
                               progress=lambda p: self.progress.emit(p.done, p.total, p.eta),
                               should_cancel=self._cancel.is_set)

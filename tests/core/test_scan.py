@@ -169,13 +169,35 @@ def test_a_units_crop_is_cut_from_where_the_crop_sat_in_the_photo(demo_model, fo
     assert crop.shape == (32, 32, 3) and crop.min() > 200  # white only: nothing from outside
 
 
-def test_the_scan_runs_with_decoding_workers(demo_model, folder, tmp_path):
-    """The DataLoader's worker processes decode the images (forkserver: safe beside threads)."""
+def test_the_scan_decodes_in_worker_processes_or_threads_with_the_same_result(demo_model, folder, tmp_path):
+    """DataLoader worker processes (forked: a caller's script is never run again in them) or, for
+    the window, a pool of threads decode the images; the scan is the same."""
     scan_folder(demo_model, folder, tmp_path / "a", ScanOptions(LAYERS[:1], batch_size=8, workers=0))
     scan_folder(demo_model, folder, tmp_path / "b", ScanOptions(LAYERS[:1], batch_size=8, workers=1))
-    a, b = open_scan(tmp_path / "a"), open_scan(tmp_path / "b")
-    np.testing.assert_array_equal(a.topk(LAYERS[0]).images, b.topk(LAYERS[0]).images)
-    assert torch.equal(torch.from_numpy(np.array(a.top5)), torch.from_numpy(np.array(b.top5)))
+    scan_folder(demo_model, folder, tmp_path / "c", ScanOptions(LAYERS[:1], batch_size=5, workers=2,
+                                                                decoders="threads"))
+    a = open_scan(tmp_path / "a")
+    for other in (open_scan(tmp_path / "b"), open_scan(tmp_path / "c")):
+        np.testing.assert_array_equal(a.topk(LAYERS[0]).images, other.topk(LAYERS[0]).images)
+        np.testing.assert_array_equal(a.state.status, other.state.status)
+        assert torch.equal(torch.from_numpy(np.array(a.top5)), torch.from_numpy(np.array(other.top5)))
+
+
+def test_decoding_threads_keep_the_order_and_stop_early():
+    from cnnscope.core.scan.run import threaded_batches
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 11
+
+        def __getitem__(self, i):
+            return i, torch.full((1, 2, 2), i, dtype=torch.uint8), ""
+
+    batches = list(threaded_batches(Items(), 4, threads=3))
+    assert [indices for indices, _crops, _bad in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+    assert batches[2][1][:, 0, 0, 0].tolist() == [8, 9, 10]
+    first = next(iter(threaded_batches(Items(), 4, threads=2)))  # left early: nothing hangs
+    assert first[0] == [0, 1, 2, 3]
 
 
 def test_a_scan_with_a_cam_method_writes_a_heatmap_per_image(demo_model, tmp_path):
@@ -194,3 +216,25 @@ def test_a_scan_with_a_cam_method_writes_a_heatmap_per_image(demo_model, tmp_pat
     with pytest.raises(ScanError, match="Unknown heatmap method 'nope'"):
         scan_folder(demo_model, data, tmp_path / "other", ScanOptions(cam="nope", workers=0))
     assert not (tmp_path / "other").exists()
+
+
+def test_a_scan_is_not_continued_with_another_normalisation_and_never_lists_itself(user_file, tmp_path):
+    """Review findings: a scan stopped with one mean/std went on with another, silently; a scan
+    kept inside the folder it scans listed its own heatmaps the second time."""
+    from cnnscope.core.shapes import write_shape_folder
+    from cnnscope.core.user_models import ModelHints
+    from cnnscope.core.weights import load_model
+
+    data = tmp_path / "data"
+    write_shape_folder(data, per_class=2, seed=1, size=48)
+    first = load_model(f"{user_file}:build", "random", hints=ModelHints.checked(input_size=32, mean=(0.4,), std=(0.2,)))
+    other = load_model(f"{user_file}:build", "random", hints=ModelHints.checked(input_size=32, mean=(0.9,), std=(0.05,)))
+    options = ScanOptions(("body.4",), workers=0, model_ref=f"{user_file}:build", weights_ref="random")
+    scan_folder(first, data, tmp_path / "scan", options)
+    with pytest.raises(ScanError, match="another input size or normalisation"):
+        scan_folder(other, data, tmp_path / "scan", options)
+
+    inside = data / "scan-here"
+    for _ in range(2):
+        summary = scan_folder(first, data, inside, ScanOptions(("body.4",), workers=0, cam="gradcam"))
+    assert summary.total == 6 and summary.complete

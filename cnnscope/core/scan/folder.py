@@ -23,16 +23,25 @@ class ImageEntry:
     label: str
 
 
-def list_images(root: Path) -> list[ImageEntry]:
+def list_images(root: Path, exclude: Path | None = None) -> list[ImageEntry]:
     """Every image file under ``root`` (by its suffix; the content is checked when it is read),
-    hidden files and folders left out, sorted (linked folders are not descended into)."""
+    hidden files and folders left out, sorted (linked folders are not descended into), and the
+    folder ``exclude`` (a scan kept inside the folder it scans: its own heatmaps are no data)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ScanError(f"'{root}' is not a folder of images.")
+    skip = None
+    if exclude is not None:
+        try:
+            skip = Path(exclude).expanduser().resolve().relative_to(root.resolve()).parts
+        except ValueError:
+            skip = None  # outside the folder
     found: list[ImageEntry] = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if skip and relative.parts[:len(skip)] == skip:
             continue
         if not path.is_file():  # a link to a file is followed; the loader refuses what is not regular
             continue

@@ -34,7 +34,12 @@ class ScanOptions:
     layers: tuple[str, ...] = ()  # layers whose channels get a top-k (default: the CAM layer)
     top_k: int = 9
     batch_size: int = 32
-    workers: int | None = None  # decoding processes (None: one per spare core, at most 4)
+    workers: int | None = None  # decoders (None: default_workers(), by the device)
+    # "processes": DataLoader worker processes (forked where the platform can: never a re-run of
+    # the caller's script, and they end with it); "threads": a pool of threads in this process,
+    # for a process that must not fork (the window: Qt's threads), as PIL and torch's resize
+    # release the GIL while they work
+    decoders: str = "processes"
     cam: str | None = None  # a heatmap overlay per image by this method
     model_ref: str = ""  # how the model was named (registry name, net.py:build...), for resuming
     weights_ref: str = ""  # how its weights were named ("pretrained", a file...)
@@ -82,16 +87,21 @@ class _Images(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, item: int):
-        from ..images import open_image
-
         index = self.indices[item]
-        try:
-            rgb = open_image(self.root / self.entries[index].path)
-            return index, self.preprocessing.crop(rgb).contiguous(), ""
-        except CnnscopeError as exc:
-            return index, None, str(exc)
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
-            return index, None, f"{type(exc).__name__}: {exc}"
+        return (index, *decode_image(self.root / self.entries[index].path, self.preprocessing))
+
+
+def decode_image(path: Path, preprocessing) -> tuple[torch.Tensor | None, str]:
+    """One image through core's safe loader, cropped as the model takes it: (uint8 crop
+    (3, S, S), "") or (None, why it cannot be scanned)."""
+    from ..images import open_image
+
+    try:
+        return preprocessing.crop(open_image(path)).contiguous(), ""
+    except CnnscopeError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _collate(items):
@@ -132,9 +142,24 @@ class _Recorder:
             handle.remove()
 
 
-def default_workers() -> int:
-    """Decoding processes: one per core the forward pass leaves, at most 4."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+def default_workers(device: torch.device | None = None) -> int:
+    """Decoding processes: beside a GPU, one per core the forward pass leaves, at most 4. On the
+    CPU the forward pass's threads need the cores themselves (one thread stalled by a worker on its
+    core stalls them all: on 2 cores a worker made MobileNetV2 scans 3x slower, benchmarks/scan.py),
+    so one per 4 cores, at most 4: none on 2 or 3 cores, where decoding in turn is faster."""
+    cores = os.cpu_count() or 1
+    if device is not None and device.type == "cpu":
+        return min(4, cores // 4)
+    return max(0, min(4, cores - 1))
+
+
+def forward_threads(device: torch.device, workers: int) -> int:
+    """Threads for the forward pass beside ``workers`` decoding processes: on the CPU, the cores
+    the workers leave (never more than torch uses now); elsewhere torch's own setting."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or not workers:
+        return threads
+    return max(1, min(threads, (os.cpu_count() or 1) - workers))
 
 
 def scan_folder(loaded: LoadedModel, data: str | os.PathLike, out: str | os.PathLike,
@@ -145,10 +170,22 @@ def scan_folder(loaded: LoadedModel, data: str | os.PathLike, out: str | os.Path
     of the same model, weights, layers and folder already there is continued."""
     started = time.monotonic()
     root = Path(data).expanduser()
-    entries = list_images(root)
+    entries = list_images(root, exclude=Path(out))
     device = device or next(loaded.module.parameters()).device
     loaded.module.to(device).eval()
     plan = plan_scan(loaded, options, device)
+    store, state = begin_scan(loaded, root, entries, out, options, plan)
+    resumed_from = state.done
+    pending = pending_images(state)
+    if pending:
+        _run(loaded, root, entries, pending, store, state, plan, options, device, started, resumed_from,
+             progress, should_cancel)
+    return finish_scan(loaded, store, entries, state, plan, started, resumed_from)
+
+
+def begin_scan(loaded: LoadedModel, root: Path, entries: list[ImageEntry], out: str | os.PathLike,
+               options: ScanOptions, plan: "_Plan") -> tuple[ScanStore, ScanState]:
+    """The scan folder ``out``, begun or (the same scan) opened to go on, and its state."""
     store = ScanStore(Path(out))
     info = {"model": loaded.name, "model_ref": options.model_ref or loaded.name,
             "weights": options.weights_ref or loaded.weights_label, "weights_label": loaded.weights_label,
@@ -156,19 +193,25 @@ def scan_folder(loaded: LoadedModel, data: str | os.PathLike, out: str | os.Path
             "top_k": options.top_k, "layers": plan.layer_info, "feature_layer": plan.head,
             "cam": options.cam, "labels": list(loaded.labels),
             "preprocessing": {"resize": loaded.spec.preprocessing.resize_size,
-                              "crop": loaded.spec.preprocessing.crop_size}}
-    state = _resume_or_begin(store, info, entries, plan)
-    resumed_from = state.done
-    pending = [int(i) for i in np.flatnonzero(state.status == PENDING)]
+                              "crop": loaded.spec.preprocessing.crop_size,
+                              "mean": list(loaded.spec.preprocessing.mean),
+                              "std": list(loaded.spec.preprocessing.std),
+                              "channels": loaded.spec.preprocessing.channels}}
+    return store, _resume_or_begin(store, info, entries, plan)
+
+
+def pending_images(state: ScanState) -> list[int]:
+    """The indices of the images not scanned (nor skipped) yet."""
+    return [int(i) for i in np.flatnonzero(state.status == PENDING)]
+
+
+def finish_scan(loaded: LoadedModel, store: ScanStore, entries: list[ImageEntry], state: ScanState,
+                plan: "_Plan", started: float, resumed_from: int) -> ScanSummary:
+    """What the run did; predictions.csv once every image is done."""
     summary = ScanSummary(store.folder, len(entries), int((state.status == SCANNED).sum()),
-                          resumed_from=resumed_from, layers=tuple(plan.layers))
-    if pending:
-        _run(loaded, root, entries, pending, store, state, plan, options, device, started, resumed_from,
-             progress, should_cancel)
-    summary.scanned = int((state.status == SCANNED).sum())
-    summary.skipped = [(entries[i].path, reason) for i, reason in sorted(state.skipped.items())]
-    summary.complete = not bool((state.status == PENDING).any())
-    summary.seconds = time.monotonic() - started
+                          skipped=[(entries[i].path, reason) for i, reason in sorted(state.skipped.items())],
+                          complete=not bool((state.status == PENDING).any()), resumed_from=resumed_from,
+                          seconds=time.monotonic() - started, layers=tuple(plan.layers))
     if summary.complete:
         write_predictions_csv(store, entries, state, list(loaded.labels))
     return summary
@@ -225,11 +268,15 @@ def _resume_or_begin(store: ScanStore, info: dict, entries: list[ImageEntry], pl
     count = len(entries)
     if store.exists():
         old = store.read_info()
-        different = [key for key in ("model_ref", "weights", "data", "listing", "top_k", "layers", "cam")
+        different = [key for key in ("model_ref", "weights", "data", "listing", "top_k", "layers", "cam",
+                                     "preprocessing")
                      if old.get(key) != json_round_trip(info[key])]
         if different:
-            raise ScanError(f"'{store.folder}' holds a scan of another {' / '.join(different)}: give a "
-                            "new --out, or remove that folder to scan again.")
+            words = {"model_ref": "model", "data": "folder", "listing": "list of images", "top_k": "top-k",
+                     "cam": "heatmap method", "preprocessing": "input size or normalisation"}
+            raise ScanError(f"'{store.folder}' holds a scan of another "
+                            f"{' / '.join(words.get(key, key) for key in different)}: give a new --out, "
+                            "or remove that folder to scan again.")
         state = store.read_state(count, plan.layers)
         store.open_rows(count, "r+")
         if state is not None and store.top5 is not None:
@@ -251,13 +298,16 @@ def json_round_trip(value):
 
 def _run(loaded, root, entries, pending, store, state, plan, options, device, started, resumed_from,
          progress, should_cancel) -> None:
-    workers = default_workers() if options.workers is None else options.workers
-    loader = torch.utils.data.DataLoader(
-        _Images(root, entries, pending, loaded.spec.preprocessing), batch_size=options.batch_size,
-        shuffle=False, num_workers=workers, collate_fn=_collate,
-        multiprocessing_context=("forkserver" if os.name == "posix" else "spawn") if workers else None)
+    workers = default_workers(device) if options.workers is None else options.workers
+    images = _Images(root, entries, pending, loaded.spec.preprocessing)
+    if workers and options.decoders == "threads":
+        loader = threaded_batches(images, options.batch_size, workers)
+    else:
+        loader = torch.utils.data.DataLoader(images, batch_size=options.batch_size, shuffle=False,
+                                             num_workers=workers, collate_fn=_collate)
     recorder = _Recorder(loaded.module, tuple(plan.layers), plan.head)
-    amp = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(forward_threads(device, workers))  # as it was again after the scan
     try:
         for indices, crops, bad in loader:
             if should_cancel is not None and should_cancel():
@@ -265,21 +315,44 @@ def _run(loaded, root, entries, pending, store, state, plan, options, device, st
             for index, reason in bad:
                 state.status[index], state.skipped[index] = SKIPPED, reason
             if indices:
-                x = loaded.spec.preprocessing.normalise(crops.to(device, non_blocking=True))
-                recorder.peaks, recorder.features = {}, None
-                with torch.no_grad(), amp:
-                    logits = _first(loaded.module(x))
-                _keep_batch(store, state, recorder, plan, np.array(indices), logits, len(entries))
+                result = forward_batch(loaded, recorder, plan, np.array(indices), crops, device)
+                keep_batch(store, state, result, len(entries))
                 if options.cam is not None:
                     _write_heatmaps(loaded, store, entries, indices, crops, options.cam, device)
-                for index in indices:
-                    state.status[index] = SCANNED
             store.save_state(state)
             if progress is not None:
                 progress(ScanProgress(state.done, len(entries), len(state.skipped),
                                       time.monotonic() - started, resumed_from))
     finally:
         recorder.remove()
+        torch.set_num_threads(threads)
+
+
+def threaded_batches(images: torch.utils.data.Dataset, batch_size: int, threads: int, ahead: int = 2):
+    """The dataset's items collated in batches, in order, decoded by a pool of ``threads`` that
+    works up to ``ahead`` batches in advance; leaving the loop early drops the batches ahead."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = iter(range(0, len(images), batch_size))
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="cnnscope-decode")
+    waiting: deque = deque()
+
+    def submit() -> None:
+        start = next(starts, None)
+        if start is not None:
+            waiting.append([pool.submit(images.__getitem__, i)
+                            for i in range(start, min(start + batch_size, len(images)))])
+
+    try:
+        for _ in range(ahead):
+            submit()
+        while waiting:
+            batch = [future.result() for future in waiting.popleft()]
+            submit()
+            yield _collate(batch)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _first(logits):
@@ -288,38 +361,73 @@ def _first(logits):
     return logits
 
 
-def _keep_batch(store: ScanStore, state: ScanState, recorder: _Recorder, plan: _Plan,
-                indices: np.ndarray, logits: torch.Tensor, count: int) -> None:
-    for layer in plan.layers:
-        values, positions = recorder.peaks[layer]
-        state.topk[layer].add(values, indices, positions)
-    if recorder.features is not None:
-        if store.features is None:
-            store.create_features(count, recorder.features.shape[1])
-        store.features[indices] = recorder.features
+@dataclass
+class BatchResult:
+    """What the scan keeps of one forward pass over the images ``indices``."""
+
+    indices: np.ndarray  # (B,) the images' indices in the scan
+    # per layer: top-k candidates, values (n, C), their images (n,) or (n, C), positions (n, C)
+    candidates: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    features: np.ndarray | None  # (B, D) float32: the pooled features (None: no head)
+    top5: np.ndarray  # (B, TOP) int32 (-1 past the model's classes)
+    top5_probabilities: np.ndarray  # (B, TOP) float32
+
+
+def forward_batch(loaded: LoadedModel, recorder: _Recorder, plan: _Plan, indices: np.ndarray,
+                  crops: torch.Tensor, device: torch.device) -> BatchResult:
+    """One forward pass of a batch of uint8 crops (mixed precision on a GPU), reduced by the
+    recorder's hooks to what the scan keeps: every image a candidate of every channel."""
+    x = loaded.spec.preprocessing.normalise(crops.to(device, non_blocking=True))
+    recorder.peaks, recorder.features = {}, None
+    amp = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
+    with torch.no_grad(), amp:
+        logits = _first(loaded.module(x))
     probabilities = torch.softmax(logits.float(), dim=1)
     top = probabilities.topk(min(TOP, probabilities.shape[1]), dim=1)
     rows = np.full((len(indices), TOP), -1, np.int32)
     chances = np.zeros((len(indices), TOP), np.float32)
     rows[:, :top.indices.shape[1]] = top.indices.cpu().numpy()
     chances[:, :top.values.shape[1]] = top.values.cpu().numpy()
-    store.top5[indices] = rows
-    store.top5_probabilities[indices] = chances
+    candidates = {layer: (recorder.peaks[layer][0], indices, recorder.peaks[layer][1]) for layer in plan.layers}
+    return BatchResult(indices, candidates, recorder.features, rows, chances)
+
+
+def keep_batch(store: ScanStore, state: ScanState, result: BatchResult, count: int) -> None:
+    """Merge a batch into the scan (its top-k, its images' rows) and mark its images scanned;
+    nothing is on disk for sure until ``store.save_state``."""
+    indices = result.indices
+    for layer, (values, images, positions) in result.candidates.items():
+        state.topk[layer].add(values, images, positions)
+    if result.features is not None:
+        if store.features is None:
+            store.create_features(count, result.features.shape[1])
+        store.features[indices] = result.features
+    store.top5[indices] = result.top5
+    store.top5_probabilities[indices] = result.top5_probabilities
+    state.status[indices] = SCANNED
+
+
+def heatmap_overlay(loaded: LoadedModel, crop: torch.Tensor, method: str, device: torch.device) -> np.ndarray:
+    """The heatmap of ``method`` over one uint8 crop (3, S, S), as an RGB picture."""
+    from ..attribution import attribute
+    from ..inspect import inspect
+    from ..render import heat_overlay
+
+    inspection = inspect(loaded, crop.permute(1, 2, 0).numpy(), device, cropped=True)
+    return heat_overlay(inspection.input_rgb, attribute(loaded, inspection, method).heatmap)
+
+
+def heatmap_path(folder: Path, index: int, entry: ImageEntry) -> Path:
+    """Where the heatmap of image ``index`` goes in the scan folder ``folder``."""
+    return folder / "heatmaps" / f"{index:06d}_{Path(entry.path).stem[:60]}.png"
 
 
 def _write_heatmaps(loaded, store, entries, indices, crops, method, device) -> None:
-    from ..attribution import attribute
-    from ..inspect import inspect
-    from ..render import heat_overlay, save_png
+    from ..render import save_png
 
-    folder = store.folder / "heatmaps"
-    folder.mkdir(exist_ok=True)
+    (store.folder / "heatmaps").mkdir(exist_ok=True)
     for index, crop in zip(indices, crops):
-        rgb = crop.permute(1, 2, 0).numpy()
-        inspection = inspect(loaded, rgb, device, cropped=True)
-        found = attribute(loaded, inspection, method)
-        stem = Path(entries[index].path).stem[:60]
-        save_png(heat_overlay(inspection.input_rgb, found.heatmap), folder / f"{index:06d}_{stem}.png")
+        save_png(heatmap_overlay(loaded, crop, method, device), heatmap_path(store.folder, index, entries[index]))
 
 
 def write_predictions_csv(store: ScanStore, entries: list[ImageEntry], state: ScanState,
@@ -341,5 +449,5 @@ def write_predictions_csv(store: ScanStore, entries: list[ImageEntry], state: Sc
                 row += [""] * (2 * TOP) + [state.skipped.get(index, "not scanned")]
             writer.writerow(row)
 
-    write_atomic(path, write, "w")
+    write_atomic(path, write, "w", encoding="utf-8", errors="surrogateescape")  # names kept as they are
     return path

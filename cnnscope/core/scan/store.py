@@ -36,6 +36,7 @@ FORMAT_VERSION = 1
 PENDING, SCANNED, SKIPPED = 0, 1, 2
 TOP = 5  # predictions kept per image
 MAX_REASON = 300  # characters of a skipped file's reason
+MAX_INFO_BYTES = 64_000_000  # scan.json: layers and up to a million class names
 
 
 @dataclass
@@ -52,11 +53,12 @@ class ScanState:
         return int((self.status != PENDING).sum())
 
 
-def write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it."""
+def write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb", **text: str) -> None:
+    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it
+    (``text``: encoding and errors for a text ``mode``)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode) as fh:
+        with os.fdopen(fd, mode, **text) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -87,16 +89,22 @@ class ScanStore:
         return self.info_path.is_file()
 
     def read_info(self) -> dict[str, Any]:
-        """scan.json, checked to be a cnnscope scan of a format this version reads."""
+        """scan.json, checked to be a cnnscope scan of a format this version reads, every value
+        of the type and range a scan writes."""
+        from ..files import FileRefused, read_bounded
+
         try:
-            info = json.loads(self.info_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            info = json.loads(read_bounded(self.info_path, MAX_INFO_BYTES).decode("utf-8"))
+        except (FileRefused, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ScanError(f"'{self.folder}' is not a readable cnnscope scan ({type(exc).__name__}).") from None
         if not isinstance(info, dict) or info.get("format") != "cnnscope-scan":
             raise ScanError(f"'{self.folder}' is not a cnnscope scan (its scan.json says otherwise).")
         if info.get("version") != FORMAT_VERSION:
-            raise ScanError(f"'{self.folder}' is a scan of format {info.get('version')}; this cnnscope "
-                            f"reads format {FORMAT_VERSION}.")
+            raise ScanError(f"'{self.folder}' is a scan of format {info.get('version')!r:.20}; this "
+                            f"cnnscope reads format {FORMAT_VERSION}.")
+        problem = _info_problem(info)
+        if problem:
+            raise ScanError(f"'{self.folder}' is a damaged scan: its scan.json {problem}.")
         return info
 
     def begin(self, info: dict[str, Any], entries: list[ImageEntry]) -> None:
@@ -106,19 +114,26 @@ class ScanStore:
         if self.folder.is_dir() and any(self.folder.iterdir()) and not self.exists():
             raise ScanError(f"'{self.folder}' is a folder of other files: give a new or empty one.")
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.folder / "images.csv", lambda fh: _write_listing(fh, entries), "w")
+        write_atomic(self.folder / "images.csv", lambda fh: _write_listing(fh, entries), "w",
+                     encoding="utf-8", errors="surrogateescape")  # a name may not be UTF-8
         write_atomic(self.info_path, lambda fh: json.dump(
             {"format": "cnnscope-scan", "version": FORMAT_VERSION, **info}, fh, indent=1), "w")
 
     def read_listing(self) -> list[ImageEntry]:
-        """images.csv."""
+        """images.csv, every row a relative path (and its class)."""
         try:
-            with open(self.folder / "images.csv", newline="", encoding="utf-8") as fh:
+            with open(self.folder / "images.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
                 rows = list(csv.DictReader(fh))
-            return [ImageEntry(row["path"], row["class"]) for row in rows]
-        except (OSError, KeyError, UnicodeDecodeError, csv.Error) as exc:
+            entries = [ImageEntry(row["path"], row["class"]) for row in rows]
+        except (OSError, KeyError, UnicodeDecodeError, csv.Error, MemoryError) as exc:
             raise ScanError(f"'{self.folder}' is a damaged scan: its images.csv cannot be read "
                             f"({type(exc).__name__}).") from None
+        for entry in entries:
+            if not isinstance(entry.path, str) or not isinstance(entry.label, str) or not entry.path \
+                    or "\0" in entry.path or entry.path.startswith("/") or ".." in entry.path.split("/"):
+                raise ScanError(f"'{self.folder}' is a damaged scan: its images.csv has a row that is "
+                                "not a path inside the scanned folder.")
+        return entries
 
     # --- the state ----------------------------------------------------------------------------
 
@@ -127,16 +142,29 @@ class ScanStore:
         path = self.folder / "state.npz"
         if not path.is_file():
             return None
+        damaged = f"'{self.folder}' is a damaged scan: its state.npz"
         try:
+            _check_npz(path)
             with np.load(path, allow_pickle=False) as arrays:
                 status = np.array(arrays["status"], np.int8)
                 topk = {layer: TopK.from_arrays(arrays, f"{layer}|") for layer in layers}
                 skipped = {int(i): str(r) for i, r in zip(arrays["skipped_index"], arrays["skipped_reason"])}
-        except (OSError, KeyError, ValueError) as exc:
-            raise ScanError(f"'{self.folder}' is a damaged scan: its state.npz cannot be read "
-                            f"({type(exc).__name__}); remove the folder to scan again.") from None
-        if status.shape != (count,):
-            raise ScanError(f"'{self.folder}' is a damaged scan: its state does not match its images.")
+        except ScanError as exc:
+            raise ScanError(f"{damaged} {exc}; remove the folder to scan again.") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged zip or array fails in many ways
+            raise ScanError(f"{damaged} cannot be read ({type(exc).__name__}); remove the folder to "
+                            "scan again.") from None
+        if status.shape != (count,) or not np.isin(status, (PENDING, SCANNED, SKIPPED)).all() \
+                or any(not 0 <= i < count for i in skipped):
+            raise ScanError(f"{damaged} does not match its images; remove the folder to scan again.")
+        for layer, found in topk.items():
+            cells = found.height * found.width
+            if found.height < 1 or found.width < 1 or found.values.shape != found.images.shape \
+                    or found.values.shape != found.positions.shape or found.values.ndim != 2 \
+                    or ((found.images < -1) | (found.images >= count)).any() \
+                    or ((found.positions < 0) | (found.positions >= cells)).any():
+                raise ScanError(f"{damaged} holds a top-k of {layer} that does not fit its images or "
+                                "maps; remove the folder to scan again.")
         return ScanState(status, topk, skipped)
 
     def save_state(self, state: ScanState) -> None:
@@ -184,6 +212,61 @@ class ScanStore:
         if opened.ndim != 2 or opened.shape[0] != count:
             raise ScanError(f"'{self.folder}' is a damaged scan: {name} does not match its images.")
         return opened
+
+
+def _check_npz(path: Path) -> None:
+    """Refuse (ScanError) an .npz whose arrays claim more bytes than the file holds (np.savez
+    stores them uncompressed: a small file claiming billions of numbers is an allocation bomb) or
+    hold Python objects."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                with archive.open(member) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _fortran, dtype = reader(fh)
+                if dtype.hasobject:
+                    raise ScanError("holds Python objects")
+                if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > member.file_size:
+                    raise ScanError("claims more numbers than it holds")
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ScanError(f"is not a readable numpy archive ({type(exc).__name__})") from None
+
+
+def _info_problem(info: dict) -> str | None:
+    """What in scan.json is not as a scan writes it, or None."""
+    def whole(value, low: int, high: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    if not isinstance(info.get("data"), str) or not info["data"]:
+        return "names no scanned folder"
+    if not whole(info.get("images"), 0, 10**9) or not whole(info.get("top_k"), 1, 1000):
+        return "has no image count or top-k"
+    prep = info.get("preprocessing")
+    if not isinstance(prep, dict) or not whole(prep.get("resize"), 1, 100_000) \
+            or not whole(prep.get("crop"), 1, 100_000):
+        return "has no input size"
+    labels = info.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
+        return "has class names that are not text"
+    layers = info.get("layers")
+    if not isinstance(layers, dict) or not layers:
+        return "names no layers"
+    for name, shape in layers.items():
+        if not isinstance(shape, dict) or not all(whole(shape.get(k), 1, 10**7) for k in ("channels", "height", "width")):
+            return f"describes layer {name[:60]!r} wrongly"
+        field = shape.get("field")
+        if field is None or (isinstance(field, dict) and field.get("whole") is True):
+            continue
+        axes = [field.get(k) for k in ("rows", "cols")] if isinstance(field, dict) else [None]
+        if not all(isinstance(a, list) and len(a) == 3 and all(isinstance(v, (int, float))
+                   and not isinstance(v, bool) and np.isfinite(v) for v in a) and a[0] >= 1 and a[1] >= 1
+                   for a in axes):
+            return f"describes the receptive field of {name[:60]!r} wrongly"
+    return None
 
 
 def _write_listing(fh, entries: list[ImageEntry]) -> None:
