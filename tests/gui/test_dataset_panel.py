@@ -157,3 +157,18 @@ def test_the_map_paints_each_dot_in_its_class_colour_without_leaking(qtbot):
     for _ in range(200):
         view.grab()
     assert sys.getrefcount(None) > before - 100
+
+
+def test_a_large_scan_is_mapped_from_a_seeded_sample(tmp_path, monkeypatch):
+    from cnnscope.core.scan import ScanOptions, scan_folder
+    from cnnscope.core.shapes import write_shape_folder
+    from cnnscope.core.weights import load_model
+    from cnnscope.gui import map_maker
+
+    write_shape_folder(tmp_path / "data", per_class=3, seed=1, size=48)
+    scan_folder(load_model("demo_shapes", "pretrained"), tmp_path / "data", tmp_path / "scan", ScanOptions(workers=0))
+    monkeypatch.setitem(map_maker.MAX_POINTS, "pca", 5)
+    first = map_maker.make_map(str(tmp_path / "scan"), "pca")
+    again = map_maker.make_map(str(tmp_path / "scan"), "pca")
+    assert first.coords.shape == (5, 2) and first.paths == again.paths
+    assert first.note == "5 of the 9 images, chosen at random (seeded)"

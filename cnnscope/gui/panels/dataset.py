@@ -154,6 +154,9 @@ class DatasetPanel(DatasetView):
     def _show_map(self, result) -> None:
         self.map.set_map(result.coords, result.classes, result.names, result.paths,
                          [f"predicted: {p}" if p else "" for p in result.predicted])
+        self._note_model()
+        if result.note:
+            self.map_caption.setText(f"{self.map_caption.text()} The map shows {result.note}.")
 
     def _on_map_failed(self, message: str) -> None:
         self.map.clear(message)

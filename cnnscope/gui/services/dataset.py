@@ -69,6 +69,7 @@ class DatasetMapResult:
     classes: list[int]  # index into ``names`` per image
     names: list[str]  # class folder names ("(no class)" for a flat folder)
     predicted: list[str]  # each image's top prediction
+    note: str = ""  # what the map leaves out (a sample of a large scan)
 
 
 class DatasetService(Service):
