@@ -84,7 +84,8 @@ class DatasetMapView(QWidget):
         """Each dot's (x, y) in widget pixels (the data's range fitted into the plot, square)."""
         if not len(self.coords):
             return np.zeros((0, 2))
-        rect = self._plot_rect()
+        inset = self.dot + 2  # whole dots at the edges, inside the frame
+        rect = self._plot_rect().adjusted(inset, inset, -inset, -inset)
         low, high = self.coords.min(axis=0), self.coords.max(axis=0)
         span = float(max((high - low).max(), 1e-9))
         scale = min(rect.width(), rect.height()) / span
