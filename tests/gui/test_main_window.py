@@ -611,3 +611,19 @@ def test_an_image_opened_before_the_first_model_loads_is_the_one_inspected(make_
     qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
     assert window.session.image.name == "shape_star.png"
     assert not window.banner.isVisible()  # no "No model is loaded yet" on the way
+
+
+def test_selecting_a_layer_outlines_nothing_on_the_photo_until_a_value_is_asked_for(make_window, qtbot):
+    """A layer chosen started the Arithmetic tab at its centre even unseen, so the centre value's
+    patch was outlined on the photo in every tab; now only where the tab is shown (or a value
+    clicked)."""
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=60_000)
+    window.tabs.setCurrentWidget(window.features)
+    window.layers.select("features.block2.relu")
+    qtbot.waitUntil(lambda: window.session.layer == "features.block2.relu", timeout=60_000)
+    qtbot.wait(300)
+    assert window.session.position is None and window.session.field_box is None
+    window.tabs.setCurrentWidget(window.mechanism)  # the Arithmetic tab: it starts at the centre
+    qtbot.waitUntil(lambda: window.session.field_box is not None, timeout=60_000)
+    assert window.session.position.layer == "features.block2.relu"

@@ -90,7 +90,14 @@ class ArithmeticPanel(QWidget):
         session.position_changed.connect(self._on_position)
         session.inspection_changed.connect(self._on_inspection)
         session.model_changed.connect(lambda _model: self._reset())
-        session.layer_changed.connect(self.start_at)
+        # a layer chosen starts the tab at its centre, but only where the tab is seen: elsewhere
+        # the centre value's patch would be outlined on the photo in every tab, never asked for
+        session.layer_changed.connect(lambda layer: self.start_at(layer) if self.isVisible() else None)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        """Shown: start at the selected layer's centre, unless a value of it is chosen already."""
+        super().showEvent(event)
+        self.start_at(self.session.layer)
 
     # --- the session ---------------------------------------------------------------------------
 
