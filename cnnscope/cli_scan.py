@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
                    help="also write a heatmap overlay per image by METHOD (gradcam, ...)")
     s.add_argument("--batch-size", type=integer(1, 4096), default=32)
     s.add_argument("--workers", type=integer(0, 64), default=None,
-                   help="processes decoding images (default: one per spare core, at most 4)")
+                   help="processes decoding images beside the model (default: on a GPU one per "
+                        "spare core, at most 4; on the CPU one per 4 cores, as the model needs them)")
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default=None,
                    help="the scan folder (default: DATA.scan/MODEL-WEIGHTS beside the data); the "

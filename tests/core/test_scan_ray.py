@@ -1,5 +1,5 @@
-"""Dataset scans on Ray (a local Ray instance here): the same result as the local scan, and a Ray
-scan stopped after a batch continues (the same call again) to that result."""
+"""Dataset scans on Ray (a local Ray instance here): the same result as the local scan, a scan
+stopped after a batch continued on Ray."""
 
 from __future__ import annotations
 
@@ -38,20 +38,23 @@ def folder(tmp_path_factory):
     return root
 
 
-def test_a_ray_scan_stopped_after_a_batch_continues_to_the_local_scans_result(local_ray, demo_model, folder,
-                                                                               tmp_path):
+def test_a_scan_stopped_after_a_batch_continues_on_ray_to_the_local_scans_result(local_ray, demo_model, folder,
+                                                                                 tmp_path):
+    """One Ray run (each one starts its actors: seconds here): a scan stopped after its first batch
+    is continued on Ray, by two actors, and ends where an uninterrupted local scan ends."""
     from cnnscope.core.scan.cluster import scan_on_ray
 
     local = scan_folder(demo_model, folder, tmp_path / "local", OPTIONS)
     seen = []
-    stopped = scan_on_ray(demo_model, folder, tmp_path / "ray", OPTIONS, None, "demo_shapes", "pretrained",
-                          progress=seen.append, should_cancel=lambda: bool(seen), max_actors=1)
+    stopped = scan_folder(demo_model, folder, tmp_path / "ray", OPTIONS, progress=seen.append,
+                          should_cancel=lambda: bool(seen))
     partial = open_scan(tmp_path / "ray")
     done = int((partial.state.status != 0).sum())
     assert not stopped.complete and len(seen) == 1 and 0 < done == seen[0].done < local.total
     assert not (tmp_path / "ray" / "predictions.csv").exists()
 
-    summary = scan_on_ray(demo_model, folder, tmp_path / "ray", OPTIONS, None, "demo_shapes", "pretrained")
+    summary = scan_on_ray(demo_model, folder, tmp_path / "ray", OPTIONS, None, "demo_shapes", "pretrained",
+                          max_actors=2)
     assert summary.complete and summary.resumed_from == done
     assert (summary.total, summary.scanned, summary.skipped) == (local.total, local.scanned, local.skipped)
     whole, resumed = open_scan(tmp_path / "local"), open_scan(tmp_path / "ray")

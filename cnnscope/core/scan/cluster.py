@@ -172,7 +172,7 @@ def _stream(ray, ray_data, job: dict, pending: list[int], entries: list[ImageEnt
             for index, reason in bad:
                 state.status[index], state.skipped[index] = SKIPPED, reason
             if result is not None:
-                keep_batch(store, state, result, len(entries))
+                keep_batch(store, state, result)
                 _write_pictures(store, entries, result.indices, pictures)
             store.save_state(state)
             if progress is not None:

@@ -316,7 +316,7 @@ def _run(loaded, root, entries, pending, store, state, plan, options, device, st
                 state.status[index], state.skipped[index] = SKIPPED, reason
             if indices:
                 result = forward_batch(loaded, recorder, plan, np.array(indices), crops, device)
-                keep_batch(store, state, result, len(entries))
+                keep_batch(store, state, result)
                 if options.cam is not None:
                     _write_heatmaps(loaded, store, entries, indices, crops, options.cam, device)
             store.save_state(state)
@@ -392,16 +392,14 @@ def forward_batch(loaded: LoadedModel, recorder: _Recorder, plan: _Plan, indices
     return BatchResult(indices, candidates, recorder.features, rows, chances)
 
 
-def keep_batch(store: ScanStore, state: ScanState, result: BatchResult, count: int) -> None:
+def keep_batch(store: ScanStore, state: ScanState, result: BatchResult) -> None:
     """Merge a batch into the scan (its top-k, its images' rows) and mark its images scanned;
     nothing is on disk for sure until ``store.save_state``."""
     indices = result.indices
     for layer, (values, images, positions) in result.candidates.items():
         state.topk[layer].add(values, images, positions)
     if result.features is not None:
-        if store.features is None:
-            store.create_features(count, result.features.shape[1])
-        store.features[indices] = result.features
+        store.write_features(indices, result.features)
     store.top5[indices] = result.top5
     store.top5_probabilities[indices] = result.top5_probabilities
     state.status[indices] = SCANNED

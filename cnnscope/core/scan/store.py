@@ -189,11 +189,21 @@ class ScanStore:
 
     def create_features(self, count: int, size: int) -> None:
         """features.npy, (count, size) float32, once the first batch tells the size."""
-        self.features = self._create("features.npy", np.float32, count, size)
+        created = self._create("features.npy", np.float32, count, size)  # the header and the size
+        del created  # unmapped: the rows are written by RowFile
+        self.features = RowFile(self.folder / "features.npy")
+
+    def write_features(self, indices: np.ndarray, rows: np.ndarray) -> None:
+        """Rows of features.npy (created at the first rows, when their size is known)."""
+        if self.features is None:
+            self.create_features(len(self.top5), rows.shape[1])
+        self.features.write(indices, rows)
 
     def open_rows(self, count: int, mode: str = "r") -> None:
         """The per-image arrays already written, for reading ("r") or going on ("r+")."""
         self.features = self._open("features.npy", count, mode)
+        if mode != "r" and self.features is not None:
+            self.features = RowFile(self.folder / "features.npy")  # written, never mapped
         self.top5 = self._open("top5.npy", count, mode)
         self.top5_probabilities = self._open("top5_probabilities.npy", count, mode)
 
@@ -212,6 +222,35 @@ class ScanStore:
         if opened.ndim != 2 or opened.shape[0] != count:
             raise ScanError(f"'{self.folder}' is a damaged scan: {name} does not match its images.")
         return opened
+
+
+class RowFile:
+    """An .npy file of float32 rows written with ``os.pwrite``, nothing of it mapped: a memmap's
+    written pages count in the process's memory (5 KiB an image for MobileNetV2's features, the
+    only thing that grew with a folder's size, benchmarks/scan.py)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "r+b")  # noqa: SIM115 - kept open for the scan, closed by close()
+        version = np.lib.format.read_magic(self._file)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        self.shape, _fortran, dtype = reader(self._file)
+        if dtype != np.dtype("<f4") or len(self.shape) != 2:
+            raise ScanError(f"'{path}' is not a table of float32 features.")
+        self._offset, self._row = self._file.tell(), self.shape[1] * 4
+
+    def write(self, indices: np.ndarray, rows: np.ndarray) -> None:
+        """Rows ``rows`` at ``indices``."""
+        data = np.ascontiguousarray(rows, "<f4")
+        for index, row in zip(indices, data):
+            os.pwrite(self._file.fileno(), row.tobytes(), self._offset + int(index) * self._row)
+
+    def flush(self) -> None:
+        """On disk before the state that claims them."""
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """The file closed."""
+        self._file.close()
 
 
 def _check_npz(path: Path) -> None:

@@ -34,7 +34,7 @@ class DatasetPanel(DatasetView):
         self.maps = MapMaker()
         self.maps.ready.connect(self._show_map)
         self.maps.failed.connect(self._on_map_failed)
-        self.workers: int | None = None  # decoding processes (None: one per spare core)
+        self.workers: int | None = None  # decoding threads (None: core.scan.run.default_workers)
         s.progress.connect(self.show_progress)
         s.finished.connect(self._on_finished)
         s.failed.connect(self._on_failed_scan)
