@@ -18,6 +18,8 @@ from ..qimage import to_qimage
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#0f3c5a", "#804007", "#165016", "#6b1414", "#4a345e", "#462b25")
 MARGIN = 24
+LEGEND_WIDTH = 150
+NARROW = 420  # narrower than this, the legend goes under the plot
 HIT_PIXELS = 8  # how near a dot the pointer must be to pick it
 
 
@@ -74,11 +76,21 @@ class DatasetMapView(QWidget):
 
     # --- geometry -----------------------------------------------------------------------------------
 
+    def _legend_below(self) -> bool:
+        """A narrow map (the Transfer tab's two side by side) takes its legend under the plot."""
+        return self.width() < NARROW
+
     def _plot_rect(self) -> QRectF:
-        legend = 150 if self.names else 0
+        """The square the dots are drawn in, as large as the widget allows beside (or above) the
+        legend, centred."""
         top = MARGIN + (18 if self.title else 0)
-        return QRectF(MARGIN, top, max(10, self.width() - 2 * MARGIN - legend),
-                      max(10, self.height() - top - MARGIN))
+        below = self._legend_below()
+        legend_w = 0 if below or not self.names else LEGEND_WIDTH
+        legend_h = 18 * ((min(len(self.names), 24) + 1) // 2) + 6 if below and self.names else 0
+        width = max(10, self.width() - 2 * MARGIN - legend_w)
+        height = max(10, self.height() - top - MARGIN - legend_h)
+        side = min(width, height)
+        return QRectF(MARGIN + (width - side) / 2, top + (height - side) / 2, side, side)
 
     def _pixels(self) -> np.ndarray:
         """Each dot's (x, y) in widget pixels (the data's range fitted into the plot, square)."""
@@ -141,14 +153,23 @@ class DatasetMapView(QWidget):
 
     def _paint_legend(self, painter: QPainter, text: QColor) -> None:
         rect = self._plot_rect()
-        x, y = rect.right() + 14, rect.top()
+        below = self._legend_below()
+        column = max(60.0, (self.width() - 2 * MARGIN) / 2)
+        x0, y0 = (MARGIN, rect.bottom() + 8) if below else (rect.right() + 14, rect.top())
+        x, y = x0, y0
         for k, name in enumerate(self.names[:24]):
+            if below:
+                x, y = x0 + (k % 2) * column, y0 + (k // 2) * 18
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(PALETTE[k % len(PALETTE)]))
             painter.drawEllipse(QPointF(x + 5, y + 8), 5, 5)
             painter.setPen(text)
-            painter.drawText(QRectF(x + 16, y, 130, 16), Qt.AlignmentFlag.AlignVCenter, name[:18])
-            y += 18
+            painter.drawText(QRectF(x + 16, y, (column if below else LEGEND_WIDTH) - 20, 16),
+                             Qt.AlignmentFlag.AlignVCenter, name[:18])
+            if not below:
+                y += 18
+        if below:
+            x, y = x0, y0 + ((min(len(self.names), 24) + 1) // 2) * 18
         if len(self.names) > 24:
             painter.drawText(QRectF(x, y, 140, 16), Qt.AlignmentFlag.AlignVCenter,
                              f"... {len(self.names) - 24} more")
