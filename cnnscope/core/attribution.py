@@ -12,7 +12,8 @@ the network saw, for any class and (for the CAM family) any layer with feature m
   forward and backward, so it is the reference here, not the path the window uses.
 - Score-CAM is written here in the same shape (captum has none).
 - The pixel methods are captum's: guided backpropagation, Guided Grad-CAM, saliency, SmoothGrad
-  (a noise tunnel over saliency), Integrated Gradients and occlusion.
+  (a noise tunnel over saliency), Integrated Gradients and occlusion; the guided rule is extended
+  from nn.ReLU (captum's) to every activation of GUIDED_ACTIVATIONS.
 
 Slow methods (Score-CAM, SmoothGrad, Integrated Gradients, occlusion) report progress in samples
 through the network and stop between batches when ``should_cancel`` says so.
@@ -70,7 +71,8 @@ METHODS: dict[str, Method] = {m.key: m for m in (
            "class score it keeps: no gradients at all (one pass per channel, so slow)."),
     Method("guided_backprop", "Guided Backprop", False, False,
            "The gradient of the class score with respect to the pixels, with negative gradients "
-           "stopped at every ReLU: sharp edges, but hardly class-specific."),
+           "stopped at every activation (ReLU, ReLU6, SiLU, GELU...): sharp edges, but hardly "
+           "class-specific."),
     Method("guided_gradcam", "Guided Grad-CAM", True, False,
            "Guided backpropagation multiplied by Grad-CAM: sharp and class-specific."),
     Method("saliency", "Saliency", False, False,
@@ -355,12 +357,13 @@ def _pixel_method(runner: _Runner, method: str, target: int, layer: str | None,
         return raw, F.relu(raw)  # where covering the image lowered the score
     if method == "guided_backprop":
         runner.expect(1)
-        attributions = GuidedBackprop(model).attribute(x, target=target)
+        attributions = guided_backprop(GuidedBackprop)(model).attribute(x, target=target)
     elif method == "guided_gradcam":
         runner.expect(1)
         layer_module = model.get_submodule(f"model.{layer}")
-        attributions = GuidedGradCam(model, layer_module).attribute(x, target=target,
-                                                                   interpolate_mode="bilinear")
+        combined = GuidedGradCam(model, layer_module)
+        combined.guided_backprop = guided_backprop(GuidedBackprop)(model)
+        attributions = combined.attribute(x, target=target, interpolate_mode="bilinear")
     elif method == "saliency":
         runner.expect(1)
         attributions = Saliency(model).attribute(x, target=target)
@@ -376,15 +379,45 @@ def _pixel_method(runner: _Runner, method: str, target: int, layer: str | None,
     return raw, raw
 
 
+# Activations the guided rule is applied to. captum's changes nn.ReLU only, so on MobileNet (ReLU6)
+# or EfficientNet (SiLU) its "guided" map was exactly the plain gradient.
+GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish)
+
+
+def guided_backprop(base: type) -> type:
+    """captum's GuidedBackprop (``base``), with the guided rule on every activation of
+    GUIDED_ACTIVATIONS: only positive gradients pass back through it, where the activation's own
+    slope is positive too (for ReLU that is captum's rule exactly: relu of its input gradient)."""
+
+    class EveryActivation(base):
+        def _register_hooks(self, module: nn.Module) -> None:
+            from captum._utils.common import _register_backward_hook
+
+            if isinstance(module, nn.ReLU):
+                super()._register_hooks(module)
+            elif isinstance(module, GUIDED_ACTIVATIONS):
+                self.backward_hooks.extend(_register_backward_hook(module, _guided_rule, self))
+
+    return EveryActivation
+
+
+def _guided_rule(_module: nn.Module, grad_input, grad_output):
+    """relu(f'(x)) * relu(gradient from above): the input gradient f'(x) * g kept where g > 0 and
+    f'(x) > 0 (SiLU and GELU dip below zero: their negative slopes do not pass either)."""
+    g_in = grad_input[0] if isinstance(grad_input, tuple) else grad_input
+    g_out = grad_output[0] if isinstance(grad_output, tuple) else grad_output
+    guided = torch.where(g_out > 0, g_in, torch.zeros_like(g_in)).clamp(min=0)
+    return (guided,) if isinstance(grad_input, tuple) else guided
+
+
 def _guided_relu_note(module: nn.Module) -> str | None:
-    """Guided backpropagation (captum's) changes the backward pass of nn.ReLU layers only."""
+    """Activations the guided rule does not know (it passes their gradient as it is)."""
     others = {type(m).__name__ for m in module.modules()
-              if type(m).__name__ in ACTIVATION_TYPES and not isinstance(m, nn.ReLU)}
+              if type(m).__name__ in ACTIVATION_TYPES and not isinstance(m, GUIDED_ACTIVATIONS)}
     if not others:
         return None
-    return (f"This network's activations are {', '.join(sorted(others))}, not plain ReLU, and "
-            "guided backpropagation is defined for ReLU only: what shows here is close to the raw "
-            "gradient (saliency).")
+    return (f"This network's activations include {', '.join(sorted(others))}, which guided "
+            "backpropagation does not know: gradients pass through them unguided.")
 
 
 # ---------------------------------------------------------------------------------------------

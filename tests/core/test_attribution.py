@@ -284,3 +284,32 @@ def test_reused_pass_matches_captum_in_every_family(photo, name, layer):
     ours = attribute(loaded, inspection, "gradcam", target=1, layer=layer).raw
     np.testing.assert_allclose(ours, _captum_gradcam(loaded, inspection, layer, 1),
                                rtol=1e-3, atol=1e-5 * float(np.abs(ours).max()))
+
+
+def test_guided_backprop_guides_every_activation_and_equals_captum_on_relu():
+    """captum's rule changes nn.ReLU only: on ReLU6 (MobileNet) or SiLU (EfficientNet) its guided
+    map was exactly the plain gradient. Ours guides those too; on ReLU it is captum's exactly."""
+    import warnings
+
+    from captum.attr import GuidedBackprop, Saliency
+    from torch import nn
+
+    from cnnscope.core.attribution import guided_backprop
+
+    def net(activation: type) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), activation(), nn.Conv2d(8, 8, 3, padding=1),
+                             activation(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        relu = net(nn.ReLU)
+        torch.testing.assert_close(guided_backprop(GuidedBackprop)(relu).attribute(x, target=2),
+                                   GuidedBackprop(relu).attribute(x, target=2))
+        for activation in (nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish):
+            model = net(activation)
+            plain = Saliency(model).attribute(x, target=2, abs=False)
+            assert torch.allclose(GuidedBackprop(model).attribute(x, target=2), plain)  # captum: unguided
+            ours = guided_backprop(GuidedBackprop)(model).attribute(x, target=2)
+            assert not torch.allclose(ours, plain, atol=1e-4), activation.__name__
