@@ -332,6 +332,15 @@ def main() -> int:
              lambda: window.grab().save(str(HERE / "window-own-program.png"))),
         ]
 
+    play(app, steps)
+    window.close()
+    (HERE / ".screenshots.ini").unlink(missing_ok=True)
+    return 0
+
+
+def play(app: QApplication, steps: list, limit_ms: int = 300_000) -> bool:
+    """Run the window's event loop through ``steps``, (ready, act) pairs: each act once its ready
+    says so, in order; True when every step ran before ``limit_ms``."""
     def tick() -> None:
         if not steps:
             app.quit()
@@ -343,11 +352,9 @@ def main() -> int:
         QTimer.singleShot(300, tick)
 
     QTimer.singleShot(300, tick)
-    QTimer.singleShot(300_000, app.quit)
+    QTimer.singleShot(limit_ms, app.quit)
     app.exec()
-    window.close()
-    (HERE / ".screenshots.ini").unlink(missing_ok=True)
-    return 0
+    return not steps
 
 
 def _dark_palette(app: QApplication) -> None:

@@ -16,8 +16,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from screenshots import play  # noqa: E402  (beside this script)
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent / "sample_images"
@@ -110,22 +112,10 @@ def main() -> int:
          lambda: window.grab().save(str(HERE / "window-features-dataset.png"))),
     ]
 
-    def tick() -> None:
-        if not steps:
-            app.quit()
-            return
-        ready, act = steps[0]
-        if ready():
-            steps.pop(0)
-            act()
-        QTimer.singleShot(300, tick)
-
-    QTimer.singleShot(300, tick)
-    QTimer.singleShot(240_000, app.quit)
-    app.exec()
+    finished = play(app, steps, limit_ms=240_000)
     window.close()
     (HERE / ".screenshots.ini").unlink(missing_ok=True)
-    return 0 if not steps else 1
+    return 0 if finished else 1
 
 
 if __name__ == "__main__":

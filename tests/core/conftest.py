@@ -44,3 +44,16 @@ def user_file(tmp_path):
     path = tmp_path / "my_net.py"
     path.write_text(USER_NET)
     return path
+
+
+@pytest.fixture(scope="session")
+def folder(tmp_path_factory):
+    """For scans: drawn shapes in class folders, a flat file beside them, and two files that are not images."""
+    from cnnscope.core.shapes import write_shape_folder
+
+    root = tmp_path_factory.mktemp("scan-data")
+    write_shape_folder(root, per_class=5, seed=4, size=72)
+    (root / "arrow" / "broken.png").write_bytes(b"\x89PNG not really")
+    (root / "notes.jpg").write_text("a text file called .jpg")
+    (root / ".hidden.png").write_bytes(b"skipped: hidden")
+    return root

@@ -17,19 +17,6 @@ from cnnscope.core.scan.topk import TopK
 LAYERS = ("features.block2.relu", "features.block4.conv2")
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """Drawn shapes in class folders, a flat file beside them, and two files that are not images."""
-    from cnnscope.core.shapes import write_shape_folder
-
-    root = tmp_path_factory.mktemp("scan-data")
-    write_shape_folder(root, per_class=5, seed=4, size=72)
-    (root / "arrow" / "broken.png").write_bytes(b"\x89PNG not really")
-    (root / "notes.jpg").write_text("a text file called .jpg")
-    (root / ".hidden.png").write_bytes(b"skipped: hidden")
-    return root
-
-
 def _brute_force(loaded, root, entries, layer, k):
     """Every image inspected alone: each channel's peak and where, then the k best per channel
     (ties: the lower index first), without any of the scan's code."""

@@ -26,18 +26,6 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """Drawn shapes in class folders, a flat file beside them, and two files that are not images."""
-    from cnnscope.core.shapes import write_shape_folder
-
-    root = tmp_path_factory.mktemp("ray-scan-data")
-    write_shape_folder(root, per_class=4, seed=5, size=72)
-    (root / "arrow" / "broken.png").write_bytes(b"\x89PNG not really")
-    (root / "notes.jpg").write_text("a text file called .jpg")
-    return root
-
-
 def test_a_scan_stopped_after_a_batch_continues_on_ray_to_the_local_scans_result(local_ray, demo_model, folder,
                                                                                  tmp_path):
     """One Ray run (each one starts its actors: seconds here): a scan stopped after its first batch
