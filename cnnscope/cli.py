@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cli_types import MODEL_HELP, CliParser, add_own_model_options, colormap, integer, model_hints, number
+from .cli_types import (MODEL_HELP, CliParser, add_own_model_options, colormap, integer, model_hints, number,
+                        stop_after_the_batch)
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
@@ -515,14 +516,6 @@ def _train(args, parser) -> int:
                             optimizer=args.optimizer,
                             augmentation=Augmentation("flip" in extras, "crop" in extras, "color" in extras),
                             cache_features=not args.no_cache, seed=args.seed)
-    stop = {"asked": False}
-
-    def interrupted(_signum, _frame) -> None:
-        if stop["asked"]:
-            raise KeyboardInterrupt
-        stop["asked"] = True
-        sys.stderr.write("\nstopping after this batch (Ctrl+C again to quit at once)\n")
-
     def batch_line(p) -> None:
         sys.stderr.write(f"\repoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches} "
                          f"loss {p.loss:.3f}  ETA {p.eta_seconds:4.0f} s ")
@@ -538,13 +531,10 @@ def _train(args, parser) -> int:
     def terminated(_signum, _frame) -> None:
         raise KeyboardInterrupt  # unwinds like Ctrl+C twice: no temporary file stays behind
 
-    previous = signal.signal(signal.SIGINT, interrupted)
     previous_term = signal.signal(signal.SIGTERM, terminated)
-    try:
+    with stop_after_the_batch() as stop_asked:
         result = train(model, plan, data, loaded.spec.preprocessing, config, device,
-                       on_batch=batch_line, on_epoch=epoch_line, should_cancel=lambda: stop["asked"])
-    finally:
-        signal.signal(signal.SIGINT, previous)
+                       on_batch=batch_line, on_epoch=epoch_line, should_cancel=stop_asked)
     for note in result.notes:
         print(f"note: {note}")
     if result.val_accuracy is not None:

@@ -5,12 +5,11 @@ crops from a scan."""
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
 
-from .cli_types import MODEL_HELP, BadValue, add_own_model_options, integer, model_hints
+from .cli_types import MODEL_HELP, BadValue, add_own_model_options, integer, model_hints, stop_after_the_batch
 
 
 def add_parser(sub) -> None:
@@ -71,27 +70,16 @@ def scan(args: argparse.Namespace, parser) -> int:
     loaded = load_model_with_bar(name, args.weights, model_hints(args))
     options = ScanOptions(layers=args.layers or (), top_k=args.top_k, batch_size=args.batch_size,
                           workers=args.workers, cam=args.cam, model_ref=name, weights_ref=args.weights)
-    stop = {"asked": False}
-
-    def interrupted(_signum, _frame) -> None:
-        if stop["asked"]:
-            raise KeyboardInterrupt
-        stop["asked"] = True
-        sys.stderr.write("\nstopping after this batch (Ctrl+C again to stop at once)...\n")
-
-    previous = signal.signal(signal.SIGINT, interrupted)
-    try:
+    with stop_after_the_batch() as stop_asked:
         if args.ray:
             from .core.scan.cluster import scan_on_ray
 
             summary = scan_on_ray(loaded, data, out, options, None if args.ray == "local" else args.ray,
-                                  name, args.weights, progress=_scan_bar(), should_cancel=lambda: stop["asked"],
+                                  name, args.weights, progress=_scan_bar(), should_cancel=stop_asked,
                                   hints=model_hints(args))
         else:
             summary = scan_folder(loaded, data, out, options, pick_device(args.device),
-                                  progress=_scan_bar(), should_cancel=lambda: stop["asked"])
-    finally:
-        signal.signal(signal.SIGINT, previous)
+                                  progress=_scan_bar(), should_cancel=stop_asked)
     if summary.resumed_from:
         print(f"continued a scan that had {summary.resumed_from:,} of {summary.total:,} images done")
     for path, reason in summary.skipped[:20]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
-from typing import Callable, NoReturn
+from contextlib import contextmanager
+from typing import Callable, Iterator, NoReturn
 
 
 MODEL_HELP = ("registry name (see 'cnnscope models'; default: the demo model), or "
@@ -61,6 +63,25 @@ def numbers_list(text: str) -> tuple[float, ...]:
     if len(values) not in (1, 3):
         raise BadValue(f"give 1 value (grey) or 3 (colour), not {len(values)}")
     return tuple(values)
+
+
+@contextmanager
+def stop_after_the_batch() -> Iterator[Callable[[], bool]]:
+    """For long batched work (training, a scan): the first Ctrl+C asks it to stop after the batch
+    in flight (the callable yielded says so), a second one stops at once."""
+    asked = {"stop": False}
+
+    def interrupted(_signum, _frame) -> None:
+        if asked["stop"]:
+            raise KeyboardInterrupt
+        asked["stop"] = True
+        sys.stderr.write("\nstopping after this batch (Ctrl+C again to stop at once)\n")
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield lambda: asked["stop"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class BadValue(argparse.ArgumentTypeError):
