@@ -341,3 +341,53 @@ def trace_until(module: nn.Module, layer: str) -> fx.GraphModule:
     body.graph.lint()
     body.recompile()
     return body.train(was_training)
+
+
+# Elementwise activations and poolings DeepLIFT's rules treat as nonlinear (see core/pixel_methods.py).
+_FUNCTIONAL_ACTIVATIONS = {torch.relu: nn.ReLU, nn.functional.relu: nn.ReLU, nn.functional.relu6: nn.ReLU6,
+                           torch.sigmoid: nn.Sigmoid, nn.functional.silu: nn.SiLU,
+                           nn.functional.gelu: nn.GELU, nn.functional.hardswish: nn.Hardswish,
+                           torch.tanh: nn.Tanh}
+_METHOD_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def one_module_per_activation(module: nn.Module, kinds: tuple[type, ...]) -> fx.GraphModule:
+    """A traced copy of ``module`` (sharing its parameters) in which every call of an activation
+    or pooling of ``kinds`` goes through a module of its own, out of place: ResNet's blocks call one
+    ``nn.ReLU`` three times and Inception calls ``F.relu``, and rules that keep state per module
+    (DeepLIFT's) need one module per call. Raises what torch.fx raises for untraceable models."""
+    was_training = module.training
+    try:
+        graph = _ScopeTracer().trace(module.eval())
+    finally:
+        module.train(was_training)
+    remove_in_place_ops(graph)
+    copy = fx.GraphModule(module, graph)
+    for number, node in enumerate(list(copy.graph.nodes)):
+        made: nn.Module | None = None
+        if node.op == "call_module" and isinstance(copy.get_submodule(node.target), kinds):
+            made = _fresh(copy.get_submodule(node.target))
+        elif set(node.kwargs) - {"inplace"} or len(node.args) != 1:
+            continue  # F.gelu(x, approximate="tanh") and the like: left as they are
+        elif node.op == "call_function" and node.target in _FUNCTIONAL_ACTIVATIONS:
+            made = _FUNCTIONAL_ACTIVATIONS[node.target]()
+        elif node.op == "call_method" and node.target in _METHOD_ACTIVATIONS:
+            made = _METHOD_ACTIVATIONS[node.target]()
+        if made is None or not isinstance(made, kinds):
+            continue
+        name = f"cnnscope_activation_{number}"
+        copy.add_submodule(name, made)
+        node.op, node.target, node.args, node.kwargs = "call_module", name, node.args[:1], {}
+    copy.graph.lint()
+    copy.recompile()
+    return copy
+
+
+def _fresh(module: nn.Module) -> nn.Module:
+    """A new module doing what ``module`` does (no parameters to share), never in place."""
+    import copy as copying
+
+    made = copying.deepcopy(module)
+    if hasattr(made, "inplace"):
+        made.inplace = False
+    return made

@@ -95,9 +95,9 @@ def test_opacity_and_colormap_redraw_without_recomputing(window, qtbot, monkeypa
 
 
 def test_slow_method_shows_progress_and_cancels(window, qtbot, monkeypatch):
-    from cnnscope.core import attribution
+    from cnnscope.core import batching
 
-    monkeypatch.setattr(attribution, "SCORECAM_BATCH", 1)  # one pass per channel: time to cancel
+    monkeypatch.setattr(batching, "CPU_BATCH", 1)  # one pass per channel: time to cancel
     view = window.heatmaps
     _wait_caption(window, qtbot, "Grad-CAM")
     view.method.setCurrentIndex(view.method.findData("scorecam"))  # not shown: waits for its tab

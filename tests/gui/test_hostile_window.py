@@ -141,17 +141,17 @@ SCORECAM_CLOSE = textwrap.dedent("""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from cnnscope.core import attribution
+    from cnnscope.core import batching, passes
     from cnnscope.gui import app as gui_app
     from cnnscope.gui.main_window import MainWindow
 
-    attribution.SCORECAM_BATCH = 1
-    real_forward = attribution._Runner.forward
+    batching.CPU_BATCH = 1
+    real_forward = passes.Runner.forward
 
     def slow_forward(self, batch):  # 128 passes of 50 ms: Score-CAM runs for 6 s
         time.sleep(0.05)
         return real_forward(self, batch)
-    attribution._Runner.forward = slow_forward
+    passes.Runner.forward = slow_forward
 
     def poll():
         window = next((w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)), None)
