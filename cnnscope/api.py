@@ -118,25 +118,32 @@ def as_image(image: Any) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def inspect(model: Any, image: Any, *, top_k: int = 5, **options: Any) -> Inspection:
+def inspect(model: Any, image: Any, *, top_k: int = 5, whole_image: bool = False,
+            **options: Any) -> Inspection:
     """One pass of ``image`` through ``model``: ``.predictions`` (label, probability, index),
     ``.activation(layer)`` and ``.activations`` (every layer's maps as numpy), ``.input_rgb``
-    (the crop the network saw). ``options`` as for :func:`open_model`. The model runs in eval
-    mode and is left in the mode it came in."""
+    (what the network saw: the model's centre crop, or with ``whole_image=True`` the whole photo
+    shrunk and padded to a square), ``.framing`` (where that sits in the photo). ``options`` as
+    for :func:`open_model`. The model runs in eval mode and is left in the mode it came in."""
     with _mode_kept(model):
         loaded = open_model(model, **options)
-        return _inspect(loaded, as_image(image), top_k=top_k)
+        return _inspect(loaded, as_image(image), top_k=top_k, framing=_framing(whole_image))
 
 
 def explain(model: Any, image: Any, method: str = "gradcam", target: int | str | None = None,
-            layer: str | None = None, **options: Any) -> Attribution:
-    """Where the network looked: ``.heatmap`` (S, S) in 0..1 over the crop, for ``target`` (a class
-    index or name; default the top prediction), by ``method`` (gradcam, gradcam++, cam, scorecam,
-    saliency, smoothgrad, integrated_gradients, occlusion, guided_backprop, guided_gradcam)."""
+            layer: str | None = None, *, whole_image: bool = False, **options: Any) -> Attribution:
+    """Where the network looked: ``.heatmap`` (S, S) in 0..1 over what it saw (the crop, or the
+    whole photo with ``whole_image=True``), for ``target`` (a class index or name; default the
+    top prediction), by ``method`` (gradcam, gradcam++, cam, scorecam, saliency, smoothgrad,
+    integrated_gradients, occlusion, guided_backprop, guided_gradcam)."""
     with _mode_kept(model):
         loaded = open_model(model, **options)
-        inspection = _inspect(loaded, as_image(image))
+        inspection = _inspect(loaded, as_image(image), framing=_framing(whole_image))
         return attribute(loaded, inspection, method, target, layer)
+
+
+def _framing(whole_image: bool) -> str:
+    return "whole" if whole_image else "crop"
 
 
 @contextmanager

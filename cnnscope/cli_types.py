@@ -37,6 +37,19 @@ def add_own_model_options(parser: argparse.ArgumentParser) -> None:
                        help="class names: a text file, one per line (or a JSON list)")
 
 
+def add_whole_image_option(parser: argparse.ArgumentParser) -> None:
+    """--whole-image: the whole photo, shrunk and padded to a square, instead of the centre crop."""
+    parser.add_argument("--whole-image", action="store_true",
+                        help="show the network the whole photo, shrunk to fit and padded to a square "
+                             "with the mean colour (0 for the network), instead of the model's "
+                             "centre crop, which can cut off the edges of the object")
+
+
+def framing(args: argparse.Namespace) -> str:
+    """The inspection framing the command line asks for: "whole" or "crop"."""
+    return "whole" if getattr(args, "whole_image", False) else "crop"
+
+
 def model_hints(args: argparse.Namespace):
     """The ModelHints the command line states (None when it states nothing)."""
     from .core.labels import read_labels

@@ -21,6 +21,7 @@ from torch import nn
 from .devices import (concrete, describe, is_out_of_memory, keep_freed_host_memory,
                       release_cached_memory)
 from .errors import ModelError
+from .preprocess import Framing, check_framing
 from .tracing import trace_every_output
 from .weights import LoadedModel
 
@@ -101,13 +102,14 @@ class Inspection:
     weights_label: str
     trained: bool
     device: str
-    input_rgb: np.ndarray  # (S, S, 3) uint8: the crop the network saw
+    input_rgb: np.ndarray  # (S, S, 3) uint8: the input the network saw (a crop, or the padded photo)
     predictions: list[Prediction]
     probabilities: np.ndarray  # (num_classes,)
     activations: FeatureMaps  # layer name -> (C, H, W) float32
     layers: list[LayerInfo]
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    framing: Framing | None = None  # where input_rgb sits in the photo
     # What attribution methods reuse instead of running the model again: the preprocessed input
     # (1, 3, S, S) and the logits (1, classes), on the device the pass ran on.
     input_tensor: torch.Tensor | None = field(default=None, repr=False)
@@ -185,16 +187,17 @@ def capture_outputs(module: nn.Module, clone: set[str] | None = None) -> Iterato
             handle.remove()
 
 
-def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device, cropped: bool = False):
-    """(input batch, logits, every module's output, the uint8 crop) for one image on ``device``."""
+def _forward(loaded: LoadedModel, image: np.ndarray, device: torch.device, framing: str | None = "crop"):
+    """(input batch, logits, every module's output, the uint8 input picture) for one image on
+    ``device``, framed as ``framing`` says (None: ``image`` already is the input)."""
     module = loaded.module
     if next(module.parameters()).device != device:  # .to() walks every module even when a no-op
         module.to(device)
-    if cropped:
+    if framing is None:
         crop = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(device)
         x = loaded.spec.preprocessing.normalise(crop).unsqueeze(0)
     else:
-        x, crop = loaded.spec.preprocessing(image, device)
+        x, crop, _framing = loaded.spec.preprocessing.framed(image, device, framing)
     graph = traced_graph(loaded)
     if graph is not None:
         with torch.no_grad():
@@ -269,29 +272,37 @@ def _layer_table(loaded: LoadedModel, outputs: dict[str, torch.Tensor]) -> list[
 
 
 def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None = None,
-            top_k: int = 5, cropped: bool = False) -> Inspection:
+            top_k: int = 5, cropped: bool = False, framing: str = "crop") -> Inspection:
     """Run ``image`` (uint8 RGB) through ``loaded`` once; on CUDA out-of-memory, retry on the CPU.
 
-    ``cropped``: ``image`` already is the model's crop (as an adversarial photo is), taken pixel
-    for pixel instead of being resized and cropped again.
+    ``framing``: "crop" (the model's centre crop) or "whole" (the whole photo, shrunk to fit and
+    padded to the input's square); ``Inspection.framing`` says where the input sits in the photo.
+    ``cropped``: ``image`` already is the model's input (as an adversarial photo is), taken pixel
+    for pixel instead of being resized and cropped again (its framing: all of it).
     """
-    size = loaded.spec.preprocessing.crop_size
+    prep = loaded.spec.preprocessing
+    size = prep.crop_size
+    check_framing(framing)
     if cropped and image.shape[:2] != (size, size):
         raise ModelError(f"{loaded.name} takes {size}x{size} crops; this image is "
                          f"{image.shape[1]}x{image.shape[0]}.")
+    height, width = image.shape[:2]
+    how = None if cropped else framing
+    placed = (Framing(framing, (width, height), (0.0, 0.0, float(width), float(height)),
+                      (0, 0, size, size)) if cropped else prep.place(width, height, framing))
     keep_freed_host_memory()
     device = concrete(device or next(loaded.module.parameters()).device)
     notes = []
     start = time.perf_counter()
     try:
-        x, logits, outputs, crop = _forward(loaded, image, device, cropped)
+        x, logits, outputs, crop = _forward(loaded, image, device, how)
     except Exception as exc:
         if not is_out_of_memory(exc) or device.type == "cpu":
             raise
         release_cached_memory(device)
         notes.append(f"{describe(device)} ran out of memory; this model now runs on the CPU.")
         device = torch.device("cpu")
-        x, logits, outputs, crop = _forward(loaded, image, device, cropped)
+        x, logits, outputs, crop = _forward(loaded, image, device, how)
     probs = torch.softmax(logits.detach().float(), dim=1)[0]
     if not bool(torch.isfinite(probs).all()):
         raise ModelError(f"{loaded.name} ({loaded.weights_label}) gives scores that are not numbers "
@@ -310,7 +321,7 @@ def inspect(loaded: LoadedModel, image: np.ndarray, device: torch.device | None 
         device=describe(device), input_rgb=crop, predictions=predictions,
         probabilities=probs.numpy(), activations=maps,
         layers=list(_layer_table(loaded, outputs)), elapsed_ms=elapsed, notes=notes,
-        input_tensor=x, logits=logits)
+        framing=placed, input_tensor=x, logits=logits)
 
 
 def default_feature_layer(inspection: Inspection, input_size: int) -> str:

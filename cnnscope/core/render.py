@@ -263,6 +263,27 @@ def scatter_image(points: np.ndarray, colours: np.ndarray, width: int, height: i
     return canvas
 
 
+def framed_photo(photo: np.ndarray, box: tuple[float, float, float, float], max_side: int = 640,
+                 dim: float = 0.35) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
+    """The photo shrunk to at most ``max_side`` px (never enlarged) with everything outside
+    ``box`` (x, y, width, height in photo pixels: what the network sees) darkened to ``dim`` of
+    its brightness. Returns the picture, the box in its pixels, and its pixels per photo pixel."""
+    height, width = photo.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        picture = np.asarray(Image.fromarray(photo).resize(size, Image.BILINEAR, reducing_gap=2.0))
+    else:
+        picture = photo
+    pic_h, pic_w = picture.shape[:2]
+    x0, y0 = (max(0, min(n, round(v * scale))) for v, n in zip(box[:2], (pic_w, pic_h)))
+    x1 = max(x0, min(pic_w, round((box[0] + box[2]) * scale)))
+    y1 = max(y0, min(pic_h, round((box[1] + box[3]) * scale)))
+    out = (picture.astype(np.float32) * dim + 0.5).astype(np.uint8)
+    out[y0:y1, x0:x1] = picture[y0:y1, x0:x1]
+    return out, (x0, y0, x1 - x0, y1 - y0), scale
+
+
 def save_png(rgb: np.ndarray, path) -> None:
     """Write a uint8 RGB array as PNG, whatever the file's name ends with (a name with no or
     another extension would otherwise stop Pillow with a ValueError); OSError when the place

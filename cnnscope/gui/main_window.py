@@ -53,7 +53,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("cnnscope")
         self.setAcceptDrops(True)
         self.resize(1400, 880)
-        self.inspector = Inspector(self.session, engine, image or _first_sample())
+        whole = self.settings.value("whole_image", False, type=bool)  # View > Whole image
+        self.inspector = Inspector(self.session, engine, image or _first_sample(),
+                                   framing="whole" if whole else "crop")
         self._initial_model = model  # a core LoadedModel to show first (cnnscope.show), or None
         self._build_panels()
         self._build_layout()
@@ -272,6 +274,12 @@ class MainWindow(QMainWindow):
                 save_png(view.array, path)
             except OSError as exc:  # a folder, a read-only place: one sentence, nothing lost
                 self.banner.show_message(f"Could not write {path}: {exc.strerror or exc}.", "error")
+
+    def set_whole_image(self, whole: bool) -> None:
+        """View > Whole image: show the network the whole photo (shrunk, padded to a square)
+        instead of its centre crop, for the current image and the next ones; remembered."""
+        self.settings.setValue("whole_image", bool(whole))
+        self.inspector.set_framing("whole" if whole else "crop")
 
     def toggle_presentation(self) -> None:
         """F11: enter or leave presentation mode."""

@@ -342,7 +342,7 @@ def test_the_arithmetic_panel_shows_the_numbers_and_steps_along_the_row(qtbot, e
     assert "input channel 0" in text and "the other 13 channels' sums" in text
     # its 17 x 17 px field (block2's conv at jump 4), centred at input pixel (1 + 4 * 6, 1 + 4 * 7)
     assert session.field_box == FieldBox(29 - 8, 25 - 8, 17, 17)
-    assert photo._highlight == (21, 17, 17, 17)
+    assert photo.input._highlight == (21, 17, 17, 17)
     assert (panel.row.value(), panel.col.value()) == (6, 7)
     panel.step_forward()
     qtbot.waitUntil(lambda: panel.col.value() == 8, timeout=WAIT_MS)

@@ -120,7 +120,7 @@ class KernelPlaygroundPanel(QWidget):
         # --- the pictures --------------------------------------------------------------------
         waiting = "Inspect a photo to see it here"
         self.photo = ImageView(waiting)
-        self.photo.setToolTip("The photo as the network saw it (its input crop), before the kernel")
+        self.photo.setToolTip("The photo as the network saw it (its input), before the kernel")
         self.result = _AtPhotoScale(self.photo, waiting)
         self.result.setToolTip("The photo after your kernel, drawn at the photo's scale: a smaller "
                                "output looks smaller")

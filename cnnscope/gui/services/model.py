@@ -9,6 +9,8 @@ import numpy as np
 
 from .base import ImageSource, Job, Request, Service
 
+PHOTO_SIDE = 640  # the longer side of the photo the Input panel shows beside the network's input
+
 
 @dataclass(frozen=True)
 class LoadModel(Request):
@@ -40,9 +42,11 @@ AdoptModel.superseded_by = (LoadModel, AdoptModel)
 
 @dataclass(frozen=True)
 class Inspect(Request):
-    """Run the loaded model once on an image."""
+    """Run the loaded model once on an image, framed as ``framing`` says: "crop" (the model's
+    centre crop) or "whole" (the whole photo, padded to a square)."""
 
     source: ImageSource
+    framing: str = "crop"
 
 
 @dataclass
@@ -107,10 +111,23 @@ class InspectionResult:
     default_layer: str
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    framing: Any = None  # core.preprocess.Framing (plain numbers): where input_rgb sits in the photo
+    # the photo, at most PHOTO_SIDE px, darkened outside what the network sees; that part's
+    # rectangle (x, y, w, h) in its pixels; its pixels per photo pixel
+    photo_rgb: np.ndarray | None = field(default=None, repr=False)
+    photo_box: tuple = ()
+    photo_scale: float = 1.0
 
     def map_layers(self) -> list[str]:
         """The layers whose output is a stack of maps (C, H, W)."""
         return [row[0] for row in self.layers if len(row[2]) == 3]
+
+    def in_photo(self, rect: tuple) -> tuple[int, int, int, int] | None:
+        """A rectangle (x, y, w, h) in input pixels -> the same in photo_rgb's pixels."""
+        if self.framing is None:
+            return None
+        x, y, w, h = (v * self.photo_scale for v in self.framing.to_photo(rect))
+        return round(x), round(y), max(1, round(w)), max(1, round(h))
 
 
 def catalogue() -> Catalogue:
@@ -178,9 +195,12 @@ class ModelService(Service):
 
     def _inspect(self, request: Inspect) -> InspectionResult:
         from cnnscope.core.inspect import default_feature_layer, inspect
+        from cnnscope.core.render import framed_photo
 
         loaded = self.state.model()
-        result = inspect(loaded, request.source.decode(), self.state.device)
+        image = request.source.decode()
+        result = inspect(loaded, image, self.state.device, framing=request.framing)
+        photo, photo_box, photo_scale = framed_photo(image, result.framing.box, PHOTO_SIDE)
         self.state.inspection = result
         self.state.serial += 1
         self.state.device = next(loaded.module.parameters()).device  # an out-of-memory fallback moves it
@@ -190,7 +210,8 @@ class ModelService(Service):
             predictions=[(p.label, p.probability) for p in result.predictions],
             layers=[(r.name, r.type, r.output_shape, r.params, r.has_children) for r in result.layers],
             default_layer=default_feature_layer(result, loaded.spec.input_size),
-            elapsed_ms=result.elapsed_ms, notes=result.notes)
+            elapsed_ms=result.elapsed_ms, notes=result.notes, framing=result.framing,
+            photo_rgb=photo, photo_box=photo_box, photo_scale=photo_scale)
 
 
 def adopted(request: AdoptModel, target):

@@ -23,8 +23,9 @@ class ImageView(QScrollArea):
     hovered = Signal(int, int)  # picture pixel under the pointer; (-1, -1) when it leaves
     ZOOMS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
-    def __init__(self, placeholder: str = "", parent=None) -> None:
+    def __init__(self, placeholder: str = "", parent=None, smooth: bool = False) -> None:
         super().__init__(parent)
+        self._smooth = smooth  # a photo: shrunk smoothly (enlarged, its pixels stay crisp)
         self._label = QLabel(placeholder)
         self._label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._label.mousePressEvent = self._on_press
@@ -32,6 +33,7 @@ class ImageView(QScrollArea):
         self._label.leaveEvent = lambda _event: self.hovered.emit(-1, -1)
         self._label.setMouseTracking(True)
         self._highlight: tuple[int, int, int, int] | None = None  # x, y, w, h in picture pixels
+        self._frame: tuple[int, int, int, int] | None = None  # likewise: a region, not a patch
         self._labels: list[tuple[int, int, str]] = []  # (x, y, text) in picture pixels
         self.setWidget(self._label)
         self.setWidgetResizable(True)
@@ -66,9 +68,21 @@ class ImageView(QScrollArea):
         self._highlight = rect
         self._refresh()
 
+    def set_frame(self, rect: tuple[int, int, int, int] | None) -> None:
+        """Frame ``rect`` (x, y, w, h in picture pixels) with a thin light line, or nothing: a
+        region of the picture (where a crop lies), drawn under the highlight."""
+        self._frame = rect
+        self._refresh()
+
+    @property
+    def frame(self) -> tuple[int, int, int, int] | None:
+        """The framed rectangle, or None."""
+        return self._frame
+
     def clear(self, placeholder: str = "") -> None:
         """Show no picture, only ``placeholder`` text."""
         self._array, self._pixmap, self._highlight, self._labels = None, None, None, []
+        self._frame = None
         self._label.setPixmap(QPixmap())
         self._label.setText(placeholder)
 
@@ -106,10 +120,16 @@ class ImageView(QScrollArea):
         if self._pixmap is None:
             return
         size = self._pixmap.size() * self.zoom
+        smooth = self._smooth and self.zoom < 1
         shown = self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                    Qt.TransformationMode.FastTransformation)
-        if self._highlight is not None or self._labels:
+                                    Qt.TransformationMode.SmoothTransformation if smooth
+                                    else Qt.TransformationMode.FastTransformation)
+        if self._highlight is not None or self._labels or self._frame is not None:
             painter = QPainter(shown)
+            if self._frame is not None:
+                x, y, w, h = (round(v * self.zoom) for v in self._frame)
+                painter.setPen(QPen(QColor("#ffd60a"), 2))  # yellow: unlike the red patch outline
+                painter.drawRect(QRect(x, y, w, h).adjusted(1, 1, -1, -1))
             if self._labels:
                 font = painter.font()
                 font.setPixelSize(max(9, min(14, round(12 * self.zoom))))

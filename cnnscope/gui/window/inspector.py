@@ -19,10 +19,12 @@ class Inspector(QObject):
 
     message = Signal(str, str)  # text, level ("info", "error"): for the window's banner
 
-    def __init__(self, session: Session, engine, first_image: str | ImageSource = "") -> None:
+    def __init__(self, session: Session, engine, first_image: str | ImageSource = "",
+                 framing: str = "crop") -> None:
         super().__init__()
         self.session, self.requests = session, Requester(engine, self)
         self.wanted: ImageSource | None = None  # the newest image asked for (may still be pending)
+        self.framing = framing  # "crop" (the model's centre crop) or "whole" (View > Whole image)
         if isinstance(first_image, ImageSource):
             self._first = first_image
         else:
@@ -33,12 +35,18 @@ class Inspector(QObject):
         """Inspect ``source`` (errors go to the banner; the current image stays)."""
         self._inspect(source)
 
+    def set_framing(self, framing: str) -> None:
+        """Frame every image as ``framing`` says from now on, and inspect the current one again."""
+        if framing != self.framing:
+            self.framing = framing
+            self._inspect(self.wanted or self.session.image)
+
     def _inspect(self, source: ImageSource | None) -> None:
         if source is not None:
             self.wanted = source
             if self.session.model is None:
                 return  # no model yet: the first one to load inspects the newest image wanted
-            self.requests.ask(Inspect(source), self._on_inspected, self._on_failed)
+            self.requests.ask(Inspect(source, self.framing), self._on_inspected, self._on_failed)
 
     def _on_inspected(self, result) -> None:
         self.session.image = result.source

@@ -66,6 +66,12 @@ def build_menus(w) -> None:
                       "Order the grid by mean activation")
     sort.setCheckable(True)
     w.features.sort.currentIndexChanged.connect(lambda _: sort.setChecked(w.features.sort_key == "mean"))
+    whole = w.whole_image_action = add_action(
+        w, view, "Whole ima&ge", "Ctrl+Shift+W", w.set_whole_image,
+        "Show the network the whole photo, shrunk and padded to a square, instead of the centre "
+        "crop it was trained on (Ctrl+Shift+W); the Input panel's Photo tab shows what a crop leaves out")
+    whole.setCheckable(True)
+    whole.setChecked(w.inspector.framing == "whole")
     view.addSeparator()
     for number, (panel, _title, text, tip) in enumerate(w.tab_entries(), start=1):
         shortcut = f"Ctrl+{number % 10}" if number <= 10 else None  # the tenth tab is Ctrl+0
