@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cli_types import (MODEL_HELP, CliParser, add_own_model_options, colormap, integer, model_hints, number,
-                        stop_after_the_batch)
+from .cli_types import (MODEL_HELP, CliParser, add_own_model_options, add_whole_image_option, colormap,
+                        framing, integer, model_hints, number, stop_after_the_batch)
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
 COMMANDS = ("render", "models", "make-demo", "make-lenet", "train", "make-dataset", "compare",
-            "summary", "graph", "report", "visualize", "dream", "attack", "scan")
+            "summary", "graph", "report", "visualize", "dream", "attack", "scan", "sanity")
 PRESET_KEYS = ("feature-extractor", "fine-tune-all", "freeze-first", "early-features")  # core.freeze.PRESETS
 # core.attribution.METHODS' keys, spelled out so that --help needs no torch import (a test keeps
 # the two lists equal)
-ATTRIBUTION_METHODS = ("gradcam", "gradcam++", "cam", "scorecam", "guided_backprop", "guided_gradcam",
-                       "saliency", "smoothgrad", "integrated_gradients", "occlusion")
+ATTRIBUTION_METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam", "cam",
+                       "scorecam", "scorecam_fast", "ablationcam", "smoothgradcam++", "guided_backprop",
+                       "guided_gradcam", "saliency", "input_x_gradient", "smoothgrad",
+                       "integrated_gradients", "deeplift", "occlusion")
 
 
 def _progress_bar(label: str, unit: str = "MB", scale: float = 1e6):
@@ -73,15 +75,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write channel N of the layer enlarged, and over the input (repeatable)")
     r.add_argument("--list-layers", action="store_true",
                    help="print the layer table instead of writing files")
-    r.add_argument("--cam", metavar="METHOD", choices=ATTRIBUTION_METHODS,
+    r.add_argument("--cam", metavar="METHOD", choices=ATTRIBUTION_METHODS + ("all",),
                    help="also write where the network looked, by METHOD: "
-                        f"{', '.join(ATTRIBUTION_METHODS)}")
+                        f"{', '.join(ATTRIBUTION_METHODS)}; or 'all': every fast one in a grid")
     r.add_argument("--target", metavar="CLASS",
                    help="class to explain with --cam: a label or an index (default: the top prediction)")
     r.add_argument("--cam-layer", metavar="LAYER",
                    help="layer for the CAM methods (default: the model's last conv block)")
     r.add_argument("--alpha", type=number(0, 1), default=0.5, help="heatmap opacity over the photo (0..1)")
     r.add_argument("--heat-cmap", default="jet", type=colormap, help="matplotlib colormap for the heatmap")
+    add_whole_image_option(r)
 
     m = sub.add_parser("models", help="list the models cnnscope knows")
     m.add_argument("-v", "--verbose", action="store_true", help="add each model's description")
@@ -149,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--cam", default="gradcam", choices=ATTRIBUTION_METHODS)
     c.add_argument("--target", default=None, help="class to explain in every column (by label)")
     c.add_argument("--device", default="auto")
+    add_whole_image_option(c)
 
     sm = sub.add_parser("summary", help="the architecture as a table: output shapes, parameters, "
                         "multiply-adds, receptive fields")
@@ -179,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--cam", default="gradcam", choices=ATTRIBUTION_METHODS)
     rp.add_argument("--target", default=None, help="class to explain (default: the top prediction)")
     rp.add_argument("--device", default="auto")
+    add_whole_image_option(rp)
 
     ds = sub.add_parser("make-dataset", help="draw a small image-folder dataset of new shapes "
                         "(for trying transfer learning offline)")
@@ -189,10 +194,12 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"images per class, 1 to {MAX_PER_CLASS:,} (default 60)")
     ds.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
     from .cli_optimize import add_parsers
+    from .cli_sanity import add_parser as add_sanity_parser
     from .cli_scan import add_parser as add_scan_parser
 
     add_parsers(sub)
     add_scan_parser(sub)
+    add_sanity_parser(sub)
     return p
 
 
@@ -217,14 +224,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .core.errors import CnnscopeError
 
     try:
-        from . import cli_optimize, cli_scan
+        from . import cli_optimize, cli_sanity, cli_scan
 
         return {"render": _render, "models": _models, "make-demo": _make_demo,
                 "make-lenet": _make_lenet, "train": _train,
                 "make-dataset": _make_dataset, "compare": _compare, "summary": _summary,
                 "graph": _graph,
                 "report": _report, "visualize": cli_optimize.visualize, "dream": cli_optimize.dream,
-                "attack": cli_optimize.attack, "scan": cli_scan.scan}[args.command](args, parser)
+                "attack": cli_optimize.attack, "scan": cli_scan.scan,
+                "sanity": cli_sanity.sanity}[args.command](args, parser)
     except CnnscopeError as exc:
         print(f"cnnscope: error: {exc}", file=sys.stderr)
         return 1
@@ -268,7 +276,7 @@ def _render(args, parser) -> int:
     image = open_image(args.image)
     name = args.model or DEFAULT_MODEL
     loaded = load_model_with_bar(name, args.weights, model_hints(args))
-    result = inspect(loaded, image, device)
+    result = inspect(loaded, image, device, framing=framing(args))
     if args.list_layers:
         print(f"{'layer':<40} {'type':<20} {'output':<18} {'params':>12}")
         for info in result.layers:
@@ -288,6 +296,9 @@ def _render(args, parser) -> int:
                         out / f"filters_{layer}.png")
         written.append(f"filters_{layer}.png")
     render.save_png(result.input_rgb, out / "input.png")
+    if result.framing.mode == "crop":  # where the crop lies in the photo: the rest darkened
+        render.save_png(render.framed_photo(image, result.framing.box)[0], out / "crop_in_photo.png")
+        written.append("crop_in_photo.png")
     for channel in args.channel or []:
         if not 0 <= channel < maps.shape[0]:
             raise ModelError(f"Layer '{layer}' has channels 0 to {maps.shape[0] - 1}; there is no "
@@ -302,6 +313,9 @@ def _render(args, parser) -> int:
         "device": result.device, "image": str(args.image), "layer": layer,
         "layer_shape": list(maps.shape), "first_conv": first_conv,
         "inspect_ms": round(result.elapsed_ms, 2), "notes": result.notes,
+        # where the input sits in the photo: (x, y, width, height) in its pixels, and in the input's
+        "framing": {"mode": result.framing.mode, "box_in_photo": [round(v, 2) for v in result.framing.box],
+                    "photo_in_input": list(result.framing.content)},
         "predictions": [{"label": p.label, "index": p.index, "probability": p.probability}
                         for p in result.predictions],
     }
@@ -320,6 +334,8 @@ def _render(args, parser) -> int:
 
 def _write_attribution(args, loaded, result, out: Path, written: list[str]) -> dict:
     """Write the --cam overlay and its photo | heatmap | overlay panel; return their record."""
+    if args.cam == "all":
+        return _write_method_grid(args, loaded, result, out, written)
     from .core import render
     from .core.attribution import attribute
 
@@ -339,6 +355,26 @@ def _write_attribution(args, loaded, result, out: Path, written: list[str]) -> d
     return {"method": args.cam, "target": found.target, "label": found.target_label,
             "probability": found.probability, "layer": found.layer, "ms": round(found.elapsed_ms, 2),
             "notes": found.notes, "files": [f"{stem}.png", f"{stem}_panel.png"]}
+
+
+def _write_method_grid(args, loaded, result, out: Path, written: list[str]) -> dict:
+    """--cam all: every fast method's map for the class, one grid PNG; return its record."""
+    from .core import render
+    from .core.method_grid import every_method, grid_figure
+
+    grid = every_method(loaded, result, args.target, args.cam_layer,
+                        progress=_progress_bar("all methods", "methods", 1))
+    name = f"cam_all_{safe_name(grid.label)}.png"
+    render.save_png(grid_figure(result.input_rgb, grid, args.heat_cmap, args.alpha), out / name)
+    written.append(name)
+    for key, reason in grid.refused.items():
+        print(f"note: {key} left out: {reason}")
+    print(f"{len(grid.maps)} methods for '{grid.label}' ({grid.probability:.2%}): "
+          + ", ".join(f"{m.method} {m.elapsed_ms:.0f} ms" for m in grid.maps))
+    return {"method": "all", "target": grid.target, "label": grid.label, "probability": grid.probability,
+            "methods": {m.method: {"layer": m.layer, "ms": round(m.elapsed_ms, 2), "notes": m.notes}
+                        for m in grid.maps},
+            "refused": grid.refused, "files": [name]}
 
 
 def safe_name(text: str) -> str:
@@ -366,7 +402,7 @@ def _compare(args, parser) -> int:
         if not weights and Path(name).is_file():  # a cnnscope checkpoint names its architecture
             name, weights = "demo_shapes", name
         loaded = load_model_with_bar(name, weights or args.weights, hints if is_user_model(name) else None)
-        result = inspect(loaded, image, device)
+        result = inspect(loaded, image, device, framing=framing(args))
         runs.append((loaded, result))
     first = (runs[0][0].labels, runs[0][1].predictions[0].label)
     columns = []
@@ -444,7 +480,7 @@ def _report(args, parser) -> int:
     from .core.summary import summarize
 
     loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights, model_hints(args))
-    result = inspect(loaded, open_image(args.image), pick_device(args.device))
+    result = inspect(loaded, open_image(args.image), pick_device(args.device), framing=framing(args))
     found = attribute(loaded, result, args.cam, target=args.target)
     layers = [n.strip() for n in args.layers.split(",")] if args.layers else default_report_layers(result)
     for name in layers:

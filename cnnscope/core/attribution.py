@@ -94,8 +94,8 @@ METHODS: dict[str, Method] = {m.key: m for m in (
            "class score it keeps: no gradients at all (one pass per channel, so slow).",
            "Wang et al., CVPR Workshops 2020"),
     Method("scorecam_fast", "Score-CAM (fast)", True, True,
-           f"Score-CAM on the {cam_passes.FAST_SCORECAM_CHANNELS} channels whose maps vary most "
-           "(the rest weigh nothing): nearly the same map in a fraction of the passes.",
+           f"Score-CAM on the {cam_passes.FAST_SCORECAM_CHANNELS} channels with the strongest "
+           "peaks (the rest could add little): nearly the same map in a fraction of the passes.",
            "Wang et al., CVPR Workshops 2020 (channel selection: cnnscope)"),
     Method("ablationcam", "Ablation-CAM", True, True,
            "Switches each channel off in turn and weights it by how much of the class score is "

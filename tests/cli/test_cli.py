@@ -146,6 +146,19 @@ def test_render_cam_writes_the_overlay_and_the_panel(tmp_path, capsys):
     assert "gradcam for 'cross'" in capsys.readouterr().out
 
 
+def test_render_cam_all_writes_every_fast_method_in_one_grid(tmp_path, capsys):
+    out = tmp_path / "all"
+    assert main(["render", "--image", str(SAMPLES / "shape_star.png"), "--out", str(out),
+                 "--cam", "all", "--target", "cross"]) == 0
+    record = json.loads((out / "predictions.json").read_text())["attribution"]
+    assert record["method"] == "all" and record["label"] == "cross"
+    assert {"gradcam", "hirescam", "eigencam", "deeplift"} <= set(record["methods"])
+    assert not {"scorecam", "occlusion"} & set(record["methods"])  # the slow ones stay out
+    grid = np.asarray(Image.open(out / "cam_all_cross.png"))
+    assert grid.shape[0] > 500 and grid.shape[1] > 500 and grid.std() > 10
+    assert "methods for 'cross'" in capsys.readouterr().out
+
+
 def test_render_cam_default_target_is_the_top_class(tmp_path):
     out = tmp_path / "top"
     assert main(["render", "--image", str(SAMPLES / "shape_hexagon.png"), "--out", str(out),

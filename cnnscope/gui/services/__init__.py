@@ -13,8 +13,10 @@ from .compare import CompareService
 from .dataset import DatasetService
 from .live import LiveService
 from .maps import MapsService
+from .method_grid import MethodGridService
 from .model import ModelService
 from .playground import PlaygroundService
+from .sanity import SanityService
 from .units import UnitsService
 
 
@@ -22,5 +24,6 @@ def default_services(state: EngineState) -> list[Service]:
     """Every feature's service, in the order the engine serves their requests when several wait:
     a model load first (it changes what the others mean), the live camera last."""
     return [ModelService(state), MapsService(state), ArithmeticService(state), ArchitectureService(state),
-            AttributionService(state), CompareService(state), UnitsService(state),
+            AttributionService(state), MethodGridService(state), CompareService(state), SanityService(state),
+            UnitsService(state),
             PlaygroundService(state), DatasetService(state), LiveService(state)]
