@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cli_types import (MODEL_HELP, CliParser, add_own_model_options, add_whole_image_option, colormap,
-                        framing, integer, model_hints, number, stop_after_the_batch)
+from .cli_types import (MODEL_HELP, CliParser, add_own_model_options, add_whole_image_option, box_corners,
+                        colormap, framing, integer, model_hints, number, stop_after_the_batch)
 
 SAMPLE_SHAPE_SIZE = 256  # sample pictures are drawn larger than the demo's 96 px input
 MAX_PER_CLASS = 5000  # make-dataset: 5,000 96-px pictures per class is already ~100 MB
@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="layer for the CAM methods (default: the model's last conv block)")
     r.add_argument("--alpha", type=number(0, 1), default=0.5, help="heatmap opacity over the photo (0..1)")
     r.add_argument("--heat-cmap", default="jet", type=colormap, help="matplotlib colormap for the heatmap")
+    r.add_argument("--metrics", action="store_true",
+                   help="with --cam METHOD: can we trust the map? Its deletion and insertion curves "
+                        "beside a random map's and a centre blob's (a PNG, areas in predictions.json)")
+    r.add_argument("--box", type=box_corners, metavar="X0,Y0,X1,Y1",
+                   help="with --cam METHOD: a box around the object, in pixels of the crop the network "
+                        "saw (input.png; X1, Y1 excluded): the pointing game and the map's share inside")
     add_whole_image_option(r)
 
     m = sub.add_parser("models", help="list the models cnnscope knows")
@@ -264,6 +270,8 @@ def _render(args, parser) -> int:
         parser.error("render needs --image PATH")
     if not args.out and not args.list_layers:
         parser.error("render needs --out DIR (or --list-layers)")
+    if (args.metrics or args.box) and args.cam in (None, "all"):
+        parser.error("--metrics and --box judge one heatmap: add --cam METHOD (not 'all')")
     from .core import render
     from .core.devices import pick_device
     from .core.errors import ModelError
@@ -283,6 +291,10 @@ def _render(args, parser) -> int:
             shape = "x".join(map(str, info.output_shape))
             print(f"{'  ' * info.depth + info.name:<40} {info.type:<20} {shape:<18} {info.params:>12,}")
         return 0
+    if args.box:  # before any file is written
+        from .core.faithfulness import check_box
+
+        check_box(args.box, result.input_rgb.shape[:2])
     layer = args.layer or default_feature_layer(result, loaded.spec.input_size)
     maps = result.activation(layer)
     out = Path(args.out)
@@ -352,9 +364,48 @@ def _write_attribution(args, loaded, result, out: Path, written: list[str]) -> d
     where = f" at layer '{found.layer}'" if found.layer else ""
     print(f"{args.cam} for '{found.target_label}' ({found.probability:.2%}){where}: "
           f"{found.elapsed_ms:.0f} ms")
-    return {"method": args.cam, "target": found.target, "label": found.target_label,
-            "probability": found.probability, "layer": found.layer, "ms": round(found.elapsed_ms, 2),
-            "notes": found.notes, "files": [f"{stem}.png", f"{stem}_panel.png"]}
+    record = {"method": args.cam, "target": found.target, "label": found.target_label,
+              "probability": found.probability, "layer": found.layer, "ms": round(found.elapsed_ms, 2),
+              "notes": found.notes, "files": [f"{stem}.png", f"{stem}_panel.png"]}
+    if args.metrics or args.box:
+        record.update(_write_metrics(args, loaded, result, found, stem, out, written))
+    return record
+
+
+def _write_metrics(args, loaded, result, found, stem: str, out: Path, written: list[str]) -> dict:
+    """--metrics: the deletion / insertion curves as a PNG and their numbers; --box: the pointing
+    game and the share inside. Returns what they add to the attribution record."""
+    from .core import render
+    from .core.attribution import METHODS
+    from .core.faithfulness import box_scores, check
+    from .core.render_curves import area_text, curves_image
+
+    added: dict = {}
+    if args.metrics:
+        checked = check(loaded, result, found.heatmap, found.target, METHODS[args.cam].label,
+                        progress=_progress_bar("faithfulness", "passes", 1))
+        name = f"{stem}_faithfulness.png"
+        render.save_png(curves_image(checked), out / name)
+        written.append(name)
+        added["files"] = [f"{stem}.png", f"{stem}_panel.png", name]
+        curves = {}
+        for each in checked.every_map():
+            curves[each.name] = {kind: {"area": round(getattr(each, kind).area, 5),
+                                        "scores": [round(float(v), 5) for v in getattr(each, kind).scores]}
+                                 for kind in ("deletion", "insertion")}
+            for kind in ("deletion", "insertion"):
+                print(f"{kind:<9} {each.name:<22} area {area_text(getattr(each, kind).area)}")
+        print(checked.verdict())
+        added["faithfulness"] = {
+            "fractions": [round(float(v), 5) for v in checked.method.deletion.fractions],
+            "curves": curves, "verdict": checked.verdict(), "passes": checked.passes,
+            "ms": round(checked.elapsed_ms, 2), "notes": checked.notes}
+    if args.box:
+        scores = box_scores(found.heatmap, args.box)
+        print(f"box {','.join(map(str, scores.box))}: {scores.sentence()}")
+        added["box"] = {"box": list(scores.box), "pointing_game_hit": scores.hit,
+                        "share_inside": scores.inside_share, "box_share_of_image": scores.area_share}
+    return added
 
 
 def _write_method_grid(args, loaded, result, out: Path, written: list[str]) -> dict:

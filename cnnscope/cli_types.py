@@ -177,6 +177,18 @@ def channel_list(most: int) -> Callable[[str], list[int]]:
     return parse
 
 
+def box_corners(text: str) -> tuple[int, int, int, int]:
+    """An argparse type: a box as X0,Y0,X1,Y1, whole pixels with X0 < X1 and Y0 < Y1 (X1 and Y1
+    excluded, as Pillow's crop box); whether it fits the crop is checked once that is known."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
+        raise BadValue(f"'{text}' is not a box: give X0,Y0,X1,Y1 in whole pixels, e.g. 40,30,180,200")
+    x0, y0, x1, y1 = (int(p) for p in parts)
+    if x0 >= x1 or y0 >= y1:
+        raise BadValue(f"'{text}' is an empty box: X0 must be below X1 and Y0 below Y1")
+    return x0, y0, x1, y1
+
+
 def colormap(text: str) -> str:
     """An argparse type: a matplotlib colormap name (close matches suggested)."""
     from .core.errors import OptionError

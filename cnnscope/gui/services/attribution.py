@@ -80,6 +80,11 @@ class AttributionService(Service):
             self._last = (key, found)
         return self._draw(self._last[1], request.cmap, request.alpha)
 
+    def computed(self, key: tuple):
+        """The core Attribution computed last, if it answers ``key`` (inspection serial, method,
+        target, layer); else None."""
+        return self._last[1] if self._last is not None and self._last[0] == key else None
+
     def _draw(self, found, cmap: str, alpha: float) -> AttributionResult:
         from cnnscope.core import render
         from cnnscope.core.attribution import METHODS
