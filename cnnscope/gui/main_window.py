@@ -299,6 +299,7 @@ class MainWindow(QMainWindow):
             self.banner.hide()
             if self.heatmaps.busy:
                 self.heatmaps.cancel_computation()
+            self.heatmaps.cancel_pages()
             self.units.cancel_run()
         super().keyPressEvent(event)
 

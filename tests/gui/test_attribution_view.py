@@ -167,3 +167,29 @@ def test_the_heatmap_has_a_scale_and_shows_its_value_under_the_pointer(window, q
         assert view.pointer.text() == f"heatmap here: {result.heatmap.max():.2f} (0 least, 1 most)"
     view.picture.hovered.emit(pad + 1, pad + 1)  # the photo itself: no heatmap value
     assert view.pointer.text() == ""
+
+
+def test_all_methods_page_shows_every_fast_method_for_the_class_and_exports(window, qtbot, tmp_path,
+                                                                             monkeypatch):
+    _open(window, qtbot, "shape_star.png", "star")
+    view = window.heatmaps
+    _wait_caption(window, qtbot, "Grad-CAM", "star")
+    window.tabs.setCurrentWidget(view)
+    grid = view.method_grid
+    assert grid.picture.array is None  # not computed while unseen
+    view.pages.setCurrentWidget(grid)
+    assert not view.method.isEnabled()  # one method's choice means nothing here
+    qtbot.waitUntil(lambda: grid.picture.array is not None and "for <b>star" in grid.caption.text(),
+                    timeout=WAIT_MS)
+    assert "19 methods" not in grid.caption.text() and "methods</b>" in grid.caption.text()
+    first = grid.picture.array.copy()
+    runner_up = window.predictions.shown()[1][0]
+    window.predictions.click_row(1)  # another class: the grid follows it
+    qtbot.waitUntil(lambda: f"for <b>{runner_up}" in grid.caption.text(), timeout=WAIT_MS)
+    assert not np.array_equal(grid.picture.array, first)
+    target = tmp_path / "all.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    grid.export.click()
+    np.testing.assert_array_equal(np.asarray(Image.open(target)), grid.picture.array)
+    view.pages.setCurrentIndex(0)
+    assert view.method.isEnabled()

@@ -39,12 +39,17 @@ class MethodGridResult:
 
 
 class MethodGridService(Service):
-    """Computes the grid; cancel and a newer request stop it between methods."""
+    """Computes the grid (cancel and a newer request stop it between methods) and keeps the last
+    one: a new colormap or opacity only draws it again."""
 
     handles = (EveryMethod,)
 
+    def __init__(self, state) -> None:
+        super().__init__(state)
+        self._last = None  # ((inspection serial, target, layer), core MethodGrid)
+
     def run(self, request: Request, job: Job) -> Any:
-        """Every fast method's map, then the picture."""
+        """Every fast method's map (or the last ones, for the same question), then the picture."""
         import time
 
         from cnnscope.core.attribution import METHODS
@@ -52,8 +57,13 @@ class MethodGridService(Service):
 
         start = time.perf_counter()
         inspection = self.state.current()
-        grid = every_method(self.state.model(), inspection, request.target, request.layer,
-                            progress=job.progress, should_cancel=job.cancelled)
+        key = (self.state.serial, request.target, request.layer)
+        if self._last is None or self._last[0] != key:
+            self._last = None
+            grid = every_method(self.state.model(), inspection, request.target, request.layer,
+                                progress=job.progress, should_cancel=job.cancelled)
+            self._last = (key, grid)
+        grid = self._last[1]
         image = grid_figure(inspection.input_rgb, grid, request.cmap, request.alpha)
         return MethodGridResult(image, grid.label, grid.probability, len(grid.maps),
                                 {METHODS[k].label: why for k, why in grid.refused.items()},
