@@ -60,27 +60,31 @@ def every_method(loaded: LoadedModel, inspection: Inspection, target: int | str 
 
 
 def grid_figure(photo: np.ndarray, grid: MethodGrid, cmap: str = "jet", alpha: float = 0.5,
-                columns: int = 4, title: str = "") -> np.ndarray:
+                columns: int | None = None, title: str = "") -> np.ndarray:
     """The grid as one RGB picture: the photo, then each map over it, titled with its method,
-    layer and time; the refused methods listed under it."""
+    layer and time; the refused methods listed under it. ``columns`` (default: about 1.5 as many
+    as rows, so the picture fills a screen's landscape pane)."""
+    import math
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .render import heat_overlay
 
     cells = 1 + len(grid.maps)
+    columns = columns or min(cells, math.ceil(math.sqrt(cells * 1.5)))
     rows = -(-cells // columns)
     figure = Figure(figsize=(3.0 * columns, 3.25 * rows + (0.5 if grid.refused else 0) + 0.4),
                     layout="constrained", dpi=100)
     FigureCanvasAgg(figure)
-    figure.suptitle(title or f"Every fast method for '{grid.label}' ({grid.probability:.1%})", fontsize=12)
+    figure.suptitle(title or f"Every fast method for '{grid.label}' ({grid.probability:.1%})", fontsize=14)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     axes[0].imshow(photo)
-    axes[0].set_title("the photo as the network saw it", fontsize=9)
+    axes[0].set_title("the photo as the network saw it", fontsize=11)
     for ax, found in zip(axes[1:], grid.maps):
         ax.imshow(heat_overlay(photo, found.heatmap, alpha, cmap))
         where = f" at {found.layer}" if found.layer else ""
-        ax.set_title(f"{METHODS[found.method].label}{where}\n{found.elapsed_ms:.0f} ms", fontsize=9)
+        ax.set_title(f"{METHODS[found.method].label}{where}\n{found.elapsed_ms:.0f} ms", fontsize=11)
     for ax in axes:
         ax.axis("off")
     if grid.refused:

@@ -24,9 +24,11 @@ from .panels.heatmaps import HeatmapsPanel
 from .panels.input_image import InputImagePanel
 from .panels.layers import LayersPanel
 from .panels.live import LivePanel
+from .panels.method_grid import MethodGridPanel
 from .panels.playground import KernelPlaygroundPanel
 from .panels.predictions import PredictionsPanel
 from .panels.presentation import PresentationPanel
+from .panels.sanity import SanityPanel
 from .panels.summary import SummaryPanel
 from .panels.transfer import TransferLearningPanel
 from .panels.arithmetic import ArithmeticPanel
@@ -75,6 +77,14 @@ class MainWindow(QMainWindow):
         self.features = FeatureMapsPanel(s, e)
         self.filters = FiltersPanel(s, e)
         self.heatmaps = HeatmapsPanel(s, e, settings=self.settings)
+        heat = self.heatmaps  # its class, layer and style choices serve its other pages too
+        self.method_grid = MethodGridPanel(s, e, lambda: (heat.target_choice, heat.layer_choice,
+                                                          heat.colormap, heat.alpha))
+        self.sanity = SanityPanel(s, e, settings=self.settings)
+        heat.add_page(self.method_grid, "All methods",
+                      "Every fast method's heatmap for the same class, side by side")
+        heat.add_page(self.sanity, "Sanity check", "Does the map depend on what the model learned? "
+                      "Randomise its layers from the head down and watch each method's map")
         self.transfer = TransferLearningPanel(s, e)
         self.dataset = DatasetPanel(s, e)
         self.compare = ComparePanel(s, e)
@@ -167,8 +177,11 @@ class MainWindow(QMainWindow):
         show = self.banner.show_message
         self.model_bar.message.connect(show)
         self.model_bar.loading.connect(lambda _name: self.banner.hide())
-        for part in (self.inspector, self.features, self.heatmaps, self.live, self.units, self.dataset):
+        for part in (self.inspector, self.features, self.heatmaps, self.method_grid, self.sanity,
+                     self.live, self.units, self.dataset):
             part.message.connect(show)
+        self.heatmaps.request_changed.connect(self.method_grid.refresh)  # another class or layer
+        self.heatmaps.style_changed.connect(self.method_grid.refresh)  # redrawn, not recomputed
         self.dataset.open_image.connect(self.open_path)
         self.predictions.class_clicked.connect(self.heatmaps.explain)
         self.predictions.class_clicked.connect(lambda _label: self.tabs.setCurrentWidget(self.heatmaps))

@@ -247,7 +247,10 @@ def test_class_choice_changes_the_map(demo_model):
     assert not np.allclose(own, other)
 
 
-def test_slow_methods_report_progress_and_stop_when_cancelled(demo_model, photo):
+def test_slow_methods_report_progress_and_stop_when_cancelled(demo_model, photo, monkeypatch):
+    from cnnscope.core import batching
+
+    monkeypatch.setattr(batching, "CPU_BATCH", 2)  # many small batches: many chances to stop
     inspection = inspect(demo_model, photo)
     seen = []
     attribute(demo_model, inspection, "occlusion", progress=lambda d, t: seen.append((d, t)))
@@ -259,7 +262,8 @@ def test_slow_methods_report_progress_and_stop_when_cancelled(demo_model, photo)
         ticks.append(1)
         return len(ticks) > 2
 
-    for method in ("scorecam", "integrated_gradients", "smoothgrad", "occlusion"):
+    for method in ("scorecam", "scorecam_fast", "ablationcam", "smoothgradcam++", "integrated_gradients",
+                   "smoothgrad", "occlusion"):
         ticks.clear()
         with pytest.raises(AttributionCancelled):
             attribute(demo_model, inspection, method, should_cancel=cancel_after_two)

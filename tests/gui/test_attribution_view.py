@@ -175,7 +175,7 @@ def test_all_methods_page_shows_every_fast_method_for_the_class_and_exports(wind
     view = window.heatmaps
     _wait_caption(window, qtbot, "Grad-CAM", "star")
     window.tabs.setCurrentWidget(view)
-    grid = view.method_grid
+    grid = window.method_grid
     assert grid.picture.array is None  # not computed while unseen
     view.pages.setCurrentWidget(grid)
     assert not view.method.isEnabled()  # one method's choice means nothing here

@@ -24,8 +24,6 @@ from ..services.attribution import Attribute, Restyle
 from ..services.faithfulness import CheckFaithfulness, ScoreBox
 from ..session import Session
 from ..views.attribution import AttributionView
-from .method_grid import MethodGridPanel
-from .sanity import SanityPanel
 
 
 class HeatmapsPanel(AttributionView):
@@ -55,18 +53,8 @@ class HeatmapsPanel(AttributionView):
         self.cancel_requested.connect(self.cancel_computation)
         self.export_requested.connect(self.export_overlay)
         self.spot_clicked.connect(self._on_spot)
-        self.method_grid = MethodGridPanel(session, engine, lambda: (
-            self.target_choice, self.layer_choice, self.colormap, self.alpha))
-        self.sanity = SanityPanel(session, engine, settings=settings)
-        self.add_page(self.method_grid, "All methods",
-                      "Every fast method's heatmap for the same class, side by side")
-        self.add_page(self.sanity, "Sanity check", "Does the map depend on what the model learned? "
-                      "Randomise its layers from the head down and watch each method's map")
-        for page in (self.method_grid, self.sanity):
-            page.message.connect(self.message.emit)
-        self.request_changed.connect(self.method_grid.refresh)
-        self.style_changed.connect(self.method_grid.refresh)
         self.pages.currentChanged.connect(self._on_page_shown)
+        self._busy_pages: list = []  # pages with a ``busy`` property and a ``cancel_computation``
 
     def _on_spot(self, row_share: float, col_share: float) -> None:
         """A click on a CAM-family heatmap chooses that position of the layer it was made at
@@ -144,12 +132,18 @@ class HeatmapsPanel(AttributionView):
         if self._stale and self.on_map_page:
             self.compute()
 
+    def add_page(self, widget, title: str, tip: str) -> None:
+        """Another page (the window adds every method at once and the sanity check): it shares the
+        class, layer and style chosen above, and Esc stops what it computes."""
+        super().add_page(widget, title, tip)
+        if hasattr(widget, "cancel_computation"):
+            self._busy_pages.append(widget)
+
     def cancel_pages(self) -> None:
-        """Stop whatever a page computes (Esc): the grid of every method, the sanity check."""
-        if self.method_grid.busy:
-            self.method_grid.cancel_computation()
-        if self.sanity.busy:
-            self.sanity.cancel_check()
+        """Stop whatever a page computes (Esc)."""
+        for page in self._busy_pages:
+            if page.busy:
+                page.cancel_computation()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)

@@ -89,7 +89,7 @@ class SanityPanel(QWidget):
         session.inspection_changed.connect(self._on_inspection)
         session.explained_class_changed.connect(self._on_class)
         self.run_button.clicked.connect(self.run)
-        self.cancel.clicked.connect(self.cancel_check)
+        self.cancel.clicked.connect(self.cancel_computation)
         self.export.clicked.connect(self.export_png)
 
     # --- choices ---------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class SanityPanel(QWidget):
         self.caption.setText(f"Randomising a copy of the model and explaining "
                              f"<b>{target or 'the top class'}</b> again after each step...")
 
-    def cancel_check(self) -> None:
+    def cancel_computation(self) -> None:
         """Stop before the next map (or before it starts)."""
         self.engine.cancel(SanityCheck)
         self.requests.forget(SanityCheck)  # a request dropped before it ran never answers
