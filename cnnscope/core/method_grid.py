@@ -52,8 +52,12 @@ def every_method(loaded: LoadedModel, inspection: Inspection, target: int | str 
         else:
             try:
                 maps.append(attribute(loaded, inspection, key, index, layer))
+            except AttributionCancelled:
+                raise
             except ModelError as exc:  # one method's refusal does not empty the grid
                 refused[key] = str(exc)
+            except Exception as exc:  # nor one method's failure on an unusual model: say which
+                refused[key] = f"failed on this model ({type(exc).__name__}: {exc})."
         if progress is not None:
             progress(done + 1, len(keys))
     return MethodGrid(index, loaded.labels[index], float(inspection.probabilities[index]), maps, refused)

@@ -102,7 +102,10 @@ class TracedModel(nn.Module):
         self.graph_module = graph_module
         self.names = names  # module names, in the order the graph returns their outputs
         returned = next(n for n in graph_module.graph.nodes if n.op == "output").args[0]
-        self._logits_node = returned[0]
+        logits = returned[0]
+        while isinstance(logits, (tuple, list)):  # (logits, aux): the class scores come first
+            logits = logits[0]
+        self._logits_node = logits
         self._node_of = dict(zip(names, returned[1:]))  # module name -> the node of its output
         self._plans: dict[tuple[str, frozenset[str]], list[fx.Node]] = {}
         self._name_of: dict[fx.Node, str] | None = None

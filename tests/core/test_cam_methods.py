@@ -249,3 +249,31 @@ def test_deeplift_adds_up_on_networks_that_reuse_or_lack_captums_activations(nam
         assert "used more than once" in str(exc)
     else:
         assert abs(as_is - gap) > 0.05 * abs(gap)
+
+
+def test_a_model_returning_logits_and_aux_gets_every_layer_method(tmp_path):
+    """A traced model returning (logits, aux): the tail after a layer must end at the logits (it
+    ended at the tuple: Ablation-CAM and the gradient CAMs away from the CAM layer raised
+    AttributeError, and the All methods grid with them)."""
+    from cnnscope.core.method_grid import every_method
+    from cnnscope.api import open_model
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU())
+            self.b = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU())
+            self.fc, self.aux = torch.nn.Linear(16, 4), torch.nn.Linear(8, 4)
+
+        def forward(self, x):
+            a = self.a(x)
+            return self.fc(self.b(a).mean((2, 3))), self.aux(a.mean((2, 3)))
+
+    torch.manual_seed(0)
+    loaded = open_model(TwoHeads(), input_size=32)
+    inspection = inspect(loaded, open_image(SAMPLES / "shape_star.png"))
+    for method in ("ablationcam", "gradcam", "hirescam", "layercam"):
+        for layer in ("a", "b"):
+            assert attribute(loaded, inspection, method, layer=layer).heatmap.shape == (32, 32)
+    grid = every_method(loaded, inspection, layer="a")
+    assert not any("failed" in why for why in grid.refused.values()), grid.refused
