@@ -79,11 +79,20 @@ class Runner:
         return batch_size(x.device, per_sample_bytes(tensors, backward), wanted)
 
     def black_image(self, x: torch.Tensor) -> torch.Tensor:
-        """A black image in the network's input space (the usual Integrated Gradients baseline)."""
+        """A black image in the network's input space (the usual Integrated Gradients and DeepLIFT
+        baseline). Where the input is padding (the whole photo shrunk into a square) it equals the
+        input, 0, so nothing there differs from the baseline and no attribution lands on it."""
         prep = self.loaded.spec.preprocessing
         mean = torch.tensor(prep.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(prep.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return ((0 - mean) / std).expand_as(x).contiguous()
+        black = ((0 - mean) / std).expand_as(x).contiguous()
+        framing = getattr(self.inspection, "framing", None)
+        if framing is not None and framing.mode == "whole":
+            left, top, width, height = framing.content
+            padded = torch.zeros_like(black)
+            padded[..., top:top + height, left:left + width] = black[..., top:top + height, left:left + width]
+            black = padded
+        return black
 
 
 @contextmanager

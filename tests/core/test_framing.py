@@ -111,3 +111,15 @@ def test_the_python_api_takes_whole_image(demo_model):
 
     found = cnnscope.inspect(demo_model, _wide_photo(), whole_image=True)
     assert found.framing.mode == "whole" and _red(found.input_rgb).any()
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "deeplift"])
+def test_no_attribution_lands_on_the_padding(demo_model, seen, method):
+    """The padding is 'nothing there' (0 for the network): the black baseline of Integrated
+    Gradients and DeepLIFT must equal it there, or a third of their heat went to the bands."""
+    from cnnscope.core.attribution import attribute
+
+    found = attribute(demo_model, seen["whole"], method)
+    assert found.raw[:24].any() or found.raw[24:72].any()
+    assert np.abs(found.raw[:24]).max() == 0 and np.abs(found.raw[72:]).max() == 0
+    assert np.abs(found.raw[24:72]).max() > 0
