@@ -69,6 +69,8 @@ def eigencam(activation: torch.Tensor) -> torch.Tensor:
     Sign: a principal component's sign is arbitrary (v and -v are both eigenvectors); without a
     rule the map can come out inverted, lighting the background. Eigen-CAM's figures show the
     object, where the activity is, so the projection is turned to correlate positively with it.
+    Like every CAM here (and pytorch-grad-cam's Eigen-CAM) the map keeps the positive side: the
+    projection is centred, so the positions below the layer's average pattern show as zero.
     """
     maps = activation[0].float()  # (C, h, w)
     channels, rows, cols = maps.shape

@@ -59,6 +59,15 @@ def test_a_new_image_reruns_every_column(window, qtbot):
     qtbot.waitUntil(lambda: view.columns[1].result is not None
                     and view.columns[1].result.predictions != before, timeout=WAIT_MS)
     assert "squeezenet1_1" in view.columns[0].header.text()
+    # View > Whole image: the columns see the whole photo too (they kept the centre crop)
+    window.open_path(str(SAMPLES / "chelsea.png"))  # wider than tall: crop and whole differ
+    qtbot.waitUntil(lambda: view._compared is not None and "chelsea" in str(view._compared[0])
+                    and view.columns[1].result is not None, timeout=WAIT_MS)
+    cropped = view.columns[1].result
+    window.whole_image_action.trigger()
+    qtbot.waitUntil(lambda: view._compared[1] == "whole" and view.columns[1].result is not cropped
+                    and view.columns[1].result is not None, timeout=WAIT_MS)
+    assert view.columns[1].result.predictions != cropped.predictions
 
 
 def test_fewer_than_two_models_says_so(window, qtbot):

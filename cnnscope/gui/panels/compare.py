@@ -23,10 +23,11 @@ class ComparePanel(CompareView):
         super().__init__(parent)
         self.session, self.engine = session, engine
         self.requests = Requester(engine, self)
-        self._compared = None  # the image source of the comparison shown
+        self._compared = None  # (image source, framing) of the comparison shown
         engine.ready.connect(lambda c: self.set_models([m.name for m in c.models], c.comparison))
         session.model_changed.connect(self._on_model)
         session.image_changed.connect(lambda _image: self.run_if_stale())
+        session.inspection_changed.connect(lambda _result: self.run_if_stale())  # View > Whole image
         self.run_requested.connect(self.run)
         self.export_requested.connect(self.export_png)
         self.cancel_requested.connect(self.cancel_comparison)
@@ -42,8 +43,13 @@ class ComparePanel(CompareView):
     def run_if_stale(self) -> None:
         """Compare again when shown and the image is not the one compared."""
         if self.isVisible() and self.session.image is not None \
-                and self.session.image != self._compared:
+                and (self.session.image, self._framing()) != self._compared:
             self.run()
+
+    def _framing(self) -> str:
+        """The main view's framing ("crop" or "whole", View > Whole image): the columns follow it."""
+        framing = getattr(self.session.inspection, "framing", None)
+        return framing.mode if framing is not None else "crop"
 
     def run(self) -> None:
         """Run the comparison the controls describe on the session's image."""
@@ -54,11 +60,12 @@ class ComparePanel(CompareView):
         if not 2 <= len(wanted["models"]) <= 4:
             self.status.setText("Choose 2 to 4 models.")
             return
-        self._compared = source
+        self._compared = (source, self._framing())
         self.start(wanted["models"])
         device = self.session.model.device_choice if self.session.model is not None else "auto"
         request = Compare(tuple(tuple(m) for m in wanted["models"]), source, wanted["depth"],
-                          wanted["stride"], wanted["method"], wanted["target"], device)
+                          wanted["stride"], wanted["method"], wanted["target"], device,
+                          self._framing())
         self.requests.ask(request, self._on_result, self._on_failed, self.show_progress)
 
     def _on_result(self, result) -> None:
@@ -82,7 +89,7 @@ class ComparePanel(CompareView):
         path, _ = QFileDialog.getSaveFileName(self, "Save comparison", "cnnscope-compare.png",
                                               "PNG (*.png)")
         if path:
-            name = Path((self._compared.path if self._compared else None) or "image").name
+            name = Path((self._compared[0].path if self._compared else None) or "image").name
             self.requests.ask(ExportCompare(path, f"{name}: {self._matching_text()}"),
                               lambda done: self.status.setText(f"saved {done.path}"),
                               self._on_failed)

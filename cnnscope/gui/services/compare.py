@@ -26,6 +26,7 @@ class Compare(Request):
     method: str = "gradcam"
     target: str | None = None
     device: str = "auto"
+    framing: str = "crop"  # or "whole": the photo shrunk and padded (View > Whole image)
 
 
 Compare.superseded_by = (Compare,)
@@ -80,7 +81,7 @@ class CompareService(Service):
     def __init__(self, state) -> None:
         super().__init__(state)
         self._models: dict = {}  # (name, weights) -> LoadedModel
-        self._inspections: dict = {}  # (model key, image key) -> Inspection
+        self._inspections: dict = {}  # (model key, image key, framing) -> Inspection
         self._image: tuple | None = None  # (image key, decoded image)
         self._columns: dict = {}  # index -> core.compare.Column
 
@@ -136,15 +137,15 @@ class CompareService(Service):
             prepare(loaded)
             self._models[key] = loaded
         image_key, image = self._image
-        inspection = self._inspections.get((key, image_key))
+        inspection = self._inspections.get((key, image_key, request.framing))
         peak = None
         if inspection is None:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            inspection = inspect(loaded, image, device)
+            inspection = inspect(loaded, image, device, framing=request.framing)
             if device.type == "cuda":
                 peak = torch.cuda.max_memory_allocated(device)
-            self._inspections[(key, image_key)] = inspection
+            self._inspections[(key, image_key, request.framing)] = inspection
         explain = explained_class(loaded.labels, first[0] if first else None, request.target)
         column = make_column(loaded, inspection, request.method, explain, request.depth,
                              request.stride, peak)
