@@ -193,3 +193,14 @@ def test_all_methods_page_shows_every_fast_method_for_the_class_and_exports(wind
     np.testing.assert_array_equal(np.asarray(Image.open(target)), grid.picture.array)
     view.pages.setCurrentIndex(0)
     assert view.method.isEnabled()
+
+
+def test_the_pages_leave_the_window_at_1280_px(window, qtbot):
+    """Every page of the tab counts in its minimum width (the sanity page's six columns of method
+    boxes made the window outgrow a 1280 px screen)."""
+    window.resize(1280, 800)
+    window.tabs.setCurrentWidget(window.heatmaps)
+    for page in range(window.heatmaps.pages.count()):
+        window.heatmaps.pages.setCurrentIndex(page)
+        qtbot.wait(20)
+        assert window.width() <= 1280 and window.heatmaps.minimumSizeHint().width() <= 640

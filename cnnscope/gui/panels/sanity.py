@@ -19,7 +19,7 @@ from ..views.image_view import ImageView
 
 #: Checked at first (core.sanity.PREFERRED_METHODS, spelled out: the window imports no torch).
 DEFAULT_METHODS = ("gradcam", "guided_backprop", "saliency", "guided_gradcam", "input_x_gradient")
-CHECKBOX_COLUMNS = 6
+CHECKBOX_COLUMNS = 4  # six made the whole tab 736 px wide at least: the window outgrew 1280 px
 EXPLANATION = (
     "<b>Sanity check</b> (Adebayo et al. 2018). A heatmap should show what the <i>model</i> "
     "learned. To test that, a copy of the model has its layers re-initialised one block at a "
