@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .cli_types import (MODEL_HELP, BadValue, add_own_model_options, add_whole_image_option, colormap,
                         framing, integer, model_hints)
+from .core.files import refuse_unwritable  # plain Python: no torch before --help
 
 MAX_STEPS = 24  # core.sanity.MAX_STEPS, spelled out so that --help needs no torch import
 
@@ -63,6 +64,7 @@ def sanity(args: argparse.Namespace, parser) -> int:
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".png":
         parser.error("name the --out file .png")
+    refuse_unwritable(out)  # before minutes of work, not after
     checked_methods(args.methods)  # before the model loads: a typo costs nothing
     image = open_image(args.image)
     loaded = load_model_with_bar(args.model or DEFAULT_MODEL, args.weights, model_hints(args))

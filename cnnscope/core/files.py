@@ -9,6 +9,7 @@ thread is never held by a file.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -29,6 +30,18 @@ READ_TIMEOUT = 10.0
 
 class FileRefused(Exception):
     """The file cannot be read safely; ``str()`` is the user's sentence (without the file's role)."""
+
+
+def refuse_unwritable(path) -> None:
+    """Raise OSError when ``path`` exists and is not a regular file: writing into a folder fails,
+    and into a named pipe no one reads it would hang (or, opened for reading too, fail late)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # not there yet (the usual case), or the write will say why
+        return
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file: choose another name", str(path))
 
 
 def human_bytes(count: float) -> str:

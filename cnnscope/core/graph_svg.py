@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .errors import OptionError
+from .files import refuse_unwritable
 from .graph_layout import Drawing
 from .graph_style import KIND_COLOURS, KIND_NAMES, LINE_H, PAD_Y, SMALL_PX, TITLE_PX
 
@@ -79,9 +80,8 @@ def write_drawing(drawing: Drawing, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".svg", ".png"):
         raise OptionError(f"Cannot write a graph as '{suffix or path.name}': name the file .svg or .png.")
-    if path.exists() and not path.is_file():  # a folder, or a named pipe no one reads: it would hang
-        raise OptionError(f"'{path}' exists and is not a regular file; choose another name.")
     try:
+        refuse_unwritable(path)
         if suffix == ".svg":
             path.write_text(drawing_to_svg(drawing), encoding="utf-8")
         else:

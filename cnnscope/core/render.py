@@ -287,5 +287,8 @@ def framed_photo(photo: np.ndarray, box: tuple[float, float, float, float], max_
 def save_png(rgb: np.ndarray, path) -> None:
     """Write a uint8 RGB array as PNG, whatever the file's name ends with (a name with no or
     another extension would otherwise stop Pillow with a ValueError); OSError when the place
-    cannot be written."""
+    cannot be written, or is a folder, a named pipe or a device."""
+    from .files import refuse_unwritable
+
+    refuse_unwritable(path)
     Image.fromarray(rgb).save(path, format="PNG")

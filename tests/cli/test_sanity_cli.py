@@ -39,3 +39,15 @@ def test_a_bad_method_exits_1_with_one_sentence(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:  # a value out of range: exit 1 at parse time
         main(["sanity", "--image", str(SAMPLES / "shape_star.png"), "--steps", "0", "--out", str(out)])
     assert exit_.value.code == 1 and "--steps: must be from 1 to 24" in capsys.readouterr().err
+
+
+def test_an_out_path_that_is_a_named_pipe_is_refused_before_any_work(tmp_path, capsys):
+    """A FIFO no one reads (or a folder) named as --out: one sentence at once, not minutes of
+    randomisation followed by Pillow's 'File or stream is not seekable'."""
+    import os
+
+    fifo = tmp_path / "grid.png"
+    os.mkfifo(fifo)
+    assert main(["sanity", "--image", str(SAMPLES / "shape_star.png"), "--out", str(fifo)]) == 1
+    err = capsys.readouterr().err
+    assert "named pipe (FIFO), not a regular file" in err and "maps" not in err  # no progress: nothing ran

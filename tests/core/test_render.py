@@ -112,3 +112,17 @@ def test_a_click_on_the_first_layer_filters_picture_finds_the_filter_drawn_there
     assert tile_at(layout, 0, 0) is None  # the frame around the tiles
     assert tile_at(layout, int(xs.max()) + 1, int(ys.mean())) is None  # the gap after the tile
     assert filter_tiles_layout((16, 8, 3, 3)) is None  # a deeper layer: rows of kernels, not filters
+
+
+def test_save_png_refuses_a_folder_or_a_named_pipe(tmp_path):
+    """Every exported PNG goes through save_png: a FIFO no one reads must not hang the writer."""
+    import os
+
+    from cnnscope.core.render import save_png
+
+    fifo = tmp_path / "out.png"
+    os.mkfifo(fifo)
+    picture = np.zeros((4, 4, 3), np.uint8)
+    for bad, kind in ((fifo, "named pipe"), (tmp_path, "folder")):
+        with pytest.raises(OSError, match=kind):
+            save_png(picture, bad)
