@@ -9,8 +9,8 @@ import argparse
 import math
 from pathlib import Path
 
-from .cli_types import (MODEL_HELP, BadValue, add_own_model_options, add_whole_image_option, colormap,
-                        framing, integer, model_hints)
+from .cli_types import (MODEL_HELP, add_own_model_options, add_whole_image_option, colormap, framing,
+                        integer, model_hints, names)
 from .core.files import refuse_unwritable  # plain Python: no torch before --help
 
 MAX_STEPS = 24  # core.sanity.MAX_STEPS, spelled out so that --help needs no torch import
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     s.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     s.add_argument("--image", required=True, help="the image to explain")
     add_whole_image_option(s)
-    s.add_argument("--methods", type=method_list, default=None, metavar="M1,M2",
+    s.add_argument("--methods", type=names("method, e.g. gradcam,guided_backprop"), default=None, metavar="M1,M2",
                    help="heatmap methods, one row each (default: the fast gradient ones: gradcam, "
                         "guided_backprop, saliency, guided_gradcam, input_x_gradient)")
     s.add_argument("--target", default=None, metavar="CLASS",
@@ -40,14 +40,6 @@ def add_parser(sub) -> None:
     s.add_argument("--cmap", type=colormap, default="inferno", help="matplotlib colormap of the maps")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s.add_argument("--out", required=True, help="PNG file to write")
-
-
-def method_list(text: str) -> tuple[str, ...]:
-    """An argparse type: method keys separated by commas (checked against the methods later)."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise BadValue("give at least one method, e.g. gradcam,guided_backprop")
-    return names
 
 
 def sanity(args: argparse.Namespace, parser) -> int:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_types import MODEL_HELP, BadValue, add_own_model_options, integer, model_hints, stop_after_the_batch
+from .cli_types import MODEL_HELP, add_own_model_options, integer, model_hints, names, stop_after_the_batch
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     add_own_model_options(s)
     s.add_argument("--weights", default="pretrained", help="pretrained, random or a file path")
     s.add_argument("--data", help="the folder of images (class subfolders or flat)")
-    s.add_argument("--layers", type=layer_list, default=None, metavar="L1,L2",
+    s.add_argument("--layers", type=names("layer name"), default=None, metavar="L1,L2",
                    help="layers whose channels get their top images (default: the CAM layer)")
     s.add_argument("--top-k", type=integer(1, 100), default=9, help="images kept per channel (default 9)")
     s.add_argument("--cam", default=None, metavar="METHOD",
@@ -41,14 +41,6 @@ def add_parser(sub) -> None:
                         "(with --layer, --channel and --out FILE.png)")
     s.add_argument("--layer", default=None, help="with --show: the layer")
     s.add_argument("--channel", type=integer(0, 1_000_000), default=None, help="with --show: the channel")
-
-
-def layer_list(text: str) -> tuple[str, ...]:
-    """An argparse type: layer names separated by commas."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise BadValue("give at least one layer name")
-    return names
 
 
 def scan(args: argparse.Namespace, parser) -> int:

@@ -177,6 +177,17 @@ def channel_list(most: int) -> Callable[[str], list[int]]:
     return parse
 
 
+def names(what: str) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type: names separated by commas, at least one (``what`` says what they name
+    in the refusal: "give at least one {what}")."""
+    def parse(text: str) -> tuple[str, ...]:
+        found = tuple(n.strip() for n in text.split(",") if n.strip())
+        if not found:
+            raise BadValue(f"give at least one {what}")
+        return found
+    return parse
+
+
 def box_corners(text: str) -> tuple[int, int, int, int]:
     """An argparse type: a box as X0,Y0,X1,Y1, whole pixels with X0 < X1 and Y0 < Y1 (X1 and Y1
     excluded, as Pillow's crop box); whether it fits the crop is checked once that is known."""

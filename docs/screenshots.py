@@ -67,11 +67,7 @@ def main() -> int:
     from cnnscope.gui.main_window import MainWindow
 
     mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
-    if mobilenet.is_file():  # a private torch cache holding it, so "pretrained" finds it offline
-        cache = Path(tempfile.mkdtemp()) / "hub" / "checkpoints"
-        cache.mkdir(parents=True)
-        (cache / mobilenet.name).symlink_to(mobilenet)
-        os.environ["TORCH_HOME"] = str(cache.parent.parent)
+    offer_shared_mobilenet()
     settings = QSettings(str(HERE / ".screenshots.ini"), QSettings.Format.IniFormat)
     settings.clear()
     window = MainWindow(Engine(), str(SAMPLES / "shape_star.png"), settings)
@@ -336,6 +332,19 @@ def main() -> int:
     window.close()
     (HERE / ".screenshots.ini").unlink(missing_ok=True)
     return 0
+
+
+def offer_shared_mobilenet() -> bool:
+    """Point torch's cache at a private folder holding the shared MobileNetV2 ImageNet weights, so
+    "pretrained" finds them offline; False when they are not there."""
+    mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
+    if not mobilenet.is_file():
+        return False
+    cache = Path(tempfile.mkdtemp()) / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / mobilenet.name).symlink_to(mobilenet)
+    os.environ["TORCH_HOME"] = str(cache.parent.parent)
+    return True
 
 
 def play(app: QApplication, steps: list, limit_ms: int = 300_000) -> bool:

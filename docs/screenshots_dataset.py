@@ -19,11 +19,10 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from screenshots import play  # noqa: E402  (beside this script)
+from screenshots import WEIGHTS, offer_shared_mobilenet, play  # noqa: E402  (beside this script)
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent / "sample_images"
-WEIGHTS = Path(os.environ.get("CNNSCOPE_TEST_WEIGHTS", HERE.parent.parent / "shared" / "weights"))
 EARLY, LATE = "features.3", "features.14"
 
 
@@ -54,14 +53,9 @@ def main() -> int:
     """Scan the folder in the real window, then save the Dataset tab and the Feature maps tab."""
     early_channel = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     late_channel = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
-    if not mobilenet.is_file():
+    if not offer_shared_mobilenet():
         print(f"no real weights in {WEIGHTS}: nothing drawn")
         return 1
-    cache = Path(tempfile.mkdtemp()) / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
-    (cache / mobilenet.name).symlink_to(mobilenet)
-    os.environ["TORCH_HOME"] = str(cache.parent.parent)
     data = photo_folder(Path(tempfile.mkdtemp()) / "photos")
     app = QApplication(sys.argv[:1])
     from cnnscope.gui.engine import Engine

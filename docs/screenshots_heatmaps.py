@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -20,11 +19,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from screenshots import play  # noqa: E402  (beside this script)
+from screenshots import WEIGHTS, offer_shared_mobilenet, play  # noqa: E402  (beside this script)
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent / "sample_images"
-WEIGHTS = Path(os.environ.get("CNNSCOPE_TEST_WEIGHTS", HERE.parent.parent / "shared" / "weights"))
 CUP_BOX = (28, 8, 200, 150)  # the cup in coffee.jpg's 224 px crop: x0, y0, x1, y1
 
 
@@ -33,14 +31,9 @@ def main() -> int:
     size = tuple(int(v) for v in (sys.argv[1] if len(sys.argv) > 1 else "1500x900").split("x"))
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE
     out.mkdir(parents=True, exist_ok=True)
-    mobilenet = WEIGHTS / "mobilenet_v2-b0353104.pth"
-    if not mobilenet.is_file():
+    if not offer_shared_mobilenet():
         print(f"no real weights in {WEIGHTS}: nothing drawn")
         return 1
-    cache = Path(tempfile.mkdtemp()) / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
-    (cache / mobilenet.name).symlink_to(mobilenet)
-    os.environ["TORCH_HOME"] = str(cache.parent.parent)
     app = QApplication(sys.argv[:1])
     from cnnscope.gui.engine import Engine
     from cnnscope.gui.main_window import MainWindow

@@ -50,6 +50,32 @@ def squeezenet_file(real_weights: Path) -> Path:
     return _weights_file(real_weights, "squeezenet1_1-caffe-converted.pth")
 
 
+def wide_photo_array() -> "np.ndarray":
+    """400 x 200, white, a red block near the left edge (x 10..60, y 70..130): the centre crop
+    loses the block, the whole photo keeps it."""
+    import numpy as np
+
+    photo = np.full((200, 400, 3), 255, np.uint8)
+    photo[70:130, 10:60] = (255, 0, 0)
+    return photo
+
+
+@pytest.fixture(scope="session")
+def wide_photo() -> "np.ndarray":
+    """The wide photo (wide_photo_array) as an array (shared: do not draw on it)."""
+    return wide_photo_array()
+
+
+@pytest.fixture
+def wide_photo_file(tmp_path) -> str:
+    """The wide photo (wide_photo_array) saved as a PNG; its path."""
+    from PIL import Image
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(wide_photo_array()).save(path)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def demo_model():
     from cnnscope.core.weights import load_model

@@ -10,21 +10,12 @@ from PIL import Image
 from cnnscope.cli import main
 
 
-def _wide_photo(tmp_path) -> str:
-    """400 x 200, white, a red block near the left edge (x 10..60, y 70..130), as a PNG."""
-    photo = np.full((200, 400, 3), 255, np.uint8)
-    photo[70:130, 10:60] = (255, 0, 0)
-    path = tmp_path / "wide.png"
-    Image.fromarray(photo).save(path)
-    return str(path)
-
-
 def _red(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)
 
 
-def test_render_whole_image_and_the_crop_in_the_photo(tmp_path):
-    image = _wide_photo(tmp_path)
+def test_render_whole_image_and_the_crop_in_the_photo(tmp_path, wide_photo_file):
+    image = wide_photo_file
     assert main(["render", "--image", image, "--out", str(tmp_path / "crop")]) == 0
     record = json.loads((tmp_path / "crop" / "predictions.json").read_text())["framing"]
     assert record == {"mode": "crop", "box_in_photo": [100, 0, 200, 200], "photo_in_input": [0, 0, 96, 96]}

@@ -12,14 +12,6 @@ from cnnscope.core.lenet import LENET_PREPROCESSING
 from cnnscope.core.preprocess import Preprocessing
 from cnnscope.core.render import framed_photo
 
-RED = (255, 0, 0)
-
-
-def _wide_photo() -> np.ndarray:
-    """400 x 200, white, a red block near the left edge (x 10..60, y 70..130)."""
-    photo = np.full((200, 400, 3), 255, np.uint8)
-    photo[70:130, 10:60] = RED
-    return photo
 
 
 def _red(rgb: np.ndarray) -> np.ndarray:
@@ -27,10 +19,10 @@ def _red(rgb: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def seen(demo_model):
+def seen(demo_model, wide_photo):
     """The wide photo inspected by the demo model both ways: {"crop": ..., "whole": ...}."""
-    return {"crop": inspect(demo_model, _wide_photo()),  # the default
-            "whole": inspect(demo_model, _wide_photo(), framing="whole")}
+    return {"crop": inspect(demo_model, wide_photo),  # the default
+            "whole": inspect(demo_model, wide_photo, framing="whole")}
 
 
 def test_the_crop_loses_an_object_near_the_edge_and_the_whole_photo_keeps_it(seen):
@@ -75,8 +67,8 @@ def test_the_padding_is_zero_for_the_network_and_the_mean_colour_on_screen(seen)
     assert (whole.input_rgb[:24] == 128).all() and (whole.input_rgb[72:] == 128).all()  # 0.5 * 255
 
 
-def test_a_grey_input_model_is_padded_with_zero_too():
-    x, shown, framing = LENET_PREPROCESSING.framed(_wide_photo(), framing="whole")
+def test_a_grey_input_model_is_padded_with_zero_too(wide_photo):
+    x, shown, framing = LENET_PREPROCESSING.framed(wide_photo, framing="whole")
     assert x.shape == (1, 1, 32, 32) and shown.shape == (3, 32, 32)
     assert framing.content == (0, 8, 32, 16)
     assert torch.count_nonzero(x[0, 0, :8]) == 0 and torch.count_nonzero(x[0, 0, 24:]) == 0
@@ -90,9 +82,9 @@ def test_a_crop_handed_in_keeps_working_and_is_all_of_the_input(demo_model):
     assert found.framing.box == (0, 0, 96, 96) and found.framing.content == (0, 0, 96, 96)
 
 
-def test_an_unknown_framing_is_one_sentence(demo_model):
+def test_an_unknown_framing_is_one_sentence(demo_model, wide_photo):
     with pytest.raises(OptionError, match="'crop'.*'whole'.*not 'fit'"):
-        inspect(demo_model, _wide_photo(), framing="fit")
+        inspect(demo_model, wide_photo, framing="fit")
 
 
 def test_the_photo_drawn_with_the_outside_darkened():
@@ -106,10 +98,10 @@ def test_the_photo_drawn_with_the_outside_darkened():
     assert small.shape == (100, 100, 3) and box == (0, 0, 100, 100) and scale == 1.0
 
 
-def test_the_python_api_takes_whole_image(demo_model):
+def test_the_python_api_takes_whole_image(demo_model, wide_photo):
     import cnnscope
 
-    found = cnnscope.inspect(demo_model, _wide_photo(), whole_image=True)
+    found = cnnscope.inspect(demo_model, wide_photo, whole_image=True)
     assert found.framing.mode == "whole" and _red(found.input_rgb).any()
 
 

@@ -46,6 +46,18 @@ def engine(qtbot):
 
 
 @pytest.fixture
+def ask(qtbot, engine):
+    """ask(request, kind): submit ``request`` to the started engine and wait for its result of
+    type ``kind`` (panels are tested on a bare engine this way)."""
+    def answer(request, kind):
+        with qtbot.waitSignal(engine.finished, timeout=WAIT_MS,
+                              check_params_cb=lambda _id, result: isinstance(result, kind)) as found:
+            engine.submit(request)
+        return found.args[1]
+    return answer
+
+
+@pytest.fixture
 def window(make_window, qtbot):
     """A window that has inspected its first image."""
     w = make_window()

@@ -9,22 +9,15 @@ from PIL import Image
 WAIT_MS = 60_000
 
 
-def _answer(qtbot, engine, request, kind):
-    with qtbot.waitSignal(engine.finished, timeout=WAIT_MS,
-                          check_params_cb=lambda _id, result: isinstance(result, kind)) as answer:
-        engine.submit(request)
-    return answer.args[1]
-
-
-def _inspect(qtbot, engine, index: int):
+def _inspect(ask, index: int):
     from cnnscope.core.resources import sample_images
     from cnnscope.gui.services.base import ImageSource
     from cnnscope.gui.services.model import Inspect, InspectionResult
 
-    return _answer(qtbot, engine, Inspect(ImageSource(path=str(sample_images()[index]))), InspectionResult)
+    return ask(Inspect(ImageSource(path=str(sample_images()[index]))), InspectionResult)
 
 
-def test_the_sanity_panel_runs_exports_clears_and_cancels(qtbot, engine, tmp_path, monkeypatch):
+def test_the_sanity_panel_runs_exports_clears_and_cancels(qtbot, engine, ask, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 
     from cnnscope.core.sanity import PREFERRED_METHODS
@@ -43,8 +36,8 @@ def test_the_sanity_panel_runs_exports_clears_and_cancels(qtbot, engine, tmp_pat
     panel.run_button.click()
     assert "Open an image first" in panel.caption.text() and not panel.busy
 
-    session.model = _answer(qtbot, engine, LoadModel("demo_shapes", "pretrained", "cpu"), ModelLoaded)
-    session.inspection = _inspect(qtbot, engine, 0)
+    session.model = ask(LoadModel("demo_shapes", "pretrained", "cpu"), ModelLoaded)
+    session.inspection = _inspect(ask, 0)
     panel.choose_methods(["gradcam", "saliency"])
     panel.steps.setValue(2)
     panel.run_button.click()
@@ -62,7 +55,7 @@ def test_the_sanity_panel_runs_exports_clears_and_cancels(qtbot, engine, tmp_pat
     panel.export.click()
     np.testing.assert_array_equal(np.asarray(Image.open(target).convert("RGB")), result.picture)
 
-    session.inspection = _inspect(qtbot, engine, 1)  # a new image: the grid described the old one
+    session.inspection = _inspect(ask, 1)  # a new image: the grid described the old one
     assert panel.grid.array is None and panel.result is None and not panel.export.isEnabled()
 
     # cancel a long check once it has started: the engine stops it before its next map

@@ -10,15 +10,6 @@ from PySide6.QtGui import QAction
 WAIT_MS = 60_000  # generous: CI machines are small
 
 
-def _wide_photo(tmp_path):
-    """400 x 200, white, a red block near the left edge (x 10..60, y 70..130), as a PNG."""
-    photo = np.full((200, 400, 3), 255, np.uint8)
-    photo[70:130, 10:60] = (255, 0, 0)
-    path = tmp_path / "wide.png"
-    Image.fromarray(photo).save(path)
-    return str(path)
-
-
 def _red(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)
 
@@ -28,8 +19,8 @@ def _whole_image_action(window) -> QAction:
 
 
 def test_whole_image_inspects_the_photo_again_and_the_photo_tab_frames_what_is_seen(make_window, qtbot,
-                                                                                     tmp_path):
-    window = make_window(_wide_photo(tmp_path))
+                                                                                     tmp_path, wide_photo_file):
+    window = make_window(wide_photo_file)
     qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
     panel = window.input_view
     assert window.session.inspection.framing.mode == "crop"
