@@ -44,6 +44,18 @@ def mobilenet_file(real_weights: Path) -> Path:
     return _weights_file(real_weights, "mobilenet_v2-b0353104.pth")
 
 
+@pytest.fixture(scope="session")
+def mobilenet_real():
+    """MobileNetV2 with torchvision's ImageNet weights, loaded once (skips without them); tests
+    must not change it."""
+    from cnnscope.core.weights import load_model
+
+    folder = shared_weights_dir()
+    if folder is None or not (folder / "mobilenet_v2-b0353104.pth").is_file():
+        pytest.skip("real MobileNetV2 weights not available (../shared/weights or $CNNSCOPE_TEST_WEIGHTS)")
+    return load_model("mobilenet_v2", str(folder / "mobilenet_v2-b0353104.pth"))
+
+
 @pytest.fixture
 def squeezenet_file(real_weights: Path) -> Path:
     """The Caffe SqueezeNet 1.1 ImageNet weights, converted to torchvision's layout."""

@@ -1,12 +1,17 @@
 """Can we trust this heatmap? Deletion and insertion curves, and how a map sits in a box.
 
 Deletion and insertion (Petsiuk et al. 2018, RISE): the input's pixels are ordered by the map,
-highest first. **Deletion** removes them step by step (a removed pixel becomes 0 in the normalised
-input: the dataset's mean colour); **insertion** starts from a heavily blurred copy and puts the
-original pixels back in the same order. At each step the class probability (softmax) is recorded;
-the area under each curve over the fraction 0..1 is the score. A map that found the pixels the
-network needs makes the deletion curve fall fast (small area) and the insertion curve rise fast
-(large area).
+highest first. **Deletion** removes them step by step; **insertion** starts from a heavily blurred
+copy and puts the original pixels back in the same order. At each step the class probability
+(softmax) is recorded; the area under each curve over the fraction 0..1 is the score. A map that
+found the pixels the network needs makes the deletion curve fall fast (small area) and the
+insertion curve rise fast (large area).
+
+A removed pixel is filled from its neighbours (ROAD's noisy linear imputation, Rong et al. 2022;
+core/imputation.py), not painted one flat colour: scattered flat pixels fail a network whatever
+they were, so with a flat fill a noisy pixel-level map (Saliency) "won" deletion on every photo
+tried, and a hole's outline alone can carry the class. Only the last step, with nothing left to
+fill from, is the dataset's mean colour (0 in the normalised input).
 
 Areas alone say little, so the same curves are drawn for two baselines that know nothing about the
 network: a random map (seeded) and a centred Gaussian blob (photos tend to have their subject in
@@ -32,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ModelError
+from .imputation import fill_from_neighbours
 from .inspect import Inspection
 from .passes import CancelCheck, ProgressCallback, Runner
 from .weights import LoadedModel
@@ -167,7 +173,7 @@ def check(loaded: LoadedModel, inspection: Inspection, heatmap: np.ndarray, targ
     named = [(name, values)]
     if not reuse:
         named += [(RANDOM, random_map(size, seed)), (BLOB, centre_blob(size))]
-    batches = _Batches(Runner(loaded, inspection, progress, should_cancel), x, target)
+    batches = _Batches(Runner(loaded, inspection, progress, should_cancel), x, target, seed)
     counts = np.round(np.arange(steps + 1) * (size[0] * size[1]) / steps).astype(np.int64)
     runs = [_MapRun(map_name, ranking(map_values, seed), counts) for map_name, map_values in named]
     halves, end_scores = batches.run(runs, None if reuse else batches.ends())
@@ -208,8 +214,8 @@ def ranking(values: np.ndarray, seed: int = SEED) -> np.ndarray:
 
 def random_map(size: tuple[int, int], seed: int = SEED) -> np.ndarray:
     """Random values on cells of RANDOM_CELL pixels (at least 4 x 4 cells), smoothly enlarged:
-    chance with a CAM's grain. Random single pixels would turn the photo into salt-and-pepper
-    noise, which fails any network for reasons that have nothing to do with where it looked."""
+    chance with a CAM's grain. Random single pixels would be filled back almost exactly from their
+    neighbours, a chance no map made of regions could match."""
     cells = [max(4, round(side / RANDOM_CELL)) for side in size]
     coarse = torch.from_numpy(np.random.default_rng(seed).random(cells).astype(np.float32))
     return F.interpolate(coarse[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
@@ -275,9 +281,10 @@ class _Batches:
     """Builds the perturbed inputs batch by batch and runs them through ``runner`` (progress,
     cancel, batch size)."""
 
-    def __init__(self, runner: Runner, x: torch.Tensor, target: int) -> None:
+    def __init__(self, runner: Runner, x: torch.Tensor, target: int, seed: int) -> None:
         self.runner, self.x, self.target = runner, x, target
         self.blurred = blurred(x, BLUR_SHARE * min(x.shape[-2:]))
+        self.seed = seed
 
     def ends(self) -> list[torch.Tensor]:
         """The fully deleted input (all zero: the mean colour) and the fully blurred one."""
@@ -294,7 +301,7 @@ class _Batches:
         scores: list[float] = []
         for begin in range(0, len(jobs), size):
             self.runner.check()  # before building the batch: a cancel costs nothing more
-            batch = torch.stack([self._build(job) for _, job in jobs[begin:begin + size]])
+            batch = self._build([job for _, job in jobs[begin:begin + size]])
             with torch.no_grad():
                 logits = self.runner.forward(batch)
             scores += torch.softmax(logits.float(), dim=1)[:, self.target].cpu().tolist()
@@ -307,14 +314,28 @@ class _Batches:
             halves.append((found[:len(found) // 2], found[len(found) // 2:]))
         return halves, by_run.get(-1, [])
 
-    def _build(self, job) -> torch.Tensor:
-        if isinstance(job, torch.Tensor):
-            return job
-        kind, ranks, count = job
-        chosen = (ranks < count).to(self.x.dtype)[None]  # (1, H, W): 1 where the map has reached
-        if kind == "deletion":
-            return self.x[0] * (1 - chosen)
-        return self.blurred[0] * (1 - chosen) + self.x[0] * chosen
+    def _build(self, jobs: list) -> torch.Tensor:
+        """One batch of inputs: the shared ends as they are, deletion steps filled from their
+        neighbours (all of the batch's at once), insertion steps as blur plus original pixels."""
+        rows = [job if isinstance(job, torch.Tensor) else None for job in jobs]
+        deleted, counts = [], []
+        for index, job in enumerate(jobs):
+            if rows[index] is not None:
+                continue
+            kind, ranks, count = job
+            chosen = (ranks < count).to(self.x.dtype)[None]  # (1, H, W): 1 where the map has reached
+            if kind == "deletion":
+                deleted.append((index, 1 - chosen))
+                counts.append(count)
+            else:
+                rows[index] = self.blurred[0] * (1 - chosen) + self.x[0] * chosen
+        if deleted:
+            kept = torch.stack([mask for _, mask in deleted])
+            seeds = [self.seed * 1_000_003 + count for count in counts]  # one per step: batching changes nothing
+            filled = fill_from_neighbours(self.x.expand(len(deleted), -1, -1, -1), kept, seeds)
+            for (index, _), row in zip(deleted, filled):
+                rows[index] = row
+        return torch.stack(rows)
 
 
 # ---------------------------------------------------------------------------------------------

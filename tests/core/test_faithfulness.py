@@ -205,19 +205,63 @@ def test_curves_picture(quadrant):
 # --- real weights -------------------------------------------------------------------------------
 
 
-def test_mobilenet_gradcam_beats_a_random_map(mobilenet_file):
-    from cnnscope.core.attribution import attribute
-    from cnnscope.core.images import open_image
-    from cnnscope.core.weights import load_model
+@pytest.fixture
+def mobilenet(mobilenet_real):
+    return mobilenet_real
 
-    loaded = load_model("mobilenet_v2", str(mobilenet_file))
-    for name, deletion_too in (("coffee.jpg", True), ("chelsea.png", False)):
-        inspection = inspect(loaded, open_image(SAMPLES / name))
-        heat = attribute(loaded, inspection, "gradcam")
-        found = fa.check(loaded, inspection, heat.heatmap, heat.target, "Grad-CAM", steps=6)
+
+def _inspected(loaded, name):
+    from cnnscope.core.images import open_image
+    return inspect(loaded, open_image(SAMPLES / name))
+
+
+def test_mobilenet_gradcam_beats_a_random_map(mobilenet):
+    from cnnscope.core.attribution import attribute
+
+    for name, deletion_too in (("coffee.jpg", True), ("rocket.jpg", True), ("chelsea.png", False)):
+        inspection = _inspected(mobilenet, name)
+        heat = attribute(mobilenet, inspection, "gradcam")
+        found = fa.check(mobilenet, inspection, heat.heatmap, heat.target, "Grad-CAM", steps=6)
         chance = found.baselines.maps[0]
         assert found.method.insertion.area > chance.insertion.area + 0.05, name
-        if deletion_too:  # the cup: deleting it first drops 'espresso' well before random patches do
+        if deletion_too:  # the cup, the rocket: deleting them first drops the class well before random patches do
             assert found.method.deletion.area < chance.deletion.area - 0.05, name
-        # (On chelsea.png Grad-CAM covers most of the cat and loses deletion to the random map:
-        # 0.45 against 0.32. That is what the metric is for, not a bug.)
+        # On chelsea.png (Egyptian cat 72 %, tabby and tiger cat the rest) the cat fills the frame
+        # and Grad-CAM covers its lower face: with it gone, the fur everywhere else still says
+        # 'cat', while a random map's patches break it all over. Grad-CAM loses deletion there
+        # (0.36 against 0.24 at 12 steps), and so does every other CAM. That is what the metric
+        # is for, not a bug. astronaut.jpg is left out: 'bobsled' at 21 % starts every curve near 0.
+
+
+def test_deletion_does_not_reward_scattered_pixels(mobilenet):
+    """Saliency ranks single pixels all over the photo. Painted one flat colour, such scattered
+    pixels fail the network whatever they were, and Saliency 'won' deletion (0.06 against the
+    random map's 0.28 on chelsea.png); filled from their neighbours they come back almost as they
+    were, and the class survives until most of the photo is gone."""
+    from cnnscope.core.attribution import attribute
+
+    inspection = _inspected(mobilenet, "chelsea.png")
+    heat = attribute(mobilenet, inspection, "saliency")
+    found = fa.check(mobilenet, inspection, heat.heatmap, heat.target, "Saliency", steps=6)
+    assert found.method.deletion.area > found.baselines.maps[0].deletion.area + 0.1
+    assert found.method.deletion.scores[3] > 0.5 * found.probability  # half the pixels gone
+
+
+@pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")  # the reference's np.argwhere on a tensor
+def test_deletion_scores_match_roads_exact_imputation(mobilenet):
+    """The network's probabilities on our filled photos against those on ROAD's exact solve
+    (pytorch-grad-cam's copy of the authors' imputer), along Grad-CAM's order on chelsea.png."""
+    road = pytest.importorskip("pytorch_grad_cam.metrics.road")
+    from cnnscope.core.attribution import attribute
+    from cnnscope.core.imputation import fill_from_neighbours
+
+    inspection = _inspected(mobilenet, "chelsea.png")
+    heat = attribute(mobilenet, inspection, "gradcam")
+    x = inspection.input_tensor.detach()
+    ranks = fa.ranking(fa._map_at(heat.heatmap, tuple(x.shape[-2:])))
+    kept = [torch.from_numpy((ranks >= share * ranks.size).astype(np.float32)) for share in (0.25, 0.5, 0.75)]
+    exact = torch.stack([road.NoisyLinearImputer(noise=0)(x[0], k) for k in kept])
+    ours = fill_from_neighbours(x.expand(len(kept), -1, -1, -1), torch.stack(kept)[:, None], [0] * 3, noise=0)
+    with torch.no_grad():
+        p_exact, p_ours = (torch.softmax(mobilenet.module(batch), 1)[:, heat.target] for batch in (exact, ours))
+    np.testing.assert_allclose(p_ours.numpy(), p_exact.numpy(), atol=0.03)

@@ -338,8 +338,8 @@ class AttributionView(QWidget):
     def _build_trust(self) -> None:
         self.check = QPushButton("Check faithfulness")
         self.check.setToolTip(
-            "Can we trust this map? Deletion removes the pixels it ranks highest, step by step: if "
-            "the class's probability falls fast (a small area under the curve), they are pixels the "
+            "Can we trust this map? Deletion removes the pixels it ranks highest, step by step, "
+            "filling them in from their neighbours: if the class's probability falls fast (a small area under the curve), they are pixels the "
             "network needs. Insertion puts them back into a blurred copy: a fast rise (a large area) "
             "says the same. A random map and a centre blob show what chance gives. About 70 passes "
             "through the network.")
