@@ -233,6 +233,25 @@ def test_mobilenet_gradcam_beats_a_random_map(mobilenet):
         # is for, not a bug. astronaut.jpg is left out: 'bobsled' at 21 % starts every curve near 0.
 
 
+def test_squeezenet_gradcam_deletes_faster_than_a_random_map_on_every_sample_photo(squeezenet_file):
+    """With SqueezeNet's weights Grad-CAM wins deletion and insertion on all four photos, the
+    wrong-class ones too ('barbell' on astronaut.jpg, 'pole' on rocket.jpg): its map says what
+    made the network say what it said. With deleted pixels painted the mean colour it lost
+    deletion on chelsea.png (0.042 against 0.034) and astronaut.jpg (0.054 against 0.040)."""
+    from cnnscope.core.attribution import attribute
+    from cnnscope.core.weights import load_model
+
+    loaded = load_model("squeezenet1_1", str(squeezenet_file))
+    for name in ("coffee.jpg", "chelsea.png", "astronaut.jpg", "rocket.jpg"):
+        inspection = _inspected(loaded, name)
+        heat = attribute(loaded, inspection, "gradcam")
+        found = fa.check(loaded, inspection, heat.heatmap, heat.target, "Grad-CAM", steps=6)
+        chance = found.baselines.maps[0]
+        # areas scale with the class's probability (39 % for 'tiger cat'), hence a ratio
+        assert found.method.deletion.area < 0.8 * chance.deletion.area, name
+        assert found.method.insertion.area > 1.2 * chance.insertion.area, name
+
+
 def test_deletion_does_not_reward_scattered_pixels(mobilenet):
     """Saliency ranks single pixels all over the photo. Painted one flat colour, such scattered
     pixels fail the network whatever they were, and Saliency 'won' deletion (0.06 against the
@@ -259,9 +278,9 @@ def test_deletion_scores_match_roads_exact_imputation(mobilenet):
     heat = attribute(mobilenet, inspection, "gradcam")
     x = inspection.input_tensor.detach()
     ranks = fa.ranking(fa._map_at(heat.heatmap, tuple(x.shape[-2:])))
-    kept = [torch.from_numpy((ranks >= share * ranks.size).astype(np.float32)) for share in (0.25, 0.5, 0.75)]
+    kept = [torch.from_numpy((ranks >= share * ranks.size).astype(np.float32)) for share in (0.3, 0.6)]
     exact = torch.stack([road.NoisyLinearImputer(noise=0)(x[0], k) for k in kept])
-    ours = fill_from_neighbours(x.expand(len(kept), -1, -1, -1), torch.stack(kept)[:, None], [0] * 3, noise=0)
+    ours = fill_from_neighbours(x.expand(len(kept), -1, -1, -1), torch.stack(kept)[:, None], [0] * 2, noise=0)
     with torch.no_grad():
         p_exact, p_ours = (torch.softmax(mobilenet.module(batch), 1)[:, heat.target] for batch in (exact, ours))
     np.testing.assert_allclose(p_ours.numpy(), p_exact.numpy(), atol=0.03)

@@ -95,7 +95,7 @@ def slow_squeezenet_download(monkeypatch):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # fast shutdown
     url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
     monkeypatch.setattr(type(get_spec("squeezenet1_1").weights), "url", property(lambda self: url))
     yield url
