@@ -67,7 +67,7 @@ def _fill(x: torch.Tensor, known: torch.Tensor, steps: int) -> torch.Tensor:
 def _relax(x: torch.Tensor, known: torch.Tensor, steps: int) -> torch.Tensor:
     """``steps`` Jacobi steps: each unknown pixel becomes the weighted mean of its neighbours
     inside the image (at an edge the weights of the missing neighbours are left out, as in ROAD)."""
-    inverse_weights = 1 / _neighbour_sum(torch.ones_like(known))
+    inverse_weights = 1 / _neighbour_sum(torch.ones_like(known)).clamp_min(1e-6)  # a 1 x 1 image has none
     keep = known > 0
     for _ in range(steps):
         x = torch.where(keep, x, _neighbour_sum(x).mul_(inverse_weights))

@@ -64,6 +64,8 @@ def test_a_constant_image_stays_constant_and_nothing_left_gives_zeros():
     out = fill_from_neighbours(flat, kept, [0, 0], noise=0)
     torch.testing.assert_close(out[0], flat[0], atol=1e-5, rtol=0)
     assert torch.equal(out[1], torch.zeros_like(out[1]))
+    lone = fill_from_neighbours(torch.ones(1, 3, 1, 1), torch.zeros(1, 1, 1, 1), [0], noise=0)
+    assert torch.equal(lone, torch.zeros_like(lone))  # one pixel, no neighbours: not NaN
 
 
 def test_noise_is_seeded_per_image_and_only_on_filled_pixels():
