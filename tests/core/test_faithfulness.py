@@ -78,6 +78,34 @@ def test_the_map_on_the_quadrant_that_matters_beats_chance_and_the_opposite_map(
     assert "no better" in wrong.verdict()
 
 
+class Brightness(nn.Module):
+    """Class 0's logit rises with the input's mean value; class 1's is a constant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.same = nn.Conv2d(3, 3, 1, bias=False)  # the identity: a layer with feature maps
+        with torch.no_grad():
+            self.same.weight.copy_(torch.eye(3)[..., None, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = self.same(x).mean(dim=(1, 2, 3))[:, None]
+        return torch.cat([8 * mean, torch.full_like(mean, 2.0)], dim=1)
+
+
+def test_deleted_pixels_are_filled_from_their_neighbours():
+    """On a plain grey photo a deleted pixel comes back as the same grey, so class 0 holds until
+    no pixel is left; painted the mean colour (0), every step would have lowered it."""
+    loaded = from_module(Brightness(), "brightness", ModelHints.checked(
+        input_size=SIDE, mean=(0.5,), std=(0.5,), labels=("bright", "other")))
+    inspection = inspect(loaded, np.full((SIDE, SIDE, 3), 200, np.uint8), cropped=True)
+    found = fa.check(loaded, inspection, _blob_at(20, 40), 0, steps=STEPS)
+    start = found.method.deletion.scores[0]
+    assert start > 0.9  # logit 8 x 0.57 against 2
+    for curves in found.every_map():
+        np.testing.assert_allclose(curves.deletion.scores[:-1], start, atol=0.01)
+        assert curves.deletion.scores[-1] < 0.2  # all gone: the mean colour, logit 0 against 2
+
+
 def test_curves_start_and_end_where_the_method_says(quadrant):
     loaded, inspection = quadrant
     found = fa.check(loaded, inspection, _blob_at(10, 10), 0, steps=STEPS)

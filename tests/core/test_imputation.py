@@ -39,21 +39,39 @@ def _masks() -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize("shape", list(_masks()))
-def test_the_fill_solves_roads_equations(shape):
+# The pyramid's relaxation stops short of the exact solution: the mean error over the removed
+# pixels, as a share of the image's spread, measured 0.0001 (scattered), 0.019 (middle), 0.033
+# (corner) and 0.056 (mostly gone): a grey level or three. A fill that skipped the full-resolution
+# steps, or weighed all eight neighbours alike, is off by 0.02-0.07.
+TOLERANCE = {"scattered": 0.001, "middle": 0.03, "corner": 0.045, "mostly gone": 0.07}
+
+
+def _exact_and_ours(shape: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     x, kept = _photo_like(), _masks()[shape]
     exact = NoisyLinearImputer(noise=0)(x[0], torch.from_numpy(kept.astype(np.float32)))
     ours = fill_from_neighbours(x, torch.from_numpy(kept.astype(np.float32))[None, None], [0], noise=0)[0]
-    removed = torch.from_numpy(~kept)
+    return x, torch.from_numpy(~kept), exact, ours
+
+
+@pytest.mark.parametrize("shape", list(_masks()))
+def test_the_fill_solves_roads_equations(shape):
+    x, removed, exact, ours = _exact_and_ours(shape)
     assert torch.equal(ours[:, ~removed], x[0][:, ~removed])  # kept pixels untouched
     error = (ours - exact)[:, removed].abs()
-    spread = float(x.std())
-    # The pyramid's relaxation stops short of the exact solution by a few hundredths of the
-    # image's spread on average (0.0001 scattered, 0.02-0.06 for holes: a grey level or three);
-    # what it must not be is the flat fill.
-    assert float(error.mean()) < 0.07 * spread, shape
+    assert float(error.mean()) < TOLERANCE[shape] * float(x.std()), shape
     flat = (exact[:, removed]).abs().mean()  # the error a fill with 0 (the mean colour) would make
     assert float(error.mean()) < 0.2 * float(flat), shape
+
+
+def test_relaxed_long_enough_the_fill_is_roads_exact_solution(monkeypatch):
+    """The pyramid only starts the relaxation; its fixed point must be ROAD's system itself, with
+    its weights (1/6 beside, 1/12 diagonal) and its edge rule (missing neighbours left out)."""
+    from cnnscope.core import imputation
+
+    monkeypatch.setattr(imputation, "FINE_STEPS", 3000)
+    for shape in ("corner", "mostly gone"):  # a hole on the edges, and holes everywhere
+        x, removed, exact, ours = _exact_and_ours(shape)
+        assert float((ours - exact)[:, removed].abs().max()) < 1e-3, shape
 
 
 def test_a_constant_image_stays_constant_and_nothing_left_gives_zeros():
@@ -64,8 +82,10 @@ def test_a_constant_image_stays_constant_and_nothing_left_gives_zeros():
     out = fill_from_neighbours(flat, kept, [0, 0], noise=0)
     torch.testing.assert_close(out[0], flat[0], atol=1e-5, rtol=0)
     assert torch.equal(out[1], torch.zeros_like(out[1]))
-    lone = fill_from_neighbours(torch.ones(1, 3, 1, 1), torch.zeros(1, 1, 1, 1), [0], noise=0)
-    assert torch.equal(lone, torch.zeros_like(lone))  # one pixel, no neighbours: not NaN
+    for dtype in (torch.float32, torch.float16):  # one pixel, no neighbours: 0, not NaN
+        lone = fill_from_neighbours(torch.ones(1, 3, 1, 1, dtype=dtype), torch.zeros(1, 1, 1, 1, dtype=dtype),
+                                    [0], noise=0)
+        assert torch.equal(lone, torch.zeros_like(lone)), dtype
 
 
 def test_noise_is_seeded_per_image_and_only_on_filled_pixels():
@@ -78,6 +98,7 @@ def test_noise_is_seeded_per_image_and_only_on_filled_pixels():
     assert torch.equal(one[:, :, kept[0, 0] > 0], x[:, :, kept[0, 0] > 0])
     assert 0.008 < float(jitter.std()) < 0.012  # ROAD's 0.01
     assert not torch.equal(fill_from_neighbours(x, kept, [2]), one)
+    assert torch.isfinite(fill_from_neighbours(x, kept, [2 ** 64 + 5])).all()  # any Python int seeds
 
 
 def test_mismatched_shapes_are_refused():

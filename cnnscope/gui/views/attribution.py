@@ -339,7 +339,8 @@ class AttributionView(QWidget):
         self.check = QPushButton("Check faithfulness")
         self.check.setToolTip(
             "Can we trust this map? Deletion removes the pixels it ranks highest, step by step, "
-            "filling them in from their neighbours: if the class's probability falls fast (a small area under the curve), they are pixels the "
+            "filling them in from their neighbours: if the class's probability falls "
+            "fast (a small area under the curve), they are pixels the "
             "network needs. Insertion puts them back into a blurred copy: a fast rise (a large area) "
             "says the same. A random map and a centre blob show what chance gives. About 70 passes "
             "through the network.")
