@@ -47,8 +47,12 @@ class ThumbnailLoader(QObject):
                 rgb = thumbnail(path, THUMBNAIL_SIZE, timeout=READ_TIMEOUT)
             except (CnnscopeError, MemoryError):
                 continue
-            if not self._closed.is_set():
+            if self._closed.is_set():
+                return
+            try:
                 self.ready.emit(path, rgb)
+            except RuntimeError:  # this loader was deleted after the check above: nobody listens
+                return
 
     def close(self) -> None:
         """Stop: pending requests are dropped, a thumbnail being made is abandoned."""
