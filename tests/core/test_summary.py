@@ -79,6 +79,7 @@ def test_report_pdf_has_its_pages(tmp_path, capsys):
 def test_layer_count_is_one_definition_everywhere(capsys):
     """'Layers' is counted once, in core, as network names count them: convolutions and fully
     connected layers. Compare, the summary, its CLI line and the report all use it."""
+    import torch
     import torch.nn as nn
     from torchvision.models import resnet18, vgg16
 
@@ -86,8 +87,9 @@ def test_layer_count_is_one_definition_everywhere(capsys):
     from cnnscope.core.compare import _sizes
     from cnnscope.core.layers import weight_layers
 
-    assert weight_layers(vgg16()) == 16  # 13 convolutions + 3 fully connected: the "16"
-    assert weight_layers(resnet18()) == 21  # 17 + 3 shortcut convolutions + the fc
+    with torch.device("meta"):  # only the layers are counted: no 138M weights to initialise (1 s)
+        assert weight_layers(vgg16()) == 16  # 13 convolutions + 3 fully connected: the "16"
+        assert weight_layers(resnet18()) == 21  # 17 + 3 shortcut convolutions + the fc
     assert weight_layers(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())) == 1
     loaded = load_model("resnet18", "random")
     table = summarize(loaded, inspect(loaded, np.zeros((224, 224, 3), np.uint8)))
