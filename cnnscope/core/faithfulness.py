@@ -13,6 +13,10 @@ they were, so with a flat fill a noisy pixel-level map (Saliency) "won" deletion
 tried, and a hole's outline alone can carry the class. Only the last step, with nothing left to
 fill from, is the dataset's mean colour (0 in the normalised input).
 
+With View > Whole image the input is the photo padded to a square: the padding is not the photo,
+so it is never deleted or inserted (it stays the mean colour) and the fractions count the photo's
+pixels.
+
 Areas alone say little, so the same curves are drawn for two baselines that know nothing about the
 network: a random map (seeded) and a centred Gaussian blob (photos tend to have their subject in
 the middle). A method worth its name beats both. The baselines depend only on the image and the
@@ -173,9 +177,14 @@ def check(loaded: LoadedModel, inspection: Inspection, heatmap: np.ndarray, targ
     named = [(name, values)]
     if not reuse:
         named += [(RANDOM, random_map(size, seed)), (BLOB, centre_blob(size))]
-    batches = _Batches(Runner(loaded, inspection, progress, should_cancel), x, target, seed)
-    counts = np.round(np.arange(steps + 1) * (size[0] * size[1]) / steps).astype(np.int64)
-    runs = [_MapRun(map_name, ranking(map_values, seed), counts) for map_name, map_values in named]
+    rows, cols = photo_box(inspection, size)
+    photo = np.zeros(size, bool)
+    photo[rows, cols] = True
+    batches = _Batches(Runner(loaded, inspection, progress, should_cancel), x, target, seed, (rows, cols))
+    counts = np.round(np.arange(steps + 1) * int(photo.sum()) / steps).astype(np.int64)
+    # padding (View > Whole image) is not the photo: ranked last, it is never deleted or inserted
+    runs = [_MapRun(map_name, ranking(np.where(photo, map_values, -np.inf), seed), counts)
+            for map_name, map_values in named]
     halves, end_scores = batches.run(runs, None if reuse else batches.ends())
     original = float(inspection.probabilities[target])
     if not reuse:
@@ -236,9 +245,20 @@ def blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
     kernel = (kernel / kernel.sum()).to(x.dtype)
     channels = x.shape[1]
-    out = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    # reflect needs a side longer than the radius: a photo one pixel tall (whole image) has none
+    edge = "reflect" if radius < min(x.shape[-2:]) else "replicate"
+    out = F.pad(x, (radius, radius, radius, radius), mode=edge)
     out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1).contiguous(), groups=channels)
     return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1).contiguous(), groups=channels)
+
+
+def photo_box(inspection: Inspection, size: tuple[int, int]) -> tuple[slice, slice]:
+    """(rows, columns) of the input that show the photo: all of it, or less where "whole image"
+    framing padded the photo to the input's square."""
+    if inspection.framing is None:
+        return slice(0, size[0]), slice(0, size[1])
+    x, y, width, height = inspection.framing.content
+    return slice(y, y + height), slice(x, x + width)
 
 
 def _map_at(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -281,13 +301,16 @@ class _Batches:
     """Builds the perturbed inputs batch by batch and runs them through ``runner`` (progress,
     cancel, batch size)."""
 
-    def __init__(self, runner: Runner, x: torch.Tensor, target: int, seed: int) -> None:
-        self.runner, self.x, self.target = runner, x, target
-        self.blurred = blurred(x, BLUR_SHARE * min(x.shape[-2:]))
-        self.seed = seed
+    def __init__(self, runner: Runner, x: torch.Tensor, target: int, seed: int,
+                 photo: tuple[slice, slice]) -> None:
+        self.runner, self.x, self.target, self.seed = runner, x, target, seed
+        self.photo = (..., *photo)  # blur and fill only the photo, from the photo: not its padding
+        self.blurred = x.clone()
+        self.blurred[self.photo] = blurred(x[self.photo], BLUR_SHARE * min(x.shape[-2:]))
 
     def ends(self) -> list[torch.Tensor]:
-        """The fully deleted input (all zero: the mean colour) and the fully blurred one."""
+        """The fully deleted input (all zero: the mean colour, as the padding is) and the fully
+        blurred one."""
         return [torch.zeros_like(self.x[0]), self.blurred[0]]
 
     def run(self, runs: list[_MapRun], ends: list[torch.Tensor] | None) -> tuple[list, list]:
@@ -332,7 +355,8 @@ class _Batches:
         if deleted:
             kept = torch.stack([mask for _, mask in deleted])
             seeds = [self.seed * 1_000_003 + count for count in counts]  # one per step: batching changes nothing
-            filled = fill_from_neighbours(self.x.expand(len(deleted), -1, -1, -1), kept, seeds)
+            filled = self.x.repeat(len(deleted), 1, 1, 1)
+            filled[self.photo] = fill_from_neighbours(filled[self.photo], kept[self.photo], seeds)
             for (index, _), row in zip(deleted, filled):
                 rows[index] = row
         return torch.stack(rows)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 NOISE = 0.01  # ROAD's default: the noise's standard deviation, in the network's input units
-COARSEST = 8  # the pyramid stops once a side is this small
+COARSEST = 8  # the pyramid stops once both sides are this small (a long thin photo too)
 FINE_STEPS = 8  # relaxation steps at full resolution
 COARSE_STEPS = 32  # at every coarser level (a quarter of the pixels or fewer: cheap)
 
@@ -51,7 +51,7 @@ def fill_from_neighbours(x: torch.Tensor, known: torch.Tensor, seeds: Sequence[i
 def _fill(x: torch.Tensor, known: torch.Tensor, steps: int) -> torch.Tensor:
     """``x`` with its unknown pixels relaxed toward ROAD's equations, started from the coarser
     level's answer (``x`` is 0 where unknown)."""
-    if min(x.shape[-2:]) <= COARSEST:
+    if max(x.shape[-2:]) <= COARSEST:
         counts = known.sum((-2, -1), keepdim=True)
         mean = x.sum((-2, -1), keepdim=True) / counts.clamp_min(1)  # 0 where nothing is known
         return _relax(torch.where(known > 0, x, mean.expand_as(x)), known, 4 * COARSE_STEPS)

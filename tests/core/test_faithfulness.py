@@ -106,6 +106,52 @@ def test_deleted_pixels_are_filled_from_their_neighbours():
         assert curves.deletion.scores[-1] < 0.2  # all gone: the mean colour, logit 0 against 2
 
 
+class Recorder(Brightness):
+    """Brightness, keeping every input it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return super().forward(x)
+
+
+def test_whole_image_padding_is_never_deleted_or_inserted(wide_photo):
+    """In a whole-image input (a 2:1 photo: 16 rows of padding above and below) only the photo's
+    pixels are deleted, filled or put back; the padding stays the mean colour it is, and the
+    fractions count the photo's pixels."""
+    net = Recorder()
+    loaded = from_module(net, "recorder", ModelHints.checked(
+        input_size=SIDE, mean=(0.5,), std=(0.5,), labels=("bright", "other")))
+    inspection = inspect(loaded, wide_photo, framing="whole")
+    x, y, width, height = inspection.framing.content
+    assert (y, height) == (16, 32)
+    net.seen.clear()
+    found = fa.check(loaded, inspection, _blob_at(SIDE / 2, SIDE / 2), 0, steps=STEPS)
+    inputs = torch.cat(net.seen)
+    assert len(inputs) == found.passes == 3 * 2 * (STEPS - 1) + 2
+    padding = torch.ones(SIDE, SIDE, dtype=torch.bool)
+    padding[y:y + height, x:x + width] = False
+    assert torch.equal(inputs[:, :, padding], torch.zeros_like(inputs[:, :, padding]))
+    photo_rows = inputs[:, :, y:y + height]
+    assert (photo_rows != inspection.input_tensor[:, :, y:y + height]).any()  # the photo did change
+    # halfway through deletion, half the photo's pixels are gone and the class is still bright:
+    # a white photo filled from its neighbours stays white
+    assert found.method.deletion.scores[STEPS // 2] > 0.9 * found.probability
+
+
+def test_a_photo_one_pixel_tall_in_the_whole_image_is_checked(demo_model):
+    """4 x 2000 pixels shrink to one row of the input: blurring it reflected past its edge raised."""
+    photo = np.random.default_rng(0).integers(0, 256, (4, 2000, 3), np.uint8)
+    inspection = inspect(demo_model, photo, framing="whole")
+    assert inspection.framing.content[3] == 1
+    found = fa.check(demo_model, inspection, np.ones((96, 96), np.float32), 0, steps=4)
+    assert all(np.isfinite(c.deletion.scores).all() and np.isfinite(c.insertion.scores).all()
+               for c in found.every_map())
+
+
 def test_curves_start_and_end_where_the_method_says(quadrant):
     loaded, inspection = quadrant
     found = fa.check(loaded, inspection, _blob_at(10, 10), 0, steps=STEPS)
