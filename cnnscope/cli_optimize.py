@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_types import MODEL_HELP, add_own_model_options, channel_list, fraction, integer, model_hints, number
+from .cli_types import (MODEL_HELP, add_own_model_options, add_whole_image_option, channel_list, fraction, framing,
+                        integer, model_hints, number)
 
 
 def add_parsers(sub) -> None:
@@ -45,6 +46,7 @@ def add_parsers(sub) -> None:
     d.add_argument("--strength", type=number(0, 1, low_open=True), default=0.02)
     d.add_argument("--device", default="auto")
     d.add_argument("--out", required=True, help="PNG file to write")
+    add_whole_image_option(d)
 
     a = sub.add_parser("attack", help="an adversarial example: an invisible change that fools it")
     a.add_argument("--image", required=True)
@@ -59,6 +61,7 @@ def add_parsers(sub) -> None:
     a.add_argument("--steps", type=integer(1, 1000), default=10, help="PGD steps (default 10)")
     a.add_argument("--device", default="auto")
     a.add_argument("--out", required=True, help="folder for the PNGs")
+    add_whole_image_option(a)
 
 
 def _loaded(args):
@@ -125,7 +128,8 @@ def dream(args, parser: argparse.ArgumentParser) -> int:
     loaded, device = _loaded(args)
     layer = args.layer or default_feature_layer(inspect(loaded, image, device), loaded.spec.input_size)
     found = optimize.dream(loaded, image, layer, octaves=args.octaves, steps=args.steps,
-                           strength=args.strength, device=device, on_step=_progress("dreaming"))
+                           strength=args.strength, device=device, on_step=_progress("dreaming"),
+                           framing=framing(args))
     save_png(found.images[0], args.out)
     print(f"{layer}: energy {found.history[0]:.3f} -> {found.scores[0]:.3f}; wrote {args.out}")
     return 0
@@ -141,7 +145,7 @@ def attack(args, parser: argparse.ArgumentParser) -> int:
     image = open_image(args.image)
     loaded, device = _loaded(args)
     found = adversarial.attack(loaded, image, args.epsilon, args.target, args.method, args.steps,
-                               device)
+                               device, framing(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_png(found.original, out / "original.png")

@@ -62,10 +62,11 @@ def _top5(loaded: LoadedModel, logits: torch.Tensor) -> list[tuple[str, float]]:
 
 def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
            target: str | int | None = None, method: str = "pgd", steps: int = 10,
-           device: torch.device | None = None) -> Attack:
+           device: torch.device | None = None, framing: str = "crop") -> Attack:
     """Change ``image`` (uint8 RGB) by at most ``epsilon`` (0..1 per channel, rounded down to whole
     8-bit levels) so that ``loaded`` no longer gives its top class (``target`` None), or gives
-    ``target`` (a label or an index)."""
+    ``target`` (a label or an index). ``framing``: the network's centre crop ("crop") or the whole
+    photo padded to a square ("whole"), as the inspection frames it."""
     if method not in METHODS:
         raise OptionError(f"The attack is fgsm or pgd, not '{method}'.")
     levels = int(np.floor(epsilon * 255 + 1e-6))
@@ -76,7 +77,7 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
     module = loaded.module
     device = device or next(module.parameters()).device
     normalise = normaliser(loaded, device)
-    clean = loaded.spec.preprocessing.crop(image, device).unsqueeze(0).float()  # 0..255, whole levels
+    clean = loaded.spec.preprocessing.picture(image, device, framing).unsqueeze(0).float()  # 0..255, whole levels
 
     def logits_of(pixels: torch.Tensor) -> torch.Tensor:
         out = module(normalise(pixels / 255))

@@ -374,10 +374,12 @@ def _takes_side(runner: _Runner, normalise, photo: torch.Tensor, side: int) -> b
 def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
           steps: int = 10, strength: float = 0.02, octave_scale: float = 1.4,
           device: torch.device | None = None, on_step: Callable[[Step], None] | None = None,
-          should_cancel: Callable[[], bool] | None = None, seed: int = 0) -> Visualisation:
+          should_cancel: Callable[[], bool] | None = None, seed: int = 0,
+          framing: str = "crop") -> Visualisation:
     """Deep Dream: amplify whatever ``layer`` already sees in the photo (``image``, uint8 RGB, as
-    the network sees it: resized and cropped), from a small scale up (``octaves``), by gradient
-    ascent on the layer's energy with normalised steps of ``strength``."""
+    the network sees it: resized and cropped, or with ``framing`` "whole" the whole photo padded
+    to a square), from a small scale up (``octaves``), by gradient ascent on the layer's energy
+    with normalised steps of ``strength``."""
     if not 1 <= octaves <= 8 or not 1 <= steps <= 1000:
         raise OptionError(f"Octaves must be 1 to 8 and steps 1 to 1,000, not {octaves} and {steps}.")
     if not 0 < strength <= 1:
@@ -385,7 +387,7 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
     module = loaded.module
     device = device or next(module.parameters()).device
     normalise = normaliser(loaded, device)
-    photo = loaded.spec.preprocessing.crop(image, device).float().div(255).unsqueeze(0)
+    photo = loaded.spec.preprocessing.picture(image, device, framing).float().div(255).unsqueeze(0)
     size = photo.shape[-1]
     objective = layer_energy(layer)
     runner = _Runner(loaded)

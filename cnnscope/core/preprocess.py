@@ -140,6 +140,23 @@ class Preprocessing:
         mean = self.mean * 3 if self.channels == 1 else self.mean
         return tuple(int(min(255, max(0, round(m * 255)))) for m in mean[:3])
 
+    def picture(self, rgb: np.ndarray, device: torch.device | None = None,
+                framing: str = "crop") -> torch.Tensor:
+        """uint8 (H,W,3) -> uint8 (3,S,S): the input as a picture, for either framing (the
+        whole photo's padding in the mean colour's nearest 8-bit levels). What Deep Dream and
+        adversarial photos start from."""
+        if check_framing(framing) == "crop":
+            return self.crop(rgb, device)
+        return self._padded(*self.whole(rgb, device))
+
+    def _padded(self, resized: torch.Tensor, placed: Framing) -> torch.Tensor:
+        left, top, width, height = placed.content
+        size = self.crop_size
+        shown = torch.tensor(self.padding_colour(), dtype=torch.uint8, device=resized.device)
+        shown = shown.view(3, 1, 1).repeat(1, size, size)
+        shown[:, top:top + height, left:left + width] = resized
+        return shown
+
     def framed(self, rgb: np.ndarray, device: torch.device | None = None,
                framing: str = "crop") -> tuple[torch.Tensor, torch.Tensor, Framing]:
         """The (1,C,S,S) float input batch, the uint8 (3,S,S) picture the views show (padding in
@@ -150,9 +167,7 @@ class Preprocessing:
         resized, placed = self.whole(rgb, device)
         left, top, width, height = placed.content
         size = self.crop_size
-        shown = torch.tensor(self.padding_colour(), dtype=torch.uint8, device=resized.device)
-        shown = shown.view(3, 1, 1).repeat(1, size, size)
-        shown[:, top:top + height, left:left + width] = resized
+        shown = self._padded(resized, placed)
         inner = self.normalise(resized)
         # padded after normalising, so that the padding is exactly 0 (the mean's 8-bit level is not)
         x = inner.new_zeros((inner.shape[0], size, size))

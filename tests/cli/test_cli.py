@@ -268,6 +268,21 @@ def test_render_says_when_a_weights_file_is_another_architectures(tmp_path, caps
     assert record["model"] == "demo_shapes" and record["predictions"][0]["label"] == "star"
 
 
+def test_dream_and_attack_take_the_whole_photo(tmp_path, wide_photo_file):
+    from cnnscope.core.weights import load_model
+
+    padding = load_model("demo_shapes", "pretrained").spec.preprocessing.padding_colour()
+    attacked = tmp_path / "a"
+    assert main(["attack", "--image", wide_photo_file, "--steps", "1", "--whole-image",
+                 "--out", str(attacked)]) == 0
+    original = np.asarray(Image.open(attacked / "original.png"))
+    assert original.shape == (96, 96, 3) and (original[:20] == padding).all()  # a 2:1 photo, padded
+    dreamt = tmp_path / "dream.png"
+    assert main(["dream", "--image", wide_photo_file, "--octaves", "1", "--steps", "1", "--whole-image",
+                 "--out", str(dreamt)]) == 0
+    assert np.asarray(Image.open(dreamt)).shape == (96, 96, 3)
+
+
 def test_visualize_dream_and_attack_write_their_pictures(tmp_path, capsys):
     from PIL import Image
 

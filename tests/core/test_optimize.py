@@ -125,6 +125,25 @@ def test_an_attack_keeps_its_budget_exactly_and_says_whether_it_fooled(demo_mode
         attack(demo_model, photo, target="zebra")
 
 
+def test_dream_and_attack_start_from_the_whole_photo_when_asked(demo_model, wide_photo):
+    """With the whole-image framing the red block at the photo's left edge, which the centre crop
+    cuts off, is in what the attack and the dream start from; the padding is the mean colour."""
+    from cnnscope.core.adversarial import attack
+
+    def red(rgb: np.ndarray) -> np.ndarray:
+        return (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)
+
+    padding = demo_model.spec.preprocessing.padding_colour()
+    cropped = attack(demo_model, wide_photo, epsilon=4 / 255, steps=2)
+    whole = attack(demo_model, wide_photo, epsilon=4 / 255, steps=2, framing="whole")
+    assert not red(cropped.original).any() and red(whole.original).any()
+    assert (whole.original[:24] == padding).all() and (whole.original[-24:] == padding).all()
+    assert np.abs(whole.perturbation).max() <= 4
+    dreamt = optimize.dream(demo_model, wide_photo, "features.block2.relu", octaves=1, steps=2,
+                            framing="whole")
+    assert dreamt.images[0].shape == (96, 96, 3) and red(dreamt.images[0]).any()
+
+
 def test_pgd_at_two_levels_fools_mobilenet_on_the_sample_photos(mobilenet_file):
     """Real ImageNet weights (skipped without them): 2/255, invisible, flips every photo's top-1,
     and a targeted attack reaches its class; both still fool after 8-bit rounding."""

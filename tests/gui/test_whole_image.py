@@ -56,3 +56,23 @@ def test_whole_image_inspects_the_photo_again_and_the_photo_tab_frames_what_is_s
     again = MainWindow(Engine(), None, QSettings(window.settings.fileName(), QSettings.Format.IniFormat))
     qtbot.addWidget(again)  # never shown, so its engine never starts: remembered is enough
     assert _whole_image_action(again).isChecked() and again.inspector.framing == "whole"
+
+
+def test_the_attack_and_the_dream_follow_the_whole_image(make_window, qtbot, wide_photo_file):
+    """Adversarial photos and Deep Dream start from the picture the network was shown: with Whole
+    image on, the red block the centre crop cuts off is in both."""
+    window = make_window(wide_photo_file)
+    qtbot.waitUntil(lambda: window.session.inspection is not None, timeout=WAIT_MS)
+    _whole_image_action(window).trigger()
+    qtbot.waitUntil(lambda: window.session.inspection.framing.mode == "whole", timeout=WAIT_MS)
+    units = window.units
+    units.attack()
+    qtbot.waitUntil(lambda: units.run_attack.isEnabled() and units.attack_view.array is not None,
+                    timeout=WAIT_MS)
+    assert _red(units.attack_view.array[:, :96]).any()  # the photo, left of the change
+    units.octaves.setValue(1)
+    units.dream_steps.setValue(1)
+    units.dream()
+    qtbot.waitUntil(lambda: units.run_dream.isEnabled() and units.dream_view.array is not None,
+                    timeout=WAIT_MS)
+    assert _red(units.dream_view.array[:, :96]).any()

@@ -328,7 +328,8 @@ class UnitsPanel(QWidget):
             self.status.setText("Inspect an image first.")
             return
         self._ask(DreamPhoto(self.session.image, self.layer.currentText(), self.octaves.value(),
-                             self.dream_steps.value(), self.strength.value()), self._show_dream)
+                             self.dream_steps.value(), self.strength.value(), self._framing()),
+                  self._show_dream)
 
     def _show_dream(self, result) -> None:
         self.dream_view.set_image(result.picture)
@@ -344,8 +345,15 @@ class UnitsPanel(QWidget):
             return
         target = self.target.currentText().strip()
         self._ask(AttackPhoto(self.session.image, self.epsilon.value() / 255,
-                              None if target in ("", AWAY) else target, self.method.currentData()),
+                              None if target in ("", AWAY) else target, self.method.currentData(),
+                              framing=self._framing()),
                   self._show_attack)
+
+    def _framing(self) -> str:
+        """How the inspection shown framed the photo ("crop" or "whole"): the dream and the attack
+        start from the same picture."""
+        framing = getattr(self.session.inspection, "framing", None)
+        return framing.mode if framing is not None else "crop"
 
     def _show_attack(self, shown) -> None:
         self._busy(False)

@@ -46,6 +46,7 @@ class DreamPhoto(Request):
     octaves: int = 3
     steps: int = 10
     strength: float = 0.02
+    framing: str = "crop"  # or "whole", as the inspection shown (View > Whole image)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class AttackPhoto(Request):
     target: str | None = None
     method: str = "pgd"
     steps: int = 10
+    framing: str = "crop"  # or "whole", as the inspection shown (View > Whole image)
 
 
 for _kind in (VisualiseChannels, VisualiseClass, DreamPhoto, AttackPhoto):
@@ -110,7 +112,7 @@ class UnitsService(Service):
 
         loaded = self.state.model()
         found = attack(loaded, request.source.decode(), request.epsilon, request.target,
-                       request.method, request.steps, self.state.device)
+                       request.method, request.steps, self.state.device, request.framing)
         before, after = where_each_looked(loaded, found, self.state.device, self.state.inspection)
         looked = [render.heat_overlay(photo, cam.heatmap)
                   for photo, cam in ((found.original, before), (found.adversarial, after))]
@@ -159,7 +161,7 @@ class UnitsService(Service):
         from cnnscope.core import optimize, render
 
         loaded, image = self.state.model(), request.source.decode()
-        photo = loaded.spec.preprocessing.crop(image).permute(1, 2, 0).numpy()  # as the network sees it
+        photo = loaded.spec.preprocessing.picture(image, framing=request.framing).permute(1, 2, 0).numpy()  # as seen
 
         def pair(dreamt: np.ndarray) -> np.ndarray:
             if dreamt.shape != photo.shape:  # a small octave, while it forms
@@ -174,7 +176,7 @@ class UnitsService(Service):
         found = optimize.dream(loaded, image, request.layer, octaves=request.octaves,
                                steps=request.steps, strength=request.strength,
                                device=self.state.device, on_step=forming,
-                               should_cancel=job.cancelled)
+                               should_cancel=job.cancelled, framing=request.framing)
         return UnitImages("dream", pair(found.images[0]), found.steps_done,
                           request.octaves * request.steps, found.scores, [request.layer], True,
                           found.cancelled, found.seconds)
