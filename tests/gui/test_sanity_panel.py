@@ -33,6 +33,11 @@ def test_the_sanity_panel_runs_exports_clears_and_cancels(qtbot, engine, ask, tm
     panel.set_methods(catalogue().methods)
     assert panel.checked_methods()[:2] == ["gradcam", "guided_backprop"]
     assert "smoothgrad" not in panel._boxes  # slow methods are not offered
+    assert not panel.explanation.isVisible()  # folded: the grid gets the room
+    panel.more.click()
+    assert panel.explanation.isVisible() and "rank correlation" in panel.explanation.text()
+    panel.more.click()
+    assert not panel.explanation.isVisible()
     panel.run_button.click()
     assert "Open an image first" in panel.caption.text() and not panel.busy
 

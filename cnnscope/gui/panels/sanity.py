@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from ...core.render import save_png  # numpy + Pillow only
 from ..requester import Requester
@@ -20,8 +20,10 @@ from ..views.image_view import ImageView
 #: Checked at first (core.sanity.PREFERRED_METHODS, spelled out: the window imports no torch).
 DEFAULT_METHODS = ("gradcam", "guided_backprop", "saliency", "guided_gradcam", "input_x_gradient")
 CHECKBOX_COLUMNS = 4  # six made the whole tab 736 px wide at least: the window outgrew 1280 px
+SUMMARY = ("<b>Sanity check</b> (Adebayo et al. 2018): does a map change when the model's "
+           "knowledge is destroyed? If not, it shows the image, not the model.")
 EXPLANATION = (
-    "<b>Sanity check</b> (Adebayo et al. 2018). A heatmap should show what the <i>model</i> "
+    "A heatmap should show what the <i>model</i> "
     "learned. To test that, a copy of the model has its layers re-initialised one block at a "
     "time, from the output (head) down, until nothing it learned is left, and every map is "
     "computed again after each step. Under each map, r is its rank correlation with the "
@@ -45,9 +47,21 @@ class SanityPanel(QWidget):
         self.result: SanityGrid | None = None
         self._boxes: dict[str, QCheckBox] = {}
 
-        explanation = QLabel(EXPLANATION)
-        explanation.setWordWrap(True)
-        explanation.setTextFormat(Qt.TextFormat.RichText)
+        summary = QLabel(SUMMARY)
+        summary.setWordWrap(True)
+        summary.setTextFormat(Qt.TextFormat.RichText)
+        self.more = QToolButton()
+        self.more.setText("How it works")
+        self.more.setCheckable(True)
+        self.more.setToolTip("Show or hide how the check works and how to read the grid")
+        self.explanation = QLabel(EXPLANATION)
+        self.explanation.setWordWrap(True)
+        self.explanation.setTextFormat(Qt.TextFormat.RichText)
+        self.explanation.setVisible(False)  # folded: the grid gets the room
+        self.more.toggled.connect(self.explanation.setVisible)
+        heading = QHBoxLayout()
+        heading.addWidget(summary, 1)
+        heading.addWidget(self.more, 0, Qt.AlignmentFlag.AlignTop)
         self._methods_grid = QGridLayout()
         self._methods_grid.setHorizontalSpacing(14)
         self.steps = QSpinBox()
@@ -77,7 +91,8 @@ class SanityPanel(QWidget):
         self.grid.setToolTip("Rows: methods; columns: the trained model, then one more block "
                              "randomised at each step; r: rank correlation with the first map")
         layout = QVBoxLayout(self)
-        layout.addWidget(explanation)
+        layout.addLayout(heading)
+        layout.addWidget(self.explanation)
         layout.addLayout(self._methods_grid)
         layout.addLayout(controls)
         layout.addWidget(self.caption)
