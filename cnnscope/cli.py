@@ -292,9 +292,10 @@ def _render(args, parser) -> int:
             print(f"{'  ' * info.depth + info.name:<40} {info.type:<20} {shape:<18} {info.params:>12,}")
         return 0
     if args.box:  # before any file is written
-        from .core.faithfulness import check_box
+        from .core.faithfulness import check_box, photo_box
 
-        check_box(args.box, result.input_rgb.shape[:2])
+        size = result.input_rgb.shape[:2]
+        check_box(args.box, size, photo_box(result, size))
     layer = args.layer or default_feature_layer(result, loaded.spec.input_size)
     maps = result.activation(layer)
     out = Path(args.out)
@@ -377,7 +378,7 @@ def _write_metrics(args, loaded, result, found, stem: str, out: Path, written: l
     game and the share inside. Returns what they add to the attribution record."""
     from .core import render
     from .core.attribution import METHODS
-    from .core.faithfulness import box_scores, check
+    from .core.faithfulness import box_scores, check, photo_box
     from .core.render_curves import area_text, curves_image
 
     added: dict = {}
@@ -401,7 +402,7 @@ def _write_metrics(args, loaded, result, found, stem: str, out: Path, written: l
             "curves": curves, "verdict": checked.verdict(), "passes": checked.passes,
             "ms": round(checked.elapsed_ms, 2), "notes": checked.notes}
     if args.box:
-        scores = box_scores(found.heatmap, args.box)
+        scores = box_scores(found.heatmap, args.box, photo_box(result, found.heatmap.shape))
         print(f"box {','.join(map(str, scores.box))}: {scores.sentence()}")
         added["box"] = {"box": list(scores.box), "pointing_game_hit": scores.hit,
                         "share_inside": scores.inside_share, "box_share_of_image": scores.area_share}

@@ -366,27 +366,42 @@ class _Batches:
 # boxes
 
 
-def check_box(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+def check_box(box: tuple[int, int, int, int], size: tuple[int, int],
+              photo: tuple[slice, slice] | None = None) -> tuple[int, int, int, int]:
     """``box`` (x0, y0, x1, y1; x1 and y1 excluded, as Pillow's crop box) if it lies inside a
-    ``size`` (height, width) image and is not empty; else a ModelError saying why."""
+    ``size`` (height, width) image, and inside ``photo`` (rows, columns: where a whole-image input
+    shows the photo, from :func:`photo_box`) when given, and is not empty; else a ModelError
+    saying why."""
     x0, y0, x1, y1 = (int(v) for v in box)
     h, w = size
-    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+    rows, cols = photo or (slice(0, h), slice(0, w))
+    if (rows.start, rows.stop, cols.start, cols.stop) != (0, h, 0, w):
+        if not (cols.start <= x0 < x1 <= cols.stop and rows.start <= y0 < y1 <= rows.stop):
+            raise ModelError(f"The box {x0},{y0},{x1},{y1} must lie on the photo, which fills x "
+                             f"{cols.start} to {cols.stop} and y {rows.start} to {rows.stop} of the "
+                             f"{w} x {h} input (the rest is padding), with x0 < x1 and y0 < y1.")
+    elif not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
         raise ModelError(f"The box {x0},{y0},{x1},{y1} must lie inside the {w} x {h} crop the "
                          f"network saw, with x0 < x1 <= {w} and y0 < y1 <= {h}.")
     return x0, y0, x1, y1
 
 
-def box_scores(heatmap: np.ndarray, box: tuple[int, int, int, int]) -> BoxScores:
+def box_scores(heatmap: np.ndarray, box: tuple[int, int, int, int],
+               photo: tuple[slice, slice] | None = None) -> BoxScores:
     """The pointing game and the share of the map's mass inside ``box`` (x0, y0, x1, y1 in the
-    map's pixels, x1 and y1 excluded). When several pixels share the maximum, any one inside is
-    a hit."""
+    map's pixels, x1 and y1 excluded). With ``photo`` (a whole-image input's photo rows and
+    columns) the padding around the photo counts for nothing: shares are of the photo. When
+    several pixels share the maximum, any one inside is a hit."""
     values = np.maximum(np.asarray(heatmap, dtype=np.float64), 0)
-    x0, y0, x1, y1 = check_box(box, values.shape)
+    x0, y0, x1, y1 = check_box(box, values.shape, photo)
+    if photo is not None:
+        rows, cols = photo
+        values = values[rows, cols]
+        x0, x1, y0, y1 = x0 - cols.start, x1 - cols.start, y0 - rows.start, y1 - rows.start
     area = (x1 - x0) * (y1 - y0) / values.size
     total = float(values.sum())
     if total <= 0 or not np.isfinite(total):
-        return BoxScores((x0, y0, x1, y1), None, None, area)
+        return BoxScores(tuple(int(v) for v in box), None, None, area)
     inside = values[y0:y1, x0:x1]
-    return BoxScores((x0, y0, x1, y1), bool(inside.max() >= values.max()),
+    return BoxScores(tuple(int(v) for v in box), bool(inside.max() >= values.max()),
                      float(inside.sum()) / total, area)

@@ -60,3 +60,14 @@ def test_bad_box_or_missing_method_is_one_line(tmp_path, capsys, args, code, mes
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()  # refused before anything was written
+
+
+def test_a_box_on_the_whole_images_padding_is_refused(tmp_path, capsys, wide_photo_file):
+    """The 2:1 photo fills rows 24..72 of the demo's 96 px whole-image input: a box in the band
+    above it scores nothing of the photo."""
+    out = tmp_path / "out"
+    assert main(["render", "--image", wide_photo_file, "--out", str(out), "--whole-image",
+                 "--cam", "gradcam", "--box", "0,0,96,10"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "must lie on the photo, which fills x 0 to 96 and y 24 to 72" in err
+    assert len(err.splitlines()) == 1 and not out.exists()

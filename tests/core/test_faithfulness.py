@@ -259,6 +259,22 @@ def test_box_scores_on_hand_made_maps():
     assert empty.hit is None and empty.inside_share is None and "empty" in empty.sentence()
 
 
+def test_in_a_whole_image_the_box_is_scored_on_the_photo_alone():
+    """A 2:1 photo fills rows 25..75 of a 100 x 100 input; the rest is padding, where a map may
+    still have values. Shares are of the photo: a box over its left half covers half of it."""
+    heat = np.zeros((100, 100))
+    heat[25:75, 10:20] = 1.0  # on the photo's left
+    heat[0:10, :] = 5.0  # on the padding: not the photo's
+    photo = (slice(25, 75), slice(0, 100))
+    left = fa.box_scores(heat, (0, 25, 50, 75), photo)
+    assert left.area_share == pytest.approx(0.5) and left.inside_share == pytest.approx(1.0)
+    assert left.hit is True and left.box == (0, 25, 50, 75)
+    with pytest.raises(ModelError, match="must lie on the photo, which fills x 0 to 100 and y 25 to 75"):
+        fa.box_scores(heat, (0, 0, 100, 10), photo)  # all padding
+    with pytest.raises(ModelError, match="must lie on the photo"):
+        fa.box_scores(heat, (0, 20, 50, 60), photo)  # reaches into it
+
+
 @pytest.mark.parametrize("box", [(0, 0, 0, 5), (5, 5, 2, 8), (-1, 0, 4, 4), (0, 0, 11, 4)])
 def test_a_box_outside_the_map_is_refused(box):
     with pytest.raises(ModelError, match="inside the 10 x 10 crop"):

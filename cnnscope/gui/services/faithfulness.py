@@ -83,9 +83,10 @@ class FaithfulnessService(Service):
 
             raise ModelError("The heatmap this asks about is no longer the one shown; compute it again.")
         if isinstance(request, ScoreBox):
-            from cnnscope.core.faithfulness import box_scores
+            from cnnscope.core.faithfulness import box_scores, photo_box
 
-            scores = box_scores(found.heatmap, request.box)
+            scores = box_scores(found.heatmap, request.box,
+                                photo_box(self.state.current(), found.heatmap.shape))
             return BoxResult(request.key, scores.box, scores.hit, scores.inside_share,
                              scores.area_share, scores.sentence())
         return self._check(request, found, job)
