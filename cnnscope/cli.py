@@ -298,8 +298,9 @@ def _render(args, parser) -> int:
         check_box(args.box, size, photo_box(result, size))
     layer = args.layer or default_feature_layer(result, loaded.spec.input_size)
     maps = result.activation(layer)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .core.files import make_folder
+
+    out = make_folder(args.out)
     render.save_png(render.feature_grid(maps, args.cmap, args.sort), out / f"features_{layer}.png")
     first_conv, kernels = conv_kernels(loaded.module)
     render.save_png(render.filter_tiles(kernels), out / "filters.png")

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .core.files import make_folder, refuse_unwritable
 from .cli_types import (MODEL_HELP, add_own_model_options, add_whole_image_option, channel_list, fraction, framing,
                         integer, model_hints, number)
 
@@ -94,6 +95,7 @@ def visualize(args, parser: argparse.ArgumentParser) -> int:
 
     if (args.layer is None) == (args.class_name is None):
         parser.error("visualize needs --layer (with --channels) or --class")
+    out = make_folder(args.out)  # before minutes of optimising
     loaded, device = _loaded(args)
     if args.class_name is not None:
         index = class_index(loaded, args.class_name)
@@ -106,8 +108,6 @@ def visualize(args, parser: argparse.ArgumentParser) -> int:
                                parameterisation=args.param, transforms=not args.no_transforms,
                                size=args.size, seed=args.seed, device=device,
                                on_step=_progress("optimising"))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for name, image, score in zip(names, found.images, found.scores):
         save_png(image, out / f"{name}.png")
         print(f"{name}: objective {score:.3f}")
@@ -125,6 +125,7 @@ def dream(args, parser: argparse.ArgumentParser) -> int:
     from .core.render import save_png
 
     image = open_image(args.image)
+    refuse_unwritable(args.out)  # before the dream's work
     loaded, device = _loaded(args)
     layer = args.layer or default_feature_layer(inspect(loaded, image, device), loaded.spec.input_size)
     found = optimize.dream(loaded, image, layer, octaves=args.octaves, steps=args.steps,
@@ -143,11 +144,10 @@ def attack(args, parser: argparse.ArgumentParser) -> int:
     from .core.render import heat_overlay, save_png
 
     image = open_image(args.image)
+    out = make_folder(args.out)  # before the attack's work
     loaded, device = _loaded(args)
     found = adversarial.attack(loaded, image, args.epsilon, args.target, args.method, args.steps,
                                device, framing(args))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     save_png(found.original, out / "original.png")
     save_png(found.adversarial, out / "adversarial.png")
     save_png(found.change_picture(), out / "perturbation.png")

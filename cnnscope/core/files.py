@@ -35,6 +35,8 @@ class FileRefused(Exception):
 def refuse_unwritable(path) -> None:
     """Raise OSError when ``path`` exists and is not a regular file: writing into a folder fails,
     and into a named pipe no one reads it would hang (or, opened for reading too, fail late)."""
+    if not str(path).strip():
+        raise OSError(errno.EINVAL, "an empty name is not a file name: choose one for --out", str(path))
     try:
         mode = os.stat(path).st_mode
     except OSError:  # not there yet (the usual case), or the write will say why
@@ -42,6 +44,25 @@ def refuse_unwritable(path) -> None:
     for test, kind in _NOT_REGULAR:
         if test(mode):
             raise OSError(errno.EINVAL, f"it is {kind}, not a regular file: choose another name", str(path))
+
+
+def make_folder(path) -> Path:
+    """Create the output folder ``path`` (and its parents) and return it; an OSError that says why
+    when the name is empty or names a file, a named pipe or a device (mkdir's own "File exists"
+    would not)."""
+    text = str(path)
+    if not text.strip():
+        raise OSError(errno.EINVAL, "an empty name is not a folder: choose a folder for --out", text)
+    folder = Path(path)
+    try:
+        mode = os.stat(folder).st_mode
+    except OSError:  # not there yet: made below (or mkdir says why not)
+        mode = None
+    if mode is not None and not stat.S_ISDIR(mode):
+        kind = describe_kind(mode) or "a file"
+        raise OSError(errno.ENOTDIR, f"it is {kind}, not a folder: choose another folder for --out", text)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def human_bytes(count: float) -> str:

@@ -51,6 +51,42 @@ def test_bad_values_exit_1_with_one_line_before_any_work(tmp_path, capsys, argv,
     assert not any(tmp_path.iterdir())  # nothing was written
 
 
+@pytest.mark.parametrize("command", [
+    ["render", "--image", IMAGE], ["attack", "--image", IMAGE, "--steps", "1"],
+    ["visualize", "--layer", "features.block1.relu", "--steps", "1"],
+])
+@pytest.mark.parametrize("out_kind", ["file", "named pipe", "empty"])
+def test_an_out_folder_that_cannot_be_one_is_one_sentence(tmp_path, capsys, command, out_kind):
+    """mkdir's own 'File exists: NAME' told nothing; an empty --out wrote into the current folder."""
+    os.chdir(tmp_path)
+    out = {"file": tmp_path / "afile", "named pipe": tmp_path / "pipe", "empty": ""}[out_kind]
+    if out_kind == "file":
+        out.write_text("x")
+    elif out_kind == "named pipe":
+        os.mkfifo(out)
+    try:
+        returned = main([*command, "--out", str(out)])
+    except SystemExit as exc:  # argparse's own refusal
+        returned = exc.code
+    said = one_line_error(capsys.readouterr().err)
+    expected = {"file": "it is a file, not a folder", "named pipe": "it is a named pipe (FIFO), not a folder",
+                "empty": "an empty name is not a folder"}[out_kind]
+    if out_kind == "empty" and command[0] == "render":  # render reads an empty --out as none given
+        expected, code = "render needs --out DIR", 2
+    else:
+        code = 1
+    assert returned == code
+    assert expected in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if out_kind == "empty" else [out.name])
+
+
+def test_dream_refuses_an_empty_out_before_dreaming(tmp_path, capsys):
+    os.chdir(tmp_path)
+    assert main(["dream", "--image", IMAGE, "--out", ""]) == 1
+    said = capsys.readouterr()
+    assert "an empty name is not a file name" in one_line_error(said.err) and "dreaming" not in said.out
+
+
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
     from cnnscope.core.shapes import write_shape_folder
