@@ -78,6 +78,7 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
     device = device or next(module.parameters()).device
     normalise = normaliser(loaded, device)
     clean = loaded.spec.preprocessing.picture(image, device, framing).unsqueeze(0).float()  # 0..255, whole levels
+    on_photo = loaded.spec.preprocessing.photo_mask(image, framing, device)  # padding is not the photo
 
     def logits_of(pixels: torch.Tensor) -> torch.Tensor:
         out = module(normalise(pixels / 255))
@@ -98,7 +99,7 @@ def attack(loaded: LoadedModel, image: np.ndarray, epsilon: float = 2 / 255,
             loss = F.cross_entropy(logits_of(pixels), label)
             (gradient,) = torch.autograd.grad(loss, pixels)
             with torch.no_grad():
-                pixels = pixels + sign * step * gradient.sign()
+                pixels = pixels + sign * step * gradient.sign() * on_photo
                 pixels = torch.min(torch.max(pixels, clean - levels), clean + levels).clamp(0, 255)
         with torch.no_grad():  # whole levels, within the budget: exactly what a PNG keeps
             rounded = torch.min(torch.max(pixels.round(), clean - levels), clean + levels).clamp(0, 255)

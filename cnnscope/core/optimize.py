@@ -388,6 +388,7 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
     device = device or next(module.parameters()).device
     normalise = normaliser(loaded, device)
     photo = loaded.spec.preprocessing.picture(image, device, framing).float().div(255).unsqueeze(0)
+    on_photo = loaded.spec.preprocessing.photo_mask(image, framing, device)  # padding is not dreamt on
     size = photo.shape[-1]
     objective = layer_energy(layer)
     runner = _Runner(loaded)
@@ -405,6 +406,7 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
             added = F.interpolate(detail, size=(octave_size, octave_size), mode="bilinear",
                                   align_corners=False)
             current = (base + added).clamp(0, 1)
+            mask = F.interpolate(on_photo, size=(octave_size, octave_size), mode="nearest")
             for _ in range(steps):
                 if should_cancel is not None and should_cancel():
                     cancelled = True
@@ -414,8 +416,9 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
                 logits, outputs = runner(normalise(x))
                 score = objective(logits, outputs).sum()
                 (gradient,) = torch.autograd.grad(score, x)
-                gradient = torch.roll(gradient, (-dy, -dx), dims=(2, 3))
-                current = (current + strength * gradient / (gradient.abs().mean() + 1e-8)).clamp(0, 1)
+                gradient = torch.roll(gradient, (-dy, -dx), dims=(2, 3)) * mask
+                scale = gradient.abs().sum() / (mask.sum() * gradient.shape[1]) + 1e-8  # mean on the photo
+                current = (current + strength * gradient / scale).clamp(0, 1)
                 history.append(float(score.detach()))
                 if on_step is not None:
                     done = len(history)
@@ -424,6 +427,7 @@ def dream(loaded: LoadedModel, image: np.ndarray, layer: str, octaves: int = 3,
             if cancelled:
                 break
         result = F.interpolate(current, size=(size, size), mode="bilinear", align_corners=False)
+        result = torch.where(on_photo > 0, result, photo)  # the octaves' resizing bleeds at the edge
         with torch.no_grad():
             logits, outputs = runner(normalise(result))
             final = objective(logits, outputs)

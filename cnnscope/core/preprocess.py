@@ -149,6 +149,16 @@ class Preprocessing:
             return self.crop(rgb, device)
         return self._padded(*self.whole(rgb, device))
 
+    def photo_mask(self, rgb: np.ndarray, framing: str = "crop",
+                   device: torch.device | None = None) -> torch.Tensor:
+        """(1,1,S,S) float: 1 where :meth:`picture` shows the photo, 0 on its padding (the whole
+        photo's bands, or the sides of a photo smaller than the crop): what an attack or a dream
+        may change."""
+        x, y, width, height = self.place(rgb.shape[1], rgb.shape[0], framing).content
+        mask = torch.zeros((1, 1, self.crop_size, self.crop_size), device=device)
+        mask[..., y:y + height, x:x + width] = 1
+        return mask
+
     def _padded(self, resized: torch.Tensor, placed: Framing) -> torch.Tensor:
         left, top, width, height = placed.content
         size = self.crop_size

@@ -277,6 +277,8 @@ def test_dream_and_attack_take_the_whole_photo(tmp_path, wide_photo_file):
                  "--out", str(attacked)]) == 0
     original = np.asarray(Image.open(attacked / "original.png"))
     assert original.shape == (96, 96, 3) and (original[:20] == padding).all()  # a 2:1 photo, padded
+    adversarial = np.asarray(Image.open(attacked / "adversarial.png"))
+    assert (adversarial[:20] == padding).all()  # the change is the photo's alone
     dreamt = tmp_path / "dream.png"
     assert main(["dream", "--image", wide_photo_file, "--octaves", "1", "--steps", "1", "--whole-image",
                  "--out", str(dreamt)]) == 0

@@ -139,9 +139,12 @@ def test_dream_and_attack_start_from_the_whole_photo_when_asked(demo_model, wide
     assert not red(cropped.original).any() and red(whole.original).any()
     assert (whole.original[:24] == padding).all() and (whole.original[-24:] == padding).all()
     assert np.abs(whole.perturbation).max() <= 4
-    dreamt = optimize.dream(demo_model, wide_photo, "features.block2.relu", octaves=1, steps=2,
+    assert not whole.perturbation[:24].any() and not whole.perturbation[-24:].any()  # the photo alone
+    assert whole.perturbation[24:-24].any()
+    dreamt = optimize.dream(demo_model, wide_photo, "features.block2.relu", octaves=2, steps=2,
                             framing="whole")
     assert dreamt.images[0].shape == (96, 96, 3) and red(dreamt.images[0]).any()
+    assert (dreamt.images[0][:24] == padding).all() and (dreamt.images[0][-24:] == padding).all()
 
 
 def test_pgd_at_two_levels_fools_mobilenet_on_the_sample_photos(mobilenet_file):
