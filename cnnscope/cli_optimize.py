@@ -124,6 +124,8 @@ def dream(args, parser: argparse.ArgumentParser) -> int:
     from .core.inspect import default_feature_layer, inspect
     from .core.render import save_png
 
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        parser.error(f"--out {args.out}: the dream is written as a PNG; name the file .png")
     image = open_image(args.image)
     refuse_unwritable(args.out)  # before the dream's work
     loaded, device = _loaded(args)

@@ -85,6 +85,10 @@ def test_dream_refuses_an_empty_out_before_dreaming(tmp_path, capsys):
     assert main(["dream", "--image", IMAGE, "--out", ""]) == 1
     said = capsys.readouterr()
     assert "an empty name is not a file name" in one_line_error(said.err) and "dreaming" not in said.out
+    with pytest.raises(SystemExit) as stopped:  # it writes PNG data, whatever the name says
+        main(["dream", "--image", IMAGE, "--out", "d.jpg"])
+    assert stopped.value.code == 2 and "name the file .png" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.fixture(scope="module")
