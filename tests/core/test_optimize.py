@@ -148,18 +148,19 @@ def test_dream_and_attack_start_from_the_whole_photo_when_asked(demo_model, wide
 
 
 def test_pgd_at_two_levels_fools_mobilenet_on_the_sample_photos(mobilenet_file):
-    """Real ImageNet weights (skipped without them): 2/255, invisible, flips every photo's top-1,
-    and a targeted attack reaches its class; both still fool after 8-bit rounding."""
+    """Real ImageNet weights (skipped without them): 2/255, invisible, flips every photo's top-1
+    in 4 steps (10 by default), and a targeted attack reaches its class in 8; both still fool after
+    8-bit rounding."""
     from cnnscope.core.adversarial import attack
     from cnnscope.core.weights import load_model
 
     mobilenet = load_model("mobilenet_v2", str(mobilenet_file))
     photos = [p for p in sample_images() if not p.name.startswith("shape_")]
     for path in photos:
-        found = attack(mobilenet, open_image(path), epsilon=2 / 255, steps=8)
+        found = attack(mobilenet, open_image(path), epsilon=2 / 255, steps=4)
         assert found.fooled and found.after[0][0] != found.before[0][0], path.name
         assert np.abs(found.perturbation).max() <= 2
-    towards = attack(mobilenet, open_image(photos[0]), epsilon=2 / 255, target="goldfish", steps=20)
+    towards = attack(mobilenet, open_image(photos[0]), epsilon=2 / 255, target="goldfish", steps=8)
     assert towards.fooled and towards.after[0][0] == "goldfish"
 
 
