@@ -186,13 +186,15 @@ def test_corrupt_exif_prints_no_warnings(tmp_path):
         assert (done.stderr == "") == quiet, done.stderr
 
 
-def test_a_folder_of_too_many_files_is_refused_before_decoding(tmp_path, demo_model):
-    from cnnscope.core.datasets import MAX_IMAGES, load_folder
+def test_a_folder_of_too_many_files_is_refused_before_decoding(tmp_path, demo_model, monkeypatch):
+    from cnnscope.core import datasets
     from cnnscope.core.errors import DatasetError
 
+    assert datasets.MAX_IMAGES == 10_000
+    monkeypatch.setattr(datasets, "MAX_IMAGES", 200)  # the same check; 10,002 files took 1.5 s to make
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        for k in range(MAX_IMAGES // 2 + 1):
-            (tmp_path / name / f"{k}.png").touch()
-    with pytest.raises(DatasetError, match="holds 10,002 files; .* at most 10,000 images"):
-        within(20, lambda: load_folder(tmp_path, demo_model.spec.preprocessing))
+        for k in range(101):
+            (tmp_path / name / f"{k}.png").touch()  # empty: decoding any would fail
+    with pytest.raises(DatasetError, match="holds 202 files; .* at most 200 images"):
+        within(20, lambda: datasets.load_folder(tmp_path, demo_model.spec.preprocessing))
