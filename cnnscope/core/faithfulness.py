@@ -257,8 +257,7 @@ def photo_box(inspection: Inspection, size: tuple[int, int]) -> tuple[slice, sli
     framing padded the photo to the input's square."""
     if inspection.framing is None:
         return slice(0, size[0]), slice(0, size[1])
-    x, y, width, height = inspection.framing.content
-    return slice(y, y + height), slice(x, x + width)
+    return inspection.framing.content_slices
 
 
 def _map_at(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:

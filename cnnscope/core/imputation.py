@@ -9,12 +9,12 @@ noise. The filled values are the solution of one sparse linear system per image.
 
 Solving that system exactly (a sparse LU factorisation) costs 0.02-0.65 s per image at 224 px on
 a 2-core CPU, the more the more pixels are removed, and a faithfulness check needs 33 of them
-(several seconds). Here the same equations are relaxed
-on a pyramid instead: the removed pixels are first filled at half, quarter, ... resolution, where
-relaxation reaches across a hole in a few steps, and each level starts the next finer one. A whole
-batch of images costs about as much as one exact solve, and the network's probabilities on the
-result stay within 0.03 of those on the exact solution (tests/core/test_faithfulness.py checks
-both against pytorch-grad-cam's copy of ROAD's own imputer).
+(several seconds). Here the same equations are relaxed on a pyramid instead: the removed pixels
+are first filled at half, quarter, ... resolution, where relaxation reaches across a hole in a few
+steps, and each level starts the next finer one. A whole batch of images costs about as much as
+one exact solve, and the network's probabilities on the result stay within 0.03 of those on the
+exact solution (tests/core/test_faithfulness.py and tests/core/test_imputation.py check both
+against pytorch-grad-cam's copy of ROAD's own imputer).
 """
 
 from __future__ import annotations

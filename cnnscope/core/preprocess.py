@@ -58,6 +58,12 @@ class Framing:
         width, height = self.photo_size
         return self.box[2] * self.box[3] / (width * height)
 
+    @property
+    def content_slices(self) -> tuple[slice, slice]:
+        """(rows, columns) of the input that show the photo; the rest is padding."""
+        x, y, width, height = self.content
+        return slice(y, y + height), slice(x, x + width)
+
     def to_photo(self, rect: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """A rectangle (x, y, width, height) in input pixels -> the same in photo pixels."""
         bx, by, bw, bh = self.box
@@ -154,9 +160,9 @@ class Preprocessing:
         """(1,1,S,S) float: 1 where :meth:`picture` shows the photo, 0 on its padding (the whole
         photo's bands, or the sides of a photo smaller than the crop): what an attack or a dream
         may change."""
-        x, y, width, height = self.place(rgb.shape[1], rgb.shape[0], framing).content
+        rows, cols = self.place(rgb.shape[1], rgb.shape[0], framing).content_slices
         mask = torch.zeros((1, 1, self.crop_size, self.crop_size), device=device)
-        mask[..., y:y + height, x:x + width] = 1
+        mask[..., rows, cols] = 1
         return mask
 
     def _padded(self, resized: torch.Tensor, placed: Framing) -> torch.Tensor:
