@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Every test runs without a screen, as on CI: set here, not only for tests/gui, because CLI tests
+# open the window too (its screen check would stop them on a machine without a display).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_images"
 
